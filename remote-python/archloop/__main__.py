@@ -1,0 +1,3 @@
+from archloop.cli import main
+
+raise SystemExit(main())

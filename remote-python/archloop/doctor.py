@@ -1,0 +1,175 @@
+"""`archloop doctor`: what this host has and lacks for running ArchLoop, with the command that fixes each gap.
+
+The extension's deploy step runs `archloop doctor --json` on the host and shows the report, so every field here is
+something a user can act on. Imports are probed, not assumed: a missing package is reported, never raised.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from archloop import PROTOCOL_VERSION, __version__
+
+# (import name, distribution name, why it is needed)
+PACKAGES: list[tuple[str, str, str]] = [
+    ("torch", "torch", "training candidates"),
+    ("numpy", "numpy", "data handling"),
+    ("transformers", "transformers", "the code LLM"),
+    ("peft", "peft", "LoRA fine-tuning"),
+    ("accelerate", "accelerate", "model loading"),
+    ("datasketch", "datasketch", "MinHash novelty filter"),
+]
+OPTIONAL: list[tuple[str, str, str]] = [
+    ("bitsandbytes", "bitsandbytes", "4-bit (QLoRA) loading of the base model"),
+    ("ray", "ray", "the Ray executor (pip install 'archloop[ray]')"),
+]
+
+
+@dataclass
+class PackageReport:
+    name: str
+    needed_for: str
+    version: str | None
+    ok: bool
+    install: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class GpuReport:
+    index: int
+    name: str
+    memory_gib: float
+    capability: str
+
+
+@dataclass
+class DoctorReport:
+    archloop: str
+    protocol: int
+    python: str
+    python_executable: str
+    platform: str
+    cpu_count: int
+    torch: str | None
+    cuda_available: bool
+    cuda_version: str | None
+    gpus: list[GpuReport]
+    packages: list[PackageReport]
+    optional: list[PackageReport]
+    run_root: str
+    disk_free_gib: float | None
+    cifar10: str | None
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
+    try:
+        module = importlib.import_module(import_name)
+    except Exception as exc:  # a broken install raises more than ImportError
+        return PackageReport(dist, why, None, False, f"{python} -m pip install {dist}", f"{type(exc).__name__}: {exc}")
+    version = getattr(module, "__version__", None)
+    if version is None:
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+    return PackageReport(dist, why, str(version), True)
+
+
+def _gpus() -> tuple[bool, str | None, list[GpuReport]]:
+    try:
+        import torch
+    except Exception:
+        return False, None, []
+    if not torch.cuda.is_available():
+        return False, torch.version.cuda, []
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        gpus.append(GpuReport(index, props.name, round(props.total_memory / 2**30, 1), f"{props.major}.{props.minor}"))
+    return True, torch.version.cuda, gpus
+
+
+def find_cifar10(extra: list[Path] | None = None) -> Path | None:
+    """Where CIFAR-10 (python version) lies, in the usual places: the archive or its extracted folder."""
+    from archloop.data import cifar10_candidates  # local import: data imports torch
+
+    for path in cifar10_candidates(extra):
+        if path.exists():
+            return path
+    return None
+
+
+def run_doctor(run_root: Path) -> DoctorReport:
+    python = sys.executable
+    packages = [_probe(i, d, w, python) for i, d, w in PACKAGES]
+    optional = [_probe(i, d, w, python) for i, d, w in OPTIONAL]
+    cuda, cuda_version, gpus = _gpus()
+    torch_version = next((p.version for p in packages if p.name == "torch" and p.ok), None)
+
+    probe_dir = run_root
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    disk_free = round(shutil.disk_usage(probe_dir).free / 2**30, 1) if probe_dir.exists() else None
+
+    try:
+        cifar = find_cifar10()
+    except Exception:
+        cifar = None
+
+    problems = [f"{p.name} is missing ({p.needed_for}): run `{p.install}`" for p in packages if not p.ok]
+    if sys.version_info < (3, 10):
+        problems.append(f"Python {platform.python_version()} is too old: ArchLoop needs 3.10 or newer")
+    if disk_free is not None and disk_free < 5:
+        problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
+    return DoctorReport(
+        archloop=__version__,
+        protocol=PROTOCOL_VERSION,
+        python=platform.python_version(),
+        python_executable=python,
+        platform=platform.platform(),
+        cpu_count=os.cpu_count() or 1,
+        torch=torch_version,
+        cuda_available=cuda,
+        cuda_version=cuda_version,
+        gpus=gpus,
+        packages=packages,
+        optional=optional,
+        run_root=str(run_root),
+        disk_free_gib=disk_free,
+        cifar10=str(cifar) if cifar else None,
+        ok=not problems,
+        problems=problems,
+    )
+
+
+def report_dict(report: DoctorReport) -> dict:
+    return asdict(report)
+
+
+def format_report(report: DoctorReport) -> str:
+    lines = [
+        f"archloop {report.archloop} (protocol {report.protocol}) on Python {report.python} ({report.python_executable})",
+        f"platform   {report.platform}, {report.cpu_count} CPUs",
+        f"torch      {report.torch or 'missing'}; CUDA {'available' if report.cuda_available else 'not available'}"
+        + (f" (CUDA {report.cuda_version})" if report.cuda_version else ""),
+    ]
+    for gpu in report.gpus:
+        lines.append(f"  gpu {gpu.index}  {gpu.name}, {gpu.memory_gib} GiB, sm {gpu.capability}")
+    for pkg in report.packages + report.optional:
+        state = pkg.version if pkg.ok else f"missing: {pkg.install}"
+        lines.append(f"{pkg.name:<12} {state}")
+    lines.append(f"run root   {report.run_root} ({report.disk_free_gib} GiB free)")
+    lines.append(f"CIFAR-10   {report.cifar10 or 'not found (synthetic data will be used; see README for where to put it)'}")
+    lines.extend(f"PROBLEM: {p}" for p in report.problems)
+    lines.append("ok" if report.ok else "not ready")
+    return "\n".join(lines)

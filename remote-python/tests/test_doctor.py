@@ -1,0 +1,41 @@
+import json
+import subprocess
+import sys
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archloop", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_doctor():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "doctor" in result.stdout
+
+
+def test_doctor_json_reports_this_host(tmp_path):
+    result = run_cli("doctor", "--json", "--run-root", str(tmp_path / "runs"))
+    report = json.loads(result.stdout)
+    assert report["python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}")
+    names = {p["name"]: p for p in report["packages"]}
+    assert names["torch"]["ok"] and names["torch"]["version"]
+    assert names["datasketch"]["ok"]
+    assert report["disk_free_gib"] > 0
+    assert report["cuda_available"] in (True, False)
+    assert result.returncode == (0 if report["ok"] else 1)
+
+
+def test_doctor_names_the_install_command_for_a_missing_package(tmp_path):
+    # A package shadowed by a module that fails to import must be reported with the command that fixes it.
+    (tmp_path / "datasketch.py").write_text("raise ImportError('simulated missing datasketch')\n")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "archloop", "doctor", "--json", "--run-root", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    report = json.loads(result.stdout)
+    datasketch = next(p for p in report["packages"] if p["name"] == "datasketch")
+    assert not datasketch["ok"]
+    assert datasketch["install"] == f"{sys.executable} -m pip install datasketch"
+    assert any("datasketch" in p for p in report["problems"])
+    assert result.returncode == 1

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the demo need on a fresh Debian machine; cheap to re-run (each step checks first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------------------------
+need_apt=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  say "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- npm dependencies ------------------------------------------------------------------------------------------
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -f node_modules/.archloop-lock-$lock_hash ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.archloop-lock-$lock_hash
+fi
+
+# --- Python venv for the backend -------------------------------------------------------------------------------
+# torch==2.13.0 first: on these machines that pin is a CPU wheel on local disk; an unpinned torch pulls a CUDA build.
+VENV=$ROOT/remote-python/.venv
+py_hash=$(cat remote-python/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ ! -f "$VENV/.archloop-$py_hash" ]; then
+  say "python venv at remote-python/.venv"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q torch==2.13.0
+  "$VENV/bin/pip" install -q -e "remote-python[dev]"
+  touch "$VENV/.archloop-$py_hash"
+fi
+say "ready"

@@ -1,0 +1,282 @@
+/**
+ * The wire protocol between the extension and `archloop attach` (DESIGN.md "The wire protocol").
+ * This file is the single source of truth: the JSON Schema in remote-python/archloop/wire_schema.json is generated
+ * from it (`npm run schema`), and the Python side validates what it sends against that schema in its tests.
+ */
+import { z } from 'zod';
+
+// ---- shared pieces ---------------------------------------------------------------------------------------------
+
+/** Run, candidate and adapter ids: short, printable, safe as file and URI path segments. */
+export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/);
+const Cycle = z.int().min(0).max(100_000);
+const Count = z.int().min(0);
+const Seconds = z.number().min(0);
+const Fraction = z.number().min(0).max(1);
+/** Accuracy in percent, as the paper reports it. */
+const Percent = z.number().min(0).max(100);
+const Text = z.string().max(64 * 1024);
+/** A candidate's source code. Generous, but bounded: the model's max_new_tokens keeps real code far below this. */
+const Code = z.string().max(1024 * 1024);
+const Interval = z.tuple([z.number(), z.number()]);
+
+/** How a candidate ended in validation or evaluation (issue: sandbox outcome classes). */
+export const Outcome = z.enum([
+  'ok',
+  'syntax_error',
+  'contract_error',
+  'import_error',
+  'runtime_error',
+  'shape_error',
+  'nan_loss',
+  'timeout',
+  'out_of_memory',
+  'crashed',
+  'output_limit',
+]);
+export type Outcome = z.infer<typeof Outcome>;
+
+export const Verdict = z.enum(['accept', 'reject']);
+export type Verdict = z.infer<typeof Verdict>;
+
+/** Per-cycle statistics: the paper's six columns plus Wilson 95% intervals, failure counts and stage times. */
+export const CycleStats = z.object({
+  cycle: Cycle,
+  generated: Count,
+  valid: Count,
+  validPct: Percent,
+  validCI: Interval,
+  trained: Count,
+  bestAcc: Percent.nullable(),
+  meanAcc: Percent.nullable(),
+  atLeast40Pct: Percent.nullable(),
+  atLeast40CI: Interval.nullable(),
+  uniqueModels: Count,
+  totalTrainPrompts: Count,
+  failures: z.record(z.string().max(64), Count),
+  stageSeconds: z.record(z.string().max(64), Seconds),
+});
+export type CycleStats = z.infer<typeof CycleStats>;
+
+// ---- hello -----------------------------------------------------------------------------------------------------
+
+export const Hello = z.object({
+  type: z.literal('hello'),
+  protocol: z.int().min(1),
+  role: z.enum(['client', 'server']),
+  software: z.string().max(128),
+  run: Id.optional(),
+});
+export type Hello = z.infer<typeof Hello>;
+
+// ---- events (persistent, numbered) -----------------------------------------------------------------------------
+
+const candidateRef = { cycle: Cycle, candidate: Id };
+
+const eventBody = {
+  type: z.literal('event'),
+  /** Assigned by the run store at commit; strictly increasing per run. Clients de-duplicate by it. */
+  seq: z.int().min(1),
+  run: Id,
+  /** Commit time, Unix milliseconds. */
+  ts: z.number().min(0),
+};
+
+function event<K extends string, D extends z.ZodRawShape>(kind: K, data: D) {
+  return z.object({ ...eventBody, kind: z.literal(kind), data: z.object(data) });
+}
+
+export const RunCreatedEvent = event('run.created', {
+  name: z.string().max(256),
+  preset: z.string().max(64).nullable(),
+  model: z.string().max(512),
+  cycles: Count,
+  candidatesPerCycle: Count,
+  protocol: z.enum(['paper', 'fast']),
+  executor: z.string().max(64),
+  config: z.record(z.string().max(128), z.unknown()),
+});
+export const CycleStartedEvent = event('cycle.started', { cycle: Cycle, candidates: Count, adapter: Id.nullable() });
+export const CandidateStartedEvent = event('candidate.started', { ...candidateRef, index: Count });
+export const CandidateGeneratedEvent = event('candidate.generated', {
+  ...candidateRef,
+  code: Code,
+  attempts: z.int().min(1),
+  tokens: Count,
+  seconds: Seconds,
+});
+export const CandidateValidatedEvent = event('candidate.validated', {
+  ...candidateRef,
+  ok: z.boolean(),
+  outcome: Outcome,
+  message: Text.nullable(),
+  line: z.int().min(0).nullable(),
+  params: Count.nullable(),
+});
+export const CandidateNoveltyEvent = event('candidate.novelty', {
+  ...candidateRef,
+  maxJaccard: Fraction,
+  nearest: z.string().max(256).nullable(),
+  novel: z.boolean(),
+  signature: z.string().max(128),
+});
+export const CandidateEvaluatedEvent = event('candidate.evaluated', {
+  ...candidateRef,
+  outcome: Outcome,
+  accuracy: Percent.nullable(),
+  params: Count.nullable(),
+  trainSeconds: Seconds.nullable(),
+  evalSeconds: Seconds.nullable(),
+  peakMemoryMB: z.number().min(0).nullable(),
+  imagesPerSecond: z.number().min(0).nullable(),
+  message: Text.nullable(),
+});
+export const CandidateVerdictEvent = event('candidate.verdict', { ...candidateRef, verdict: Verdict.nullable() });
+export const CandidateAnnotatedEvent = event('candidate.annotated', {
+  ...candidateRef,
+  text: Text,
+  tags: z.array(z.string().min(1).max(64)).max(32),
+});
+export const CycleSelectedEvent = event('cycle.selected', {
+  cycle: Cycle,
+  selected: z.array(Id),
+  /** Which rule let each selected candidate in: the accuracy threshold, the fallback threshold, or a human accept. */
+  reasons: z.record(Id, z.enum(['threshold', 'fallback', 'accepted'])),
+  totalTrainPrompts: Count,
+});
+export const FinetuneProgressEvent = event('finetune.progress', {
+  cycle: Cycle,
+  step: Count,
+  total: Count,
+  loss: z.number().nullable(),
+  etaSeconds: Seconds.nullable(),
+});
+export const FinetuneDoneEvent = event('finetune.done', {
+  cycle: Cycle,
+  adapter: Id,
+  steps: Count,
+  loss: z.number().nullable(),
+  seconds: Seconds,
+});
+export const CycleFinishedEvent = event('cycle.finished', { cycle: Cycle, stats: CycleStats });
+export const RunFinishedEvent = event('run.finished', { reason: z.enum(['completed', 'stopped']), cycles: Count });
+export const RunErrorEvent = event('run.error', { message: Text, stage: z.string().max(64).nullable(), fatal: z.boolean() });
+
+export const Event = z.discriminatedUnion('kind', [
+  RunCreatedEvent,
+  CycleStartedEvent,
+  CandidateStartedEvent,
+  CandidateGeneratedEvent,
+  CandidateValidatedEvent,
+  CandidateNoveltyEvent,
+  CandidateEvaluatedEvent,
+  CandidateVerdictEvent,
+  CandidateAnnotatedEvent,
+  CycleSelectedEvent,
+  FinetuneProgressEvent,
+  FinetuneDoneEvent,
+  CycleFinishedEvent,
+  RunFinishedEvent,
+  RunErrorEvent,
+]);
+export type Event = z.infer<typeof Event>;
+export type EventKind = Event['kind'];
+export type EventOf<K extends EventKind> = Extract<Event, { kind: K }>;
+
+// ---- streams (ephemeral token deltas) --------------------------------------------------------------------------
+
+export const Stream = z.object({
+  type: z.literal('stream'),
+  run: Id,
+  ...candidateRef,
+  /** Character offset of `delta` in the candidate's text so far: a client that sees a gap knows it missed a piece. */
+  offset: Count,
+  delta: z.string().max(256 * 1024),
+  done: z.boolean(),
+});
+export type Stream = z.infer<typeof Stream>;
+
+// ---- requests and responses ------------------------------------------------------------------------------------
+
+const RequestId = z.union([z.int().min(0), z.string().min(1).max(64)]);
+
+function request<M extends string, P extends z.ZodRawShape>(method: M, params: P) {
+  return z.object({ type: z.literal('request'), id: RequestId, method: z.literal(method), params: z.object(params) });
+}
+
+export const RunStartRequest = request('run.start', { cycles: z.int().min(1).max(10_000).optional() });
+export const RunStopRequest = request('run.stop', {});
+export const RunPauseRequest = request('run.pause', {});
+export const RunResumeRequest = request('run.resume', {});
+export const CycleRunRequest = request('cycle.run', { count: z.int().min(1).max(10_000) });
+export const CandidateVerdictRequest = request('candidate.verdict', { candidate: Id, verdict: Verdict.nullable() });
+export const CandidateAnnotateRequest = request('candidate.annotate', {
+  candidate: Id,
+  text: Text,
+  tags: z.array(z.string().min(1).max(64)).max(32),
+});
+export const RunStatusRequest = request('run.status', {});
+export const RunsListRequest = request('runs.list', { root: z.string().max(4096).optional() });
+
+export const Request = z.discriminatedUnion('method', [
+  RunStartRequest,
+  RunStopRequest,
+  RunPauseRequest,
+  RunResumeRequest,
+  CycleRunRequest,
+  CandidateVerdictRequest,
+  CandidateAnnotateRequest,
+  RunStatusRequest,
+  RunsListRequest,
+]);
+export type Request = z.infer<typeof Request>;
+export type Method = Request['method'];
+
+export const ErrorCode = z.enum(['bad_request', 'unknown_method', 'not_found', 'conflict', 'unavailable', 'timeout', 'internal']);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** What run.status returns, and each row of runs.list. */
+export const RunState = z.enum(['created', 'running', 'paused', 'stopping', 'stopped', 'finished', 'failed']);
+export const RunSummary = z.object({
+  run: Id,
+  name: z.string().max(256),
+  dir: z.string().max(4096),
+  state: RunState,
+  cycle: Cycle,
+  cycles: Count,
+  lastSeq: Count,
+  daemonAlive: z.boolean(),
+  createdAt: z.number().min(0),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+export const OkResponse = z.object({ type: z.literal('response'), id: RequestId, ok: z.literal(true), result: z.unknown() });
+export const ErrorResponse = z.object({
+  type: z.literal('response'),
+  id: RequestId,
+  ok: z.literal(false),
+  error: z.object({ code: ErrorCode, message: Text }),
+});
+export const Response = z.discriminatedUnion('ok', [OkResponse, ErrorResponse]);
+export type Response = z.infer<typeof Response>;
+
+// ---- log -------------------------------------------------------------------------------------------------------
+
+export const Log = z.object({
+  type: z.literal('log'),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  message: Text,
+  ts: z.number().min(0),
+  source: z.string().max(64).optional(),
+});
+export type Log = z.infer<typeof Log>;
+
+// ---- the two directions ----------------------------------------------------------------------------------------
+
+/** Everything the backend may send. */
+export const ServerMessage = z.discriminatedUnion('type', [Hello, Event, Stream, Response, Log]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** Everything the extension may send. */
+export const ClientMessage = z.discriminatedUnion('type', [Hello, Request]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
