@@ -1,5 +1,5 @@
 // Runs the TypeScript tests under Node's own test runner (its closing "# pass / # fail" lines are what CI reads).
-// Usage: node scripts/run-node-tests.mjs [dir-or-file ...]   (default: test/unit test/integration test/e2e)
+// Usage: node scripts/run-node-tests.mjs [dir-or-file ...]   (default: test/unit test/integration test/webview test/e2e)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ function collect(path, out) {
   return out;
 }
 
-const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration', 'test/e2e'];
+const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration', 'test/webview', 'test/e2e'];
 const files = roots.flatMap((root) => {
   try { return collect(root, []); } catch { return []; }
 });
