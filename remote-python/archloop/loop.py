@@ -1,0 +1,413 @@
+"""The closed loop: cycles of generate -> validate -> novelty -> evaluate -> select -> fine-tune, resumable.
+
+All state lives in the run store; this module holds none between steps, so a process killed at any moment resumes
+at the first unfinished step: a cycle continues at its recorded stage, a candidate at its recorded status. A
+candidate is opened (candidate.started) before sampling; one left 'generating' by a crash is sampled again under the
+same id (it was never committed, so nothing is duplicated); a committed candidate is never sampled again.
+
+Failures: a bad candidate is a classified outcome, never an exception. An exception from a stage (a broken host, a
+model that will not load) is recorded as a fatal run.error and re-raised as LoopError for the daemon to report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archloop.config import RunConfig
+from archloop.selection import SelectionRule, cycle_stats, select_candidates
+from archloop.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
+from archloop.store import AdapterRecord, CandidateRecord, RunStore
+
+ADAPTERS_DIR = "adapters"
+# Fine-tune progress is persisted (it is an event), so throttle it: the dashboard needs a few updates a second at most.
+PROGRESS_EVENT_INTERVAL_S = 1.0
+
+
+class LoopError(RuntimeError):
+    """A stage failed for a reason that is not the candidate's (recorded as a fatal run.error first)."""
+
+
+def _no_stop() -> bool:
+    return False
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class LoopHooks:
+    """How the loop talks to whoever runs it (the daemon, or `archloop run` in the foreground)."""
+
+    should_stop: Callable[[], bool] = _no_stop
+    # Blocks while the run is paused; called only at safe points (between candidates, batches and stages).
+    wait_if_paused: Callable[[], None] = _noop
+    on_stream: Callable[[dict[str, Any]], None] = _noop
+    # Named points ('generation', 'evaluation', 'before-selection', 'finetune', 'between-cycles', ...): a test hook
+    # that lets a kill land at a deterministic place.
+    checkpoint: Callable[[str, int], None] = _noop
+    on_cycle_finished: Callable[[dict[str, Any]], None] = _noop
+
+
+@dataclass
+class _StageClock:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, started: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + (time.perf_counter() - started)
+
+
+class RunLoop:
+    def __init__(self, store: RunStore, config: RunConfig, stages: Stages, hooks: LoopHooks | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.stages = stages
+        self.hooks = hooks or LoopHooks()
+        self.run_id = store.run_id
+        self._seeds: list[CorpusEntry] | None = None
+        self._index: NoveltyIndex | None = None
+        self._index_version = -1
+        self._seed_signatures: set[str] | None = None
+
+    # ---- driving -----------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Run cycles until the target is reached ('completed') or a stop is asked ('stopped')."""
+        self.store.set_state("running")
+        while True:
+            self.hooks.wait_if_paused()
+            info = self.store.run_info()
+            done = self.store.finished_cycles()
+            if self.hooks.should_stop():
+                self.store.run_finished("stopped", done, "stopped")
+                return "stopped"
+            if done >= info.target_cycles:
+                self.store.run_finished("completed", done, "finished")
+                return "completed"
+            self.run_cycle(done + 1)
+
+    def run_cycle(self, cycle: int) -> bool:
+        """Advance `cycle` from its recorded stage to the end; False if a stop interrupted it."""
+        previous = self.store.latest_adapter(cycle)
+        self.store.start_cycle(cycle, self.config.run.candidates_per_cycle, previous.id if previous else None)
+        steps: dict[str, Callable[[int], bool]] = {
+            "generating": self._generate,
+            "evaluating": self._evaluate,
+            "selecting": self._select,
+            "finetuning": self._finetune,
+        }
+        while True:
+            record = self.store.cycle(cycle)
+            assert record is not None
+            if record.stage == "finished":
+                return True
+            try:
+                finished_step = steps[record.stage](cycle)
+            except Exception as exc:
+                self.store.run_error(f"{type(exc).__name__}: {exc}", record.stage, fatal=True)
+                raise LoopError(f"cycle {cycle} {record.stage}: {exc}") from exc
+            if not finished_step:
+                return False
+
+    def _stopping(self) -> bool:
+        if self.hooks.should_stop():
+            return True
+        self.hooks.wait_if_paused()
+        return self.hooks.should_stop()
+
+    # ---- novelty corpus ----------------------------------------------------------------------------------------
+
+    def _seed_corpus(self) -> list[CorpusEntry]:
+        if self._seeds is None:
+            self._seeds = self.stages.seed_corpus() + self._lemur_corpus()
+        return self._seeds
+
+    def _lemur_corpus(self) -> list[CorpusEntry]:
+        """LEMUR's layout (`ab/nn/nn/<name>.py`) imported as novelty corpus only (not as training pairs)."""
+        root = self.config.novelty.lemur_corpus
+        if not root:
+            return []
+        base = Path(root).expanduser()
+        folder = base / "ab" / "nn" / "nn" if (base / "ab" / "nn" / "nn").is_dir() else base
+        entries = []
+        for path in sorted(folder.glob("*.py")):
+            if path.name != "__init__.py":
+                entries.append(CorpusEntry(f"lemur:{path.stem}", path.read_text(encoding="utf-8", errors="replace")))
+        return entries
+
+    def _novelty_index(self) -> NoveltyIndex:
+        """Seeds + LEMUR + every accepted candidate, rebuilt when a verdict changed (a reject leaves the corpus)."""
+        version = self.store.verdict_version()
+        if self._index is None or version != self._index_version:
+            index = self.stages.new_novelty_index()
+            for entry in self._seed_corpus():
+                index.add(entry.key, entry.code)
+            for c in self.store.corpus_candidates():
+                if c.code is not None:
+                    index.add(c.id, c.code)
+            self._index, self._index_version = index, version
+        return self._index
+
+    # ---- generate, validate, novelty ---------------------------------------------------------------------------
+
+    def _generate(self, cycle: int) -> bool:
+        clock = _StageClock()
+        try:
+            # First finish candidates a crash left between steps (committed code is never sampled again).
+            for c in self.store.candidates(cycle):
+                if c.status in ("generated", "validated"):
+                    self._check_candidate(cycle, c.id, clock)
+            total = self.config.run.candidates_per_cycle
+            existing = {c.index: c.status for c in self.store.candidates(cycle)}
+            todo = [i for i in range(total) if existing.get(i, "generating") == "generating"]
+            previous = self.store.latest_adapter(cycle)
+            adapter_dir = Path(previous.dir) if previous else None
+            batch_size = self.config.generation.batch_size
+            for start in range(0, len(todo), batch_size):
+                if self._stopping():
+                    return False
+                batch = todo[start : start + batch_size]
+                if not self._generate_batch(cycle, batch, adapter_dir, clock):
+                    return False
+        finally:
+            for name, seconds in clock.seconds.items():
+                self.store.add_stage_seconds(cycle, name, seconds)
+        self.store.set_cycle_stage(cycle, "evaluating")
+        return True
+
+    def _generate_batch(self, cycle: int, indices: list[int], adapter_dir: Path | None, clock: _StageClock) -> bool:
+        ids = [self.store.start_candidate(cycle, i)[0] for i in indices]
+        offsets = [0] * len(ids)
+
+        def on_delta(position: int, delta: str, restart: bool) -> None:
+            if restart:
+                offsets[position] = 0
+            self.hooks.on_stream(self._stream(cycle, ids[position], offsets[position], delta, False))
+            offsets[position] += len(delta)
+
+        novelty_cfg = self.config.novelty
+
+        def check(code: str, attempt: int) -> bool:
+            if not self.stages.quick_check(code):
+                return False
+            if not novelty_cfg.check_at_generation or attempt > novelty_cfg.let_through_after:
+                return True  # the paper lets a candidate through after this many novelty rejections
+            return self._novelty_index().query(code).novel
+
+        started = time.perf_counter()
+        results = self.stages.generate(len(ids), adapter_dir, on_delta, check, self.hooks.should_stop)
+        clock.add("generate", started)
+        for result in sorted(results, key=lambda r: r.position):
+            cid = ids[result.position]
+            self.store.candidate_generated(cid, result.code, result.attempts, result.tokens, result.seconds)
+            self.hooks.on_stream(self._stream(cycle, cid, offsets[result.position], "", True))
+            self.hooks.checkpoint("generation", cycle)
+            self._check_candidate(cycle, cid, clock)
+        return len(results) == len(ids) and not self.hooks.should_stop()
+
+    def _check_candidate(self, cycle: int, cid: str, clock: _StageClock) -> None:
+        """Validate a generated candidate, then (if valid) measure its novelty; each result committed as it comes."""
+        record = self.store.candidate(cid)
+        assert record is not None and record.code is not None
+        code = record.code
+        if record.status == "generated":
+            started = time.perf_counter()
+            v = self.stages.validate(code)
+            clock.add("validate", started)
+            self.store.candidate_validated(cid, v.ok, v.outcome, v.message, v.line, v.params)
+            if not v.ok:
+                return
+        started = time.perf_counter()
+        novelty = self._novelty_index().query(code)
+        signature = self.stages.signature(code)
+        let_through = not novelty.novel and self.config.novelty.check_at_generation
+        self.store.candidate_novelty(cid, novelty.max_jaccard, novelty.nearest, novelty.novel, signature, let_through)
+        if novelty.novel and self._index is not None:
+            self._index.add(cid, code)
+        clock.add("novelty", started)
+
+    def _stream(self, cycle: int, cid: str, offset: int, delta: str, done: bool) -> dict[str, Any]:
+        return {
+            "type": "stream",
+            "run": self.run_id,
+            "cycle": cycle,
+            "candidate": cid,
+            "offset": offset,
+            "delta": delta,
+            "done": done,
+        }
+
+    # ---- evaluate ----------------------------------------------------------------------------------------------
+
+    def _evaluate(self, cycle: int) -> bool:
+        jobs = [
+            EvalJob(c.id, c.code, self._candidate_seed(c))
+            for c in self.store.candidates(cycle)
+            if c.status == "checked" and c.code is not None and (c.novel or c.let_through)
+        ]
+        started = time.perf_counter()
+        try:
+            if jobs and not self._stopping():
+                for result in self.stages.evaluate(jobs, self.hooks.should_stop):
+                    self.store.candidate_evaluated(
+                        result.candidate,
+                        outcome=result.outcome,
+                        accuracy=None if result.accuracy is None else round(float(result.accuracy), 4),
+                        params=result.params,
+                        train_seconds=result.train_seconds,
+                        eval_seconds=result.eval_seconds,
+                        peak_memory_mb=result.peak_memory_mb,
+                        images_per_second=result.images_per_second,
+                        message=result.message,
+                    )
+                    self.hooks.checkpoint("evaluation", cycle)
+        finally:
+            self.store.add_stage_seconds(cycle, "evaluate", time.perf_counter() - started)
+        if self.hooks.should_stop():
+            return False
+        for c in self.store.candidates(cycle):
+            if c.status == "checked" and (c.novel or c.let_through):
+                # The executor ended without a result for it (a lost worker): classify rather than loop forever.
+                self.store.candidate_evaluated(
+                    c.id,
+                    outcome="crashed",
+                    accuracy=None,
+                    params=None,
+                    train_seconds=None,
+                    eval_seconds=None,
+                    peak_memory_mb=None,
+                    images_per_second=None,
+                    message="the executor returned no result for this candidate",
+                )
+        self.store.set_cycle_stage(cycle, "selecting")
+        self.hooks.checkpoint("before-selection", cycle)
+        return not self._stopping()
+
+    def _candidate_seed(self, c: CandidateRecord) -> int:
+        return self.config.run.seed * 1_000_003 + c.cycle * 10_007 + c.index
+
+    # ---- select ------------------------------------------------------------------------------------------------
+
+    def _seen_signatures(self, cycle: int) -> set[str]:
+        if self._seed_signatures is None:
+            self._seed_signatures = {self.stages.signature(e.code) for e in self._seed_corpus()}
+        earlier = {c.signature for c in self.store.training_candidates(cycle - 1) if c.signature}
+        return self._seed_signatures | earlier
+
+    def _seed_pairs_count(self) -> int:
+        return len(self.stages.seed_corpus()) if self.config.sft.include_seed_pairs else 0
+
+    def _select(self, cycle: int) -> bool:
+        started = time.perf_counter()
+        s = self.config.selection
+        rule = SelectionRule(s.threshold, s.fallback_threshold, s.min_selected, self.config.novelty.structural_dedup)
+        # Verdicts are read here, at the selection step: those given before it apply to this cycle.
+        selection = select_candidates(self.store.candidates(cycle), rule, self._seen_signatures(cycle))
+        prior = len(self.store.training_candidates(cycle - 1))
+        total = self._seed_pairs_count() + prior + len(selection.reasons)
+        self.store.record_selection(cycle, selection.reasons, total, time.perf_counter() - started)
+        self.hooks.checkpoint("after-selection", cycle)
+        return not self._stopping()
+
+    # ---- fine-tune ---------------------------------------------------------------------------------------------
+
+    def _training_pairs(self, cycle: int) -> list[tuple[str, str]]:
+        """The cumulative set as of now: seeds, then every selected or accepted (never rejected) candidate."""
+        pairs: list[tuple[str, str]] = []
+        if self.config.sft.include_seed_pairs:
+            pairs += [self.stages.training_pair(e.code) for e in self.stages.seed_corpus()]
+        pairs += [self.stages.training_pair(c.code) for c in self.store.training_candidates(cycle) if c.code]
+        return pairs
+
+    def _finetune(self, cycle: int) -> bool:
+        started = time.perf_counter()
+        pairs = self._training_pairs(cycle)
+        previous = self.store.latest_adapter(cycle)
+        out_dir = self.store.run_dir / ADAPTERS_DIR / f"cycle-{cycle}"
+        if out_dir.exists():
+            shutil.rmtree(out_dir)  # a crash mid-fine-tune left a partial adapter: train it again from the previous
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        last_event = [0.0]
+        first = [True]
+
+        def on_progress(step: int, total: int, loss: float | None, eta: float | None) -> None:
+            now = time.monotonic()
+            if step < total and now - last_event[0] < PROGRESS_EVENT_INTERVAL_S and not first[0]:
+                return
+            last_event[0] = now
+            self.store.append_event(
+                "finetune.progress",
+                {
+                    "cycle": cycle,
+                    "step": max(0, step),
+                    "total": max(0, total),
+                    "loss": None if loss is None or loss != loss else float(loss),
+                    "etaSeconds": None if eta is None else max(0.0, float(eta)),
+                },
+            )
+            if first[0]:
+                first[0] = False
+                self.hooks.checkpoint("finetune", cycle)
+
+        outcome = self.stages.finetune(
+            cycle, pairs, Path(previous.dir) if previous else None, out_dir, on_progress, self.hooks.should_stop
+        )
+        if outcome.cancelled:
+            self.store.add_stage_seconds(cycle, "finetune", time.perf_counter() - started)
+            return False
+        adapter = AdapterRecord(
+            cycle=cycle,
+            id=f"cycle-{cycle}",
+            dir=str(out_dir),
+            steps=outcome.steps,
+            loss=outcome.final_loss,
+            seconds=outcome.seconds,
+            pairs=len(pairs),
+        )
+        self.store.record_adapter(adapter, time.perf_counter() - started)
+        record = self.store.cycle(cycle)
+        assert record is not None
+        candidates = self.store.candidates(cycle)
+        stats = cycle_stats(
+            cycle,
+            candidates,
+            unique_models=sum(1 for c in candidates if c.selected),
+            total_train_prompts=len(pairs),
+            stage_seconds=record.stage_seconds,
+            threshold=self.config.selection.threshold,
+        )
+        self.store.finish_cycle(cycle, stats)
+        self.hooks.on_cycle_finished(stats)
+        self.hooks.checkpoint("between-cycles", cycle)
+        return True
+
+
+def open_run(run_dir: Path, config: RunConfig, on_commit: Any = None) -> RunStore:
+    """Open the run in `run_dir`, creating it with `config` (and its run.created event) if there is none yet.
+
+    An existing run keeps its stored configuration: resuming never silently changes the settings of a run.
+    """
+    created = {
+        "name": config.run.name[:256],
+        "preset": config.preset,
+        "model": config.model.id[:512],
+        "cycles": config.run.cycles,
+        "candidatesPerCycle": config.run.candidates_per_cycle,
+        "protocol": config.evaluation.protocol,
+        "executor": config.evaluation.executor,
+        "config": config.to_dict(),
+    }
+    return RunStore.create_run(
+        run_dir,
+        name=config.run.name,
+        preset=config.preset,
+        config=config.to_dict(),
+        target_cycles=config.run.cycles,
+        created_event=created,
+        on_commit=on_commit,
+    )

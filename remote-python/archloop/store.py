@@ -1,0 +1,682 @@
+"""The run store: one SQLite database per run directory (`run.sqlite`), the only persistent state of a run.
+
+Every state change is ONE transaction that also appends its event(s) to the `events` table, so an event is in the
+store before anyone can see it, and a crash leaves either both or neither. `seq` is an INTEGER PRIMARY KEY assigned
+inside a write transaction (`BEGIN IMMEDIATE` serialises writers), so readers see seqs appear in increasing order.
+
+Several processes use one store at once (the daemon's loop and request threads, any number of `attach` processes):
+WAL mode lets readers proceed beside the single writer; the busy timeout makes a writer wait for the lock instead of
+failing. Each thread must open its own `RunStore` (sqlite3 connections are not shared across threads).
+
+Failures: a missing or foreign database raises StoreError; a request about an unknown candidate raises NotFound;
+sqlite3 errors other than these propagate (they mean a broken disk or file, which the caller reports as internal).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "run.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+# Run states exactly as the wire protocol's RunState.
+RUN_STATES = ("created", "running", "paused", "stopping", "stopped", "finished", "failed")
+# Where a cycle is; a resumed daemon continues at the first unfinished one.
+CYCLE_STAGES = ("generating", "evaluating", "selecting", "finetuning", "finished")
+# A candidate's progress; each step is committed before the next begins.
+CANDIDATE_STATUSES = ("generating", "generated", "invalid", "validated", "checked", "evaluated")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, preset TEXT, config TEXT NOT NULL, created_at REAL NOT NULL,
+  state TEXT NOT NULL, target_cycles INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cycles (
+  cycle INTEGER PRIMARY KEY, stage TEXT NOT NULL, candidates INTEGER NOT NULL, adapter TEXT,
+  started_at REAL NOT NULL, finished_at REAL, stage_seconds TEXT NOT NULL DEFAULT '{}', stats TEXT
+);
+CREATE TABLE IF NOT EXISTS candidates (
+  id TEXT PRIMARY KEY, cycle INTEGER NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL,
+  code TEXT, attempts INTEGER, tokens INTEGER, gen_seconds REAL,
+  valid INTEGER, outcome TEXT, message TEXT, line INTEGER, params INTEGER,
+  max_jaccard REAL, nearest TEXT, novel INTEGER, let_through INTEGER, signature TEXT,
+  accuracy REAL, train_seconds REAL, eval_seconds REAL, peak_memory_mb REAL, images_per_second REAL,
+  eval_outcome TEXT, eval_message TEXT,
+  verdict TEXT, annotation TEXT, tags TEXT NOT NULL DEFAULT '[]',
+  selected INTEGER NOT NULL DEFAULT 0, select_reason TEXT,
+  UNIQUE (cycle, idx)
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS adapters (
+  cycle INTEGER PRIMARY KEY, id TEXT NOT NULL, dir TEXT NOT NULL, steps INTEGER NOT NULL, loss REAL,
+  seconds REAL NOT NULL, pairs INTEGER NOT NULL
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """The run directory has no usable store (missing, or not an ArchLoop run)."""
+
+
+class NotFound(KeyError):
+    """A request named a candidate or cycle the run does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    ts: float  # Unix milliseconds, as on the wire
+    kind: str
+    data: dict[str, Any]
+
+    def to_wire(self, run_id: str) -> dict[str, Any]:
+        return {"type": "event", "seq": self.seq, "run": run_id, "ts": self.ts, "kind": self.kind, "data": self.data}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    name: str
+    preset: str | None
+    config: dict[str, Any]
+    created_at: float  # Unix milliseconds
+    state: str
+    target_cycles: int
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    cycle: int
+    stage: str
+    candidates: int
+    adapter: str | None
+    stage_seconds: dict[str, float]
+    stats: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    id: str
+    cycle: int
+    index: int
+    status: str
+    code: str | None = None
+    valid: bool | None = None
+    outcome: str | None = None  # validation outcome
+    message: str | None = None
+    params: int | None = None
+    max_jaccard: float | None = None
+    nearest: str | None = None
+    novel: bool | None = None
+    let_through: bool = False
+    signature: str | None = None
+    eval_outcome: str | None = None
+    accuracy: float | None = None
+    verdict: str | None = None
+    annotation: str | None = None
+    tags: list[str] = field(default_factory=list)
+    selected: bool = False
+    select_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AdapterRecord:
+    cycle: int
+    id: str
+    dir: str
+    steps: int
+    loss: float | None
+    seconds: float
+    pairs: int
+
+
+def candidate_id(cycle: int, index: int) -> str:
+    return f"c{cycle}-{index:04d}"
+
+
+def run_id_for(run_dir: Path) -> str:
+    """A wire-safe run id from the directory name (the protocol's Id pattern)."""
+    slug = re.sub(r"[^A-Za-z0-9_.:-]+", "-", run_dir.resolve().name).strip("-._:")
+    return (slug or "run")[:128]
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / DB_NAME).is_file()
+
+
+def _now_ms() -> float:
+    return round(time.time() * 1000, 3)
+
+
+EventListener = Callable[[Sequence[StoredEvent]], None]
+
+
+class RunStore:
+    """One connection to a run's database. Not thread-safe: open one per thread."""
+
+    def __init__(self, run_dir: Path, *, create: bool = False, on_commit: EventListener | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / DB_NAME
+        if not create and not self.path.is_file():
+            raise StoreError(f"{self.run_dir}: not an ArchLoop run (no {DB_NAME})")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so each change is exactly one transaction.
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._on_commit = on_commit
+        if create:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        else:
+            try:
+                self._db.execute("SELECT 1 FROM run LIMIT 1")
+            except sqlite3.DatabaseError as exc:
+                self._db.close()
+                raise StoreError(f"{self.path}: not an ArchLoop run store ({exc})") from None
+
+    # ---- plumbing ----------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[list[StoredEvent]]:
+        """One write transaction; yields the list that `_append` fills, and tells the listener after COMMIT."""
+        events: list[StoredEvent] = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield events
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        if events and self._on_commit is not None:
+            self._on_commit(events)
+
+    def _append(self, events: list[StoredEvent], kind: str, data: dict[str, Any]) -> StoredEvent:
+        ts = _now_ms()
+        cur = self._db.execute(
+            "INSERT INTO events (ts, kind, data) VALUES (?, ?, ?)", (ts, kind, json.dumps(data, allow_nan=False))
+        )
+        event = StoredEvent(seq=int(cur.lastrowid or 0), ts=ts, kind=kind, data=data)
+        events.append(event)
+        return event
+
+    # ---- run ---------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def create_run(
+        cls,
+        run_dir: Path,
+        *,
+        name: str,
+        preset: str | None,
+        config: dict[str, Any],
+        target_cycles: int,
+        created_event: dict[str, Any],
+        on_commit: EventListener | None = None,
+    ) -> RunStore:
+        """Create the run (if the directory has none yet) and its `run.created` event; returns the open store.
+
+        If the run already exists, it is left as it is (its stored config wins) and the store is returned.
+        """
+        store = cls(run_dir, create=True, on_commit=on_commit)
+        with store._tx() as events:
+            exists = store._db.execute("SELECT 1 FROM run").fetchone()
+            if exists is None:
+                store._db.execute(
+                    "INSERT INTO run (id, name, preset, config, created_at, state, target_cycles) VALUES (?,?,?,?,?,?,?)",
+                    (run_id_for(run_dir), name, preset, json.dumps(config), _now_ms(), "created", target_cycles),
+                )
+                store._append(events, "run.created", created_event)
+        return store
+
+    def run_info(self) -> RunInfo:
+        row = self._db.execute("SELECT * FROM run").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: the store has no run")
+        return RunInfo(
+            id=row["id"],
+            name=row["name"],
+            preset=row["preset"],
+            config=json.loads(row["config"]),
+            created_at=row["created_at"],
+            state=row["state"],
+            target_cycles=row["target_cycles"],
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.run_info().id
+
+    def set_state(self, state: str) -> None:
+        """A state change with no event of its own (running, paused, stopping)."""
+        if state not in RUN_STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        with self._tx():
+            self._db.execute("UPDATE run SET state = ?", (state,))
+
+    def add_cycles(self, count: int) -> int:
+        """Raise the target by `count` cycles beyond the last finished one (or the current target); returns it."""
+        with self._tx():
+            info = self.run_info()
+            done = self.finished_cycles()
+            target = max(info.target_cycles, done) + count
+            self._db.execute("UPDATE run SET target_cycles = ?", (target,))
+        return target
+
+    def set_target_cycles(self, target: int) -> None:
+        with self._tx():
+            self._db.execute("UPDATE run SET target_cycles = ?", (target,))
+
+    def run_finished(self, reason: str, cycles: int, state: str) -> StoredEvent:
+        with self._tx() as events:
+            self._db.execute("UPDATE run SET state = ?", (state,))
+            return self._append(events, "run.finished", {"reason": reason, "cycles": cycles})
+
+    def run_error(self, message: str, stage: str | None, fatal: bool) -> StoredEvent:
+        with self._tx() as events:
+            if fatal:
+                self._db.execute("UPDATE run SET state = 'failed'")
+            return self._append(events, "run.error", {"message": message[:60_000], "stage": stage, "fatal": fatal})
+
+    # ---- events ------------------------------------------------------------------------------------------------
+
+    def events_since(self, seq: int, limit: int = 1000) -> list[StoredEvent]:
+        rows = self._db.execute(
+            "SELECT seq, ts, kind, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        return [StoredEvent(r["seq"], r["ts"], r["kind"], json.loads(r["data"])) for r in rows]
+
+    def last_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def append_event(self, kind: str, data: dict[str, Any]) -> StoredEvent:
+        """An event with no row change of its own (fine-tune progress)."""
+        with self._tx() as events:
+            return self._append(events, kind, data)
+
+    # ---- cycles ------------------------------------------------------------------------------------------------
+
+    def start_cycle(self, cycle: int, candidates: int, adapter: str | None) -> StoredEvent | None:
+        """Open a cycle (idempotent: a resumed cycle keeps its row and gets no second cycle.started)."""
+        with self._tx() as events:
+            if self._db.execute("SELECT 1 FROM cycles WHERE cycle = ?", (cycle,)).fetchone():
+                return None
+            self._db.execute(
+                "INSERT INTO cycles (cycle, stage, candidates, adapter, started_at) VALUES (?, 'generating', ?, ?, ?)",
+                (cycle, candidates, adapter, _now_ms()),
+            )
+            return self._append(events, "cycle.started", {"cycle": cycle, "candidates": candidates, "adapter": adapter})
+
+    def cycle(self, cycle: int) -> CycleRecord | None:
+        row = self._db.execute("SELECT * FROM cycles WHERE cycle = ?", (cycle,)).fetchone()
+        return None if row is None else self._cycle_record(row)
+
+    def cycles(self) -> list[CycleRecord]:
+        return [self._cycle_record(r) for r in self._db.execute("SELECT * FROM cycles ORDER BY cycle")]
+
+    @staticmethod
+    def _cycle_record(row: sqlite3.Row) -> CycleRecord:
+        return CycleRecord(
+            cycle=row["cycle"],
+            stage=row["stage"],
+            candidates=row["candidates"],
+            adapter=row["adapter"],
+            stage_seconds=json.loads(row["stage_seconds"]),
+            stats=json.loads(row["stats"]) if row["stats"] else None,
+        )
+
+    def finished_cycles(self) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM cycles WHERE stage = 'finished'").fetchone()
+        return int(row[0])
+
+    def current_cycle(self) -> int:
+        row = self._db.execute("SELECT MAX(cycle) FROM cycles").fetchone()
+        return int(row[0] or 0)
+
+    def set_cycle_stage(self, cycle: int, stage: str, stage_name: str | None = None, seconds: float = 0.0) -> None:
+        """Move a cycle to `stage`, adding `seconds` to the time spent in `stage_name` (the step just done)."""
+        if stage not in CYCLE_STAGES:
+            raise ValueError(f"unknown cycle stage {stage!r}")
+        with self._tx():
+            self._set_stage(cycle, stage, stage_name, seconds)
+
+    def add_stage_seconds(self, cycle: int, stage_name: str, seconds: float) -> None:
+        with self._tx():
+            self._set_stage(cycle, None, stage_name, seconds)
+
+    def _set_stage(self, cycle: int, stage: str | None, stage_name: str | None, seconds: float) -> None:
+        row = self._db.execute("SELECT stage, stage_seconds FROM cycles WHERE cycle = ?", (cycle,)).fetchone()
+        if row is None:
+            raise NotFound(f"no cycle {cycle}")
+        spent: dict[str, float] = json.loads(row["stage_seconds"])
+        if stage_name is not None:
+            spent[stage_name] = round(spent.get(stage_name, 0.0) + max(seconds, 0.0), 3)
+        self._db.execute(
+            "UPDATE cycles SET stage = ?, stage_seconds = ? WHERE cycle = ?",
+            (stage or row["stage"], json.dumps(spent), cycle),
+        )
+
+    def record_selection(
+        self, cycle: int, reasons: dict[str, str], total_train_prompts: int, select_seconds: float
+    ) -> StoredEvent:
+        """Mark the selected candidates and move the cycle to fine-tuning, with its cycle.selected event."""
+        with self._tx() as events:
+            self._db.execute("UPDATE candidates SET selected = 0, select_reason = NULL WHERE cycle = ?", (cycle,))
+            for cid, reason in reasons.items():
+                self._db.execute("UPDATE candidates SET selected = 1, select_reason = ? WHERE id = ?", (reason, cid))
+            self._set_stage(cycle, "finetuning", "select", select_seconds)
+            return self._append(
+                events,
+                "cycle.selected",
+                {
+                    "cycle": cycle,
+                    "selected": list(reasons),
+                    "reasons": reasons,
+                    "totalTrainPrompts": total_train_prompts,
+                },
+            )
+
+    def record_adapter(self, adapter: AdapterRecord, finetune_seconds: float) -> StoredEvent:
+        with self._tx() as events:
+            self._db.execute(
+                "INSERT OR REPLACE INTO adapters (cycle, id, dir, steps, loss, seconds, pairs) VALUES (?,?,?,?,?,?,?)",
+                (
+                    adapter.cycle,
+                    adapter.id,
+                    adapter.dir,
+                    adapter.steps,
+                    adapter.loss,
+                    adapter.seconds,
+                    adapter.pairs,
+                ),
+            )
+            self._set_stage(adapter.cycle, "finetuning", "finetune", finetune_seconds)
+            return self._append(
+                events,
+                "finetune.done",
+                {
+                    "cycle": adapter.cycle,
+                    "adapter": adapter.id,
+                    "steps": adapter.steps,
+                    "loss": adapter.loss,
+                    "seconds": round(adapter.seconds, 3),
+                },
+            )
+
+    def adapter(self, cycle: int) -> AdapterRecord | None:
+        row = self._db.execute("SELECT * FROM adapters WHERE cycle = ?", (cycle,)).fetchone()
+        if row is None:
+            return None
+        return AdapterRecord(
+            row["cycle"], row["id"], row["dir"], row["steps"], row["loss"], row["seconds"], row["pairs"]
+        )
+
+    def latest_adapter(self, before_cycle: int) -> AdapterRecord | None:
+        row = self._db.execute(
+            "SELECT cycle FROM adapters WHERE cycle < ? ORDER BY cycle DESC LIMIT 1", (before_cycle,)
+        ).fetchone()
+        return None if row is None else self.adapter(int(row["cycle"]))
+
+    def finish_cycle(self, cycle: int, stats: dict[str, Any]) -> StoredEvent:
+        with self._tx() as events:
+            self._db.execute(
+                "UPDATE cycles SET stage = 'finished', finished_at = ?, stats = ? WHERE cycle = ?",
+                (_now_ms(), json.dumps(stats), cycle),
+            )
+            return self._append(events, "cycle.finished", {"cycle": cycle, "stats": stats})
+
+    # ---- candidates --------------------------------------------------------------------------------------------
+
+    def start_candidate(self, cycle: int, index: int) -> tuple[str, StoredEvent | None]:
+        """Open a candidate slot; a slot left 'generating' by a crash is reused without a second event."""
+        cid = candidate_id(cycle, index)
+        with self._tx() as events:
+            row = self._db.execute("SELECT status FROM candidates WHERE id = ?", (cid,)).fetchone()
+            if row is not None:
+                return cid, None
+            self._db.execute(
+                "INSERT INTO candidates (id, cycle, idx, status) VALUES (?, ?, ?, 'generating')", (cid, cycle, index)
+            )
+            event = self._append(events, "candidate.started", {"cycle": cycle, "candidate": cid, "index": index})
+        return cid, event
+
+    def candidate_generated(self, cid: str, code: str, attempts: int, tokens: int, seconds: float) -> StoredEvent:
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, "generating")
+            self._db.execute(
+                "UPDATE candidates SET status = 'generated', code = ?, attempts = ?, tokens = ?, gen_seconds = ? "
+                "WHERE id = ?",
+                (code, attempts, tokens, seconds, cid),
+            )
+            return self._append(
+                events,
+                "candidate.generated",
+                {
+                    "cycle": cycle,
+                    "candidate": cid,
+                    "code": code,
+                    "attempts": max(1, attempts),
+                    "tokens": max(0, tokens),
+                    "seconds": round(max(0.0, seconds), 3),
+                },
+            )
+
+    def candidate_validated(
+        self, cid: str, ok: bool, outcome: str, message: str | None, line: int | None, params: int | None
+    ) -> StoredEvent:
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, "generated")
+            self._db.execute(
+                "UPDATE candidates SET status = ?, valid = ?, outcome = ?, message = ?, line = ?, params = ? "
+                "WHERE id = ?",
+                ("validated" if ok else "invalid", int(ok), outcome, message, line, params, cid),
+            )
+            return self._append(
+                events,
+                "candidate.validated",
+                {
+                    "cycle": cycle,
+                    "candidate": cid,
+                    "ok": ok,
+                    "outcome": outcome,
+                    "message": None if message is None else message[:60_000],
+                    "line": line,
+                    "params": params,
+                },
+            )
+
+    def candidate_novelty(
+        self, cid: str, max_jaccard: float, nearest: str | None, novel: bool, signature: str, let_through: bool
+    ) -> StoredEvent:
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, "validated")
+            self._db.execute(
+                "UPDATE candidates SET status = 'checked', max_jaccard = ?, nearest = ?, novel = ?, let_through = ?, "
+                "signature = ? WHERE id = ?",
+                (max_jaccard, nearest, int(novel), int(let_through), signature, cid),
+            )
+            return self._append(
+                events,
+                "candidate.novelty",
+                {
+                    "cycle": cycle,
+                    "candidate": cid,
+                    "maxJaccard": min(1.0, max(0.0, max_jaccard)),
+                    "nearest": None if nearest is None else nearest[:256],
+                    "novel": novel,
+                    "signature": signature[:128],
+                },
+            )
+
+    def candidate_evaluated(
+        self,
+        cid: str,
+        *,
+        outcome: str,
+        accuracy: float | None,
+        params: int | None,
+        train_seconds: float | None,
+        eval_seconds: float | None,
+        peak_memory_mb: float | None,
+        images_per_second: float | None,
+        message: str | None,
+    ) -> StoredEvent:
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, "checked")
+            self._db.execute(
+                "UPDATE candidates SET status = 'evaluated', eval_outcome = ?, accuracy = ?, "
+                "params = COALESCE(?, params), train_seconds = ?, eval_seconds = ?, peak_memory_mb = ?, "
+                "images_per_second = ?, eval_message = ? WHERE id = ?",
+                (
+                    outcome,
+                    accuracy,
+                    params,
+                    train_seconds,
+                    eval_seconds,
+                    peak_memory_mb,
+                    images_per_second,
+                    message,
+                    cid,
+                ),
+            )
+            return self._append(
+                events,
+                "candidate.evaluated",
+                {
+                    "cycle": cycle,
+                    "candidate": cid,
+                    "outcome": outcome,
+                    "accuracy": accuracy,
+                    "params": params,
+                    "trainSeconds": train_seconds,
+                    "evalSeconds": eval_seconds,
+                    "peakMemoryMB": peak_memory_mb,
+                    "imagesPerSecond": images_per_second,
+                    "message": None if message is None else message[:60_000],
+                },
+            )
+
+    def set_verdict(self, cid: str, verdict: str | None) -> StoredEvent:
+        """Record a human verdict (accept/reject/None). It takes effect at the next selection or fine-tune."""
+        if verdict not in ("accept", "reject", None):
+            raise ValueError(f"verdict must be 'accept', 'reject' or null, got {verdict!r}")
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, None)
+            self._db.execute("UPDATE candidates SET verdict = ? WHERE id = ?", (verdict, cid))
+            return self._append(events, "candidate.verdict", {"cycle": cycle, "candidate": cid, "verdict": verdict})
+
+    def annotate(self, cid: str, text: str, tags: list[str]) -> StoredEvent:
+        with self._tx() as events:
+            cycle = self._require_candidate(cid, None)
+            self._db.execute(
+                "UPDATE candidates SET annotation = ?, tags = ? WHERE id = ?", (text, json.dumps(tags), cid)
+            )
+            return self._append(
+                events, "candidate.annotated", {"cycle": cycle, "candidate": cid, "text": text, "tags": tags}
+            )
+
+    def _require_candidate(self, cid: str, status: str | None) -> int:
+        row = self._db.execute("SELECT cycle, status FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            raise NotFound(f"no candidate {cid!r} in this run")
+        if status is not None and row["status"] != status:
+            # A step recorded twice would duplicate its event: refuse (the loop's resume logic is wrong if this fires).
+            raise ValueError(f"candidate {cid} is {row['status']!r}, expected {status!r}")
+        return int(row["cycle"])
+
+    def candidate(self, cid: str) -> CandidateRecord | None:
+        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
+        return None if row is None else self._candidate_record(row)
+
+    def candidates(self, cycle: int | None = None) -> list[CandidateRecord]:
+        if cycle is None:
+            rows = self._db.execute("SELECT * FROM candidates ORDER BY cycle, idx")
+        else:
+            rows = self._db.execute("SELECT * FROM candidates WHERE cycle = ? ORDER BY idx", (cycle,))
+        return [self._candidate_record(r) for r in rows]
+
+    def candidate_code(self, cid: str) -> str | None:
+        row = self._db.execute("SELECT code FROM candidates WHERE id = ?", (cid,)).fetchone()
+        return None if row is None else row["code"]
+
+    @staticmethod
+    def _candidate_record(row: sqlite3.Row) -> CandidateRecord:
+        def flag(v: Any) -> bool | None:
+            return None if v is None else bool(v)
+
+        return CandidateRecord(
+            id=row["id"],
+            cycle=row["cycle"],
+            index=row["idx"],
+            status=row["status"],
+            code=row["code"],
+            valid=flag(row["valid"]),
+            outcome=row["outcome"],
+            message=row["message"],
+            params=row["params"],
+            max_jaccard=row["max_jaccard"],
+            nearest=row["nearest"],
+            novel=flag(row["novel"]),
+            let_through=bool(row["let_through"]),
+            signature=row["signature"],
+            eval_outcome=row["eval_outcome"],
+            accuracy=row["accuracy"],
+            verdict=row["verdict"],
+            annotation=row["annotation"],
+            tags=json.loads(row["tags"]),
+            selected=bool(row["selected"]),
+            select_reason=row["select_reason"],
+        )
+
+    def training_candidates(self, up_to_cycle: int) -> list[CandidateRecord]:
+        """Candidates in the cumulative fine-tuning set: selected or accepted, never rejected (DESIGN.md)."""
+        rows = self._db.execute(
+            "SELECT * FROM candidates WHERE cycle <= ? AND code IS NOT NULL "
+            "AND (selected = 1 OR verdict = 'accept') AND COALESCE(verdict, '') != 'reject' ORDER BY cycle, idx",
+            (up_to_cycle,),
+        )
+        return [self._candidate_record(r) for r in rows]
+
+    def corpus_candidates(self) -> list[CandidateRecord]:
+        """Run candidates that count as novelty corpus: accepted by the filter or by a human, never rejected."""
+        rows = self._db.execute(
+            "SELECT * FROM candidates WHERE code IS NOT NULL AND COALESCE(verdict, '') != 'reject' "
+            "AND (verdict = 'accept' OR selected = 1 OR (status IN ('checked', 'evaluated') AND novel = 1)) "
+            "ORDER BY cycle, idx"
+        )
+        return [self._candidate_record(r) for r in rows]
+
+    def verdict_version(self) -> int:
+        """Seq of the latest verdict event: the loop rebuilds its novelty index when this moves."""
+        row = self._db.execute("SELECT MAX(seq) FROM events WHERE kind = 'candidate.verdict'").fetchone()
+        return int(row[0] or 0)

@@ -1,0 +1,150 @@
+"""The loop's bookkeeping with scripted stages (fast), and the 2-cycle end-to-end loop with the real stages."""
+
+from pathlib import Path
+
+import pytest
+from scripted_stages import ScriptedStages
+from wire import assert_server_message
+
+from archloop.config import config_from_dict
+from archloop.loop import LoopHooks, RunLoop, open_run
+
+
+def small_config(cycles=2, candidates=8, **sections):
+    data = {
+        "run": {"name": "t", "cycles": cycles, "candidates_per_cycle": candidates},
+        "generation": {"batch_size": 3},
+        "selection": {"min_selected": 2},
+        **sections,
+    }
+    return config_from_dict(data)
+
+
+def run_loop(run_dir: Path, config, hooks=None, stages=None):
+    store = open_run(run_dir, config)
+    stages = stages or ScriptedStages(run_dir / "scripted-state.json")
+    result = RunLoop(store, config, stages, hooks).run()
+    return store, stages, result
+
+
+def test_two_cycles_emit_schema_valid_events_in_stage_order(tmp_path):
+    streams = []
+    store, stages, result = run_loop(tmp_path / "r", small_config(), LoopHooks(on_stream=streams.append))
+    assert result == "completed"
+    events = store.events_since(0, limit=10_000)
+    for e in events:
+        assert_server_message(e.to_wire(store.run_id))
+    for s in streams:
+        assert_server_message(s)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run.created" and kinds[-1] == "run.finished"
+    assert kinds.count("cycle.started") == 2 and kinds.count("cycle.finished") == 2
+    assert kinds.count("candidate.generated") == 16
+    # Within a cycle: all generation before evaluation-stage end, selection before fine-tune, fine-tune before finish.
+    for cycle in (1, 2):
+        of = [e.kind for e in events if e.data.get("cycle") == cycle]
+        assert of.index("cycle.selected") < of.index("finetune.done") < of.index("cycle.finished")
+        assert max(i for i, k in enumerate(of) if k == "candidate.evaluated") < of.index("cycle.selected")
+    assert store.run_info().state == "finished"
+    # Streams: the deltas of a candidate, in offset order, spell its committed code.
+    by_candidate = {}
+    for s in streams:
+        if s["offset"] == 0:
+            by_candidate[s["candidate"]] = ""
+        by_candidate[s["candidate"]] += s["delta"]
+    for c in store.candidates():
+        assert by_candidate[c.id] == c.code
+
+
+def test_fine_tune_continues_the_previous_adapter_on_the_cumulative_set(tmp_path):
+    store, stages, _ = run_loop(tmp_path / "r", small_config())
+    (c1, pairs1, prev1), (c2, pairs2, prev2) = stages.finetune_calls
+    assert (c1, prev1) == (1, None) and (c2, prev2) == (2, "cycle-1")
+    selected = [c for c in store.candidates() if c.selected]
+    assert pairs2 == 1 + len(selected) >= pairs1  # seed pair + every selected candidate so far
+    assert (store.run_dir / "adapters" / "cycle-2" / "adapter.json").is_file()
+    stats = store.cycle(2).stats
+    assert stats["totalTrainPrompts"] == pairs2
+
+
+def test_invalid_and_duplicate_candidates_are_classified_and_not_trained(tmp_path):
+    config = small_config(cycles=1, candidates=10, novelty={"check_at_generation": False})
+    store, _, _ = run_loop(tmp_path / "r", config)
+    cs = store.candidates(1)
+    invalid = [c for c in cs if c.valid is False]
+    dupes = [c for c in cs if c.novel is False]
+    assert invalid and all(c.outcome == "syntax_error" and c.status == "invalid" for c in invalid)
+    assert dupes and all(c.status == "checked" and c.accuracy is None for c in dupes)
+    stats = store.cycle(1).stats
+    assert stats["failures"] == {"syntax_error": len(invalid)}
+    assert stats["generated"] == 10 and stats["trained"] == 10 - len(invalid) - len(dupes)
+
+
+def test_reject_before_selection_keeps_a_candidate_out_and_out_of_the_corpus(tmp_path):
+    config = small_config(cycles=1, candidates=4, selection={"threshold": 0.0, "fallback_threshold": 0.0})
+    rejected = []
+
+    def reject_first(name, cycle):
+        if name == "before-selection" and not rejected:
+            store = open_run(tmp_path / "r", config)
+            first = next(c for c in store.candidates(1) if c.status == "evaluated")
+            store.set_verdict(first.id, "reject")
+            rejected.append(first.id)
+
+    store, _, _ = run_loop(tmp_path / "r", config, LoopHooks(checkpoint=reject_first))
+    assert rejected and not store.candidate(rejected[0]).selected
+    assert rejected[0] not in {c.id for c in store.corpus_candidates()}
+    assert all(c.selected for c in store.candidates(1) if c.status == "evaluated" and c.id != rejected[0])
+
+
+def test_accept_after_selection_joins_from_the_next_fine_tune(tmp_path):
+    config = small_config(cycles=1, candidates=8, selection={"threshold": 100.0, "fallback_threshold": 100.0})
+    accepted = []
+
+    def accept_late(name, cycle):
+        if name == "after-selection":
+            store = open_run(tmp_path / "r", config)
+            late = next(c for c in store.candidates(1) if c.status == "evaluated")
+            store.set_verdict(late.id, "accept")
+            accepted.append(late.id)
+
+    store, stages, _ = run_loop(tmp_path / "r", config, LoopHooks(checkpoint=accept_late))
+    assert not store.candidate(accepted[0]).selected  # too late for this cycle's selection ...
+    assert stages.finetune_calls[0][1] == 2  # ... but in the fine-tune that follows it: seed + accepted
+
+
+def test_stop_request_ends_the_run_as_stopped_and_a_new_loop_resumes_it(tmp_path):
+    config = small_config(cycles=2, candidates=6)
+    stop = {"now": False}
+
+    def stop_mid_generation(name, cycle):
+        if name == "generation":
+            stop["now"] = True
+
+    hooks = LoopHooks(should_stop=lambda: stop["now"], checkpoint=stop_mid_generation)
+    store, stages, result = run_loop(tmp_path / "r", config, hooks)
+    assert result == "stopped" and store.run_info().state == "stopped"
+    generated_before = {c.id: c.code for c in store.candidates() if c.code}
+    store2, _, result2 = run_loop(tmp_path / "r", config, stages=stages)
+    assert result2 == "completed"
+    after = {c.id: c.code for c in store2.candidates() if c.code}
+    assert all(after[k] == v for k, v in generated_before.items())  # committed code is never re-generated
+    assert len(after) == 12
+    kinds = [e.kind for e in store2.events_since(0, limit=10_000)]
+    assert kinds.count("candidate.generated") == 12 and kinds.count("cycle.started") == 2
+
+
+def test_a_stage_that_raises_is_a_fatal_run_error(tmp_path):
+    class Broken(ScriptedStages):
+        def finetune(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    config = small_config(cycles=1, candidates=2)
+    from archloop.loop import LoopError
+
+    with pytest.raises(LoopError, match="disk full"):
+        run_loop(tmp_path / "r", config, stages=Broken(tmp_path / "s.json"))
+    store = open_run(tmp_path / "r", config)
+    last = store.events_since(0, limit=1000)[-1]
+    assert last.kind == "run.error" and last.data["stage"] == "finetuning" and last.data["fatal"]
+    assert store.run_info().state == "failed"

@@ -1,0 +1,146 @@
+import sqlite3
+import threading
+
+import pytest
+from wire import assert_server_message
+
+from archloop.config import load_config
+from archloop.loop import open_run
+from archloop.store import NotFound, RunStore, StoreError
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_run(tmp_path / "run-a", load_config(preset="demo"))
+    yield s
+    s.close()
+
+
+def test_new_run_has_one_run_created_event_valid_on_the_wire(store):
+    events = store.events_since(0)
+    assert [e.kind for e in events] == ["run.created"]
+    assert events[0].seq == 1
+    assert_server_message(events[0].to_wire(store.run_id))
+    assert store.run_info().state == "created"
+
+
+def test_reopening_an_existing_run_keeps_it_and_adds_no_event(tmp_path, store):
+    again = open_run(store.run_dir, load_config(preset="paper"))
+    assert again.run_info().name == "demo"  # the stored config wins over a new one
+    assert again.last_seq() == 1
+    again.close()
+
+
+def test_store_pragmas_are_wal_and_normal_sync(store):
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_opening_a_directory_without_a_run_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError, match="not an ArchLoop run"):
+        RunStore(tmp_path)
+
+
+def test_candidate_lifecycle_emits_one_valid_event_per_step_in_order(store):
+    store.start_cycle(1, 2, None)
+    cid, started = store.start_candidate(1, 0)
+    assert started is not None
+    assert store.start_candidate(1, 0)[1] is None  # a reopened slot gets no second event
+    store.candidate_generated(cid, "code", 1, 10, 0.5)
+    store.candidate_validated(cid, True, "ok", None, None, 100)
+    store.candidate_novelty(cid, 0.2, "seed:x", True, "abc", False)
+    store.candidate_evaluated(
+        cid,
+        outcome="ok",
+        accuracy=41.5,
+        params=100,
+        train_seconds=1.0,
+        eval_seconds=0.1,
+        peak_memory_mb=None,
+        images_per_second=None,
+        message=None,
+    )
+    kinds = [e.kind for e in store.events_since(1)]
+    assert kinds == [
+        "cycle.started",
+        "candidate.started",
+        "candidate.generated",
+        "candidate.validated",
+        "candidate.novelty",
+        "candidate.evaluated",
+    ]
+    for e in store.events_since(0):
+        assert_server_message(e.to_wire(store.run_id))
+    with pytest.raises(ValueError, match="expected 'generating'"):
+        store.candidate_generated(cid, "again", 1, 1, 0.1)  # a step recorded twice is refused
+
+
+def test_events_since_returns_exactly_the_later_events_with_a_limit(store):
+    store.start_cycle(1, 5, None)
+    for i in range(5):
+        store.start_candidate(1, i)
+    seqs = [e.seq for e in store.events_since(0)]
+    assert seqs == list(range(1, 8))
+    assert [e.seq for e in store.events_since(3)] == [4, 5, 6, 7]
+    assert [e.seq for e in store.events_since(3, limit=2)] == [4, 5]
+    assert store.events_since(7) == []
+
+
+def test_verdict_and_annotation_on_unknown_candidate_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.set_verdict("c9-0001", "accept")
+    with pytest.raises(NotFound):
+        store.annotate("c9-0001", "x", [])
+
+
+def test_verdicts_and_annotations_are_stored_with_events(store):
+    store.start_cycle(1, 1, None)
+    cid, _ = store.start_candidate(1, 0)
+    store.set_verdict(cid, "reject")
+    store.annotate(cid, "looks like VGG", ["vgg"])
+    record = store.candidate(cid)
+    assert record.verdict == "reject" and record.annotation == "looks like VGG" and record.tags == ["vgg"]
+    last = store.events_since(0)[-2:]
+    assert [e.kind for e in last] == ["candidate.verdict", "candidate.annotated"]
+    for e in last:
+        assert_server_message(e.to_wire(store.run_id))
+    with pytest.raises(ValueError):
+        store.set_verdict(cid, "maybe")
+
+
+def test_concurrent_writers_get_unique_increasing_seqs(store):
+    store.start_cycle(1, 200, None)
+    errors = []
+
+    def writer(offset):
+        try:
+            s = RunStore(store.run_dir)
+            for i in range(50):
+                s.start_candidate(1, offset + i)
+            s.close()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k * 50,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    seqs = [e.seq for e in store.events_since(0, limit=10_000)]
+    assert seqs == sorted(set(seqs)) and len(seqs) == 2 + 200
+
+
+def test_listener_hears_of_events_only_after_commit(tmp_path):
+    heard = []
+
+    def listener(events):
+        other = RunStore(tmp_path / "r")
+        heard.append((events[0].seq, other.last_seq()))  # already visible to another connection
+        other.close()
+
+    s = open_run(tmp_path / "r", load_config(preset="demo"), on_commit=listener)
+    s.start_cycle(1, 1, None)
+    assert heard == [(1, 1), (2, 2)]
+    s.close()
