@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
+from archloop.config import ConfigError, RunConfig, config_from_dict
 
 DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
 
@@ -28,6 +32,184 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# ---- runs -----------------------------------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"archloop: {message}", file=sys.stderr)
+    return code
+
+
+def _load_config(args: argparse.Namespace) -> RunConfig:
+    from archloop.config import load_config
+
+    config_path = Path(args.config).expanduser() if getattr(args, "config", None) else None
+    return load_config(config_path, getattr(args, "preset", None))
+
+
+def _new_run_dir(config: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return DEFAULT_RUN_ROOT / f"{config.run.name}-{stamp}"
+
+
+def _ensure_run(args: argparse.Namespace) -> Path:
+    """The run directory of `start`/`run`, creating the run from --config/--preset if it has none yet."""
+    from archloop.loop import open_run
+    from archloop.store import is_run_dir
+
+    run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
+    if run_dir is not None and is_run_dir(run_dir):
+        if args.config or args.preset:
+            print(f"archloop: {run_dir} is an existing run: resuming it with its stored configuration", file=sys.stderr)
+        return run_dir
+    if not args.config and not args.preset:
+        raise ConfigError("a new run needs --config FILE or --preset NAME")
+    config = _load_config(args)
+    run_dir = run_dir or _new_run_dir(config)
+    open_run(run_dir, config).close()
+    return run_dir
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from archloop.daemon import load_stages_factory
+    from archloop.loop import LoopError, LoopHooks, RunLoop
+    from archloop.runfiles import RunLocked, acquire_run_lock
+    from archloop.selection import format_table
+    from archloop.store import RunStore
+
+    try:
+        run_dir = _ensure_run(args)
+        lock_fd = acquire_run_lock(run_dir)
+    except (ConfigError, RunLocked) as exc:
+        return _fail(str(exc))
+    stop = {"now": False}
+
+    def on_signal(*_: object) -> None:
+        stop["now"] = True
+        print("archloop: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    header = [True]
+
+    def on_cycle(stats: dict[str, object]) -> None:
+        print(format_table([stats], header=header[0]), flush=True)
+        header[0] = False
+
+    try:
+        with RunStore(run_dir) as store:
+            info = store.run_info()
+            config = config_from_dict(info.config, preset=info.preset)
+            print(f"run {info.id} in {run_dir.resolve()}", flush=True)
+            stages = load_stages_factory()(config, run_dir)
+            try:
+                hooks = LoopHooks(should_stop=lambda: stop["now"], on_cycle_finished=on_cycle)
+                result = RunLoop(store, config, stages, hooks).run()
+            finally:
+                stages.close()
+        print(f"run {result}", flush=True)
+        return 0
+    except (ConfigError, LoopError) as exc:
+        return _fail(str(exc), 1)
+    finally:
+        os.close(lock_fd)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from archloop.daemon import DaemonError, DaemonRunning, start_daemon
+
+    try:
+        run_dir = _ensure_run(args)
+        pid = start_daemon(run_dir)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except DaemonRunning as exc:
+        return _fail(str(exc), 3)
+    except DaemonError as exc:
+        return _fail(str(exc), 1)
+    print(json.dumps({"runDir": str(run_dir.resolve()), "pid": pid}) if args.json else f"daemon {pid} runs {run_dir}")
+    return 0
+
+
+def _existing_run(args: argparse.Namespace) -> Path | None:
+    from archloop.store import is_run_dir
+
+    run_dir = Path(args.run_dir).expanduser()
+    return run_dir if is_run_dir(run_dir) else None
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from archloop.daemon import DaemonError, stop_daemon
+
+    run_dir = _existing_run(args)
+    if run_dir is None:
+        return _fail(f"{args.run_dir}: not an ArchLoop run")
+    try:
+        pid = stop_daemon(run_dir, wait_s=args.wait)
+    except DaemonError as exc:
+        return _fail(str(exc), 1)
+    print("no daemon was running" if pid is None else f"daemon {pid} stopped")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from archloop.attach import attach
+
+    return attach(Path(args.run_dir).expanduser(), args.since, sys.stdin.buffer, sys.stdout.buffer)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from archloop.run_requests import run_summary
+    from archloop.store import RunStore
+
+    run_dir = _existing_run(args)
+    if run_dir is None:
+        return _fail(f"{args.run_dir}: not an ArchLoop run")
+    with RunStore(run_dir) as store:
+        summary = run_summary(store, run_dir)
+        table = [c.stats for c in store.cycles() if c.stats]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    from archloop.selection import format_table
+
+    alive = "daemon alive" if summary["daemonAlive"] else "no daemon"
+    print(f"{summary['run']}: {summary['state']} ({alive}), cycle {summary['cycle']} of {summary['cycles']}")
+    if table:
+        print(format_table(table))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from archloop.run_requests import list_runs
+
+    runs = list_runs(Path(args.root).expanduser())
+    if args.json:
+        print(json.dumps(runs))
+        return 0
+    for r in runs:
+        print(f"{r['run']:<40} {r['state']:<9} cycle {r['cycle']}/{r['cycles']}  {r['dir']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from archloop.export import export_run
+
+    run_dir = _existing_run(args)
+    if run_dir is None:
+        return _fail(f"{args.run_dir}: not an ArchLoop run")
+    summary = export_run(run_dir, Path(args.out).expanduser())
+    print(f"exported {summary.nets} nets and {summary.cycles} cycles to {summary.out_dir}")
+    return 0
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from archloop.daemon import serve
+
+    return serve(Path(args.run_dir).expanduser())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archloop",
@@ -36,10 +218,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archloop {__version__} (protocol {PROTOCOL_VERSION})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    doctor = sub.add_parser("doctor", help="report what this host has and lacks (Python, torch, GPUs, packages, disk, data)")
+    doctor = sub.add_parser(
+        "doctor", help="report what this host has and lacks (Python, torch, GPUs, packages, disk, data)"
+    )
     doctor.add_argument("--json", action="store_true", help="machine-readable report (used by the extension)")
-    doctor.add_argument("--run-root", default=str(DEFAULT_RUN_ROOT), help="where runs are kept (for the free-disk check)")
+    doctor.add_argument(
+        "--run-root", default=str(DEFAULT_RUN_ROOT), help="where runs are kept (for the free-disk check)"
+    )
     doctor.set_defaults(func=cmd_doctor)
+
+    def run_source(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="run configuration (TOML); may name a preset and override its keys")
+        p.add_argument("--preset", help="a named configuration: paper, gpu-small, demo")
+        p.add_argument("--run-dir", help="the run directory (default: a new one under ~/.archloop/runs)")
+
+    run = sub.add_parser("run", help="run the loop in the foreground, printing the per-cycle table")
+    run_source(run)
+    run.set_defaults(func=cmd_run)
+
+    start = sub.add_parser("start", help="create the run if new and launch its detached daemon (resumes a run)")
+    run_source(start)
+    start.add_argument("--json", action="store_true", help="print {runDir, pid}")
+    start.set_defaults(func=cmd_start)
+
+    stop = sub.add_parser("stop", help="stop the run's daemon after its current step")
+    stop.add_argument("--run-dir", required=True)
+    stop.add_argument("--wait", type=float, default=120.0, help="seconds to wait for it to exit")
+    stop.set_defaults(func=cmd_stop)
+
+    att = sub.add_parser("attach", help="speak the wire protocol on stdin/stdout for one run (used by the extension)")
+    att.add_argument("--run-dir", required=True)
+    att.add_argument("--since", type=int, default=0, help="replay events after this seq")
+    att.set_defaults(func=cmd_attach)
+
+    status = sub.add_parser("status", help="a run's state and its per-cycle table")
+    status.add_argument("--run-dir", required=True)
+    status.add_argument("--json", action="store_true", help="the wire RunSummary")
+    status.set_defaults(func=cmd_status)
+
+    runs = sub.add_parser("runs", help="list the runs under a root directory")
+    runs.add_argument("--root", default=str(DEFAULT_RUN_ROOT))
+    runs.add_argument("--json", action="store_true", help="a JSON list of wire RunSummary objects")
+    runs.set_defaults(func=cmd_runs)
+
+    export = sub.add_parser("export", help="selected/accepted nets in LEMUR layout + per-cycle stats (CSV, JSON)")
+    export.add_argument("--run-dir", required=True)
+    export.add_argument("--out", required=True, help="output directory")
+    export.set_defaults(func=cmd_export)
+
+    daemon = sub.add_parser("daemon", help=argparse.SUPPRESS)  # what `start` launches; not for direct use
+    daemon.add_argument("--run-dir", required=True)
+    daemon.set_defaults(func=cmd_daemon)
     return parser
 
 

@@ -1,0 +1,139 @@
+"""The wire requests about one run, applied to its store: shared by the daemon and by `attach` when no daemon runs.
+
+Every state change is committed to the store before this returns, so the caller acknowledges only what is durable.
+Failures are RequestError with a wire ErrorCode ('bad_request', 'not_found', 'conflict', 'unavailable', ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from archloop.runfiles import daemon_pid
+from archloop.store import NotFound, RunStore, StoreError, is_run_dir
+
+# States that mean "a daemon is working on it": without a live daemon they read as stopped.
+_LIVE_STATES = ("running", "paused", "stopping")
+
+
+class RequestError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RunControl(Protocol):
+    """What a live daemon offers the request handler (the store change is already committed when these run)."""
+
+    def stop(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+
+
+# Starts a daemon for the run (resume); returns its pid. Raises RequestError('conflict', ...) if one runs.
+Launcher = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    store: RunStore
+    run_dir: Path
+    control: RunControl | None  # None: no daemon in this process (attach without a daemon)
+    launch: Launcher | None
+
+
+def run_summary(store: RunStore, run_dir: Path) -> dict[str, Any]:
+    """The wire RunSummary of a run."""
+    info = store.run_info()
+    alive = daemon_pid(run_dir) is not None
+    state = info.state
+    if not alive and state in _LIVE_STATES:
+        state = "stopped"  # its daemon died (kill -9, reboot): `start` resumes it
+    return {
+        "run": info.id,
+        "name": info.name[:256],
+        "dir": str(run_dir.resolve()),
+        "state": state,
+        "cycle": store.current_cycle(),
+        "cycles": info.target_cycles,
+        "lastSeq": store.last_seq(),
+        "daemonAlive": alive,
+        "createdAt": info.created_at,
+    }
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    """RunSummary of every run directly under `root` (and `root` itself if it is a run), newest first."""
+    dirs = [root] if is_run_dir(root) else []
+    if root.is_dir():
+        dirs += sorted(p for p in root.iterdir() if p.is_dir() and is_run_dir(p))
+    summaries = []
+    for d in dirs:
+        try:
+            with RunStore(d) as store:
+                summaries.append(run_summary(store, d))
+        except (StoreError, OSError) as exc:
+            # One broken run must not hide the others; it is left out and named on stderr by the CLI caller.
+            summaries.append({"error": f"{d}: {exc}", "dir": str(d)})
+    good = [s for s in summaries if "error" not in s]
+    good.sort(key=lambda s: s["createdAt"], reverse=True)
+    return good
+
+
+def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) -> Any:
+    """Apply one request; returns its result or raises RequestError."""
+    store = ctx.store
+    try:
+        if method == "run.status":
+            return run_summary(store, ctx.run_dir)
+        if method == "runs.list":
+            root = params.get("root")
+            return list_runs(Path(root).expanduser() if root else ctx.run_dir.resolve().parent)
+        if method == "candidate.verdict":
+            event = store.set_verdict(str(params["candidate"]), params.get("verdict"))
+            return {"seq": event.seq}
+        if method == "candidate.annotate":
+            event = store.annotate(str(params["candidate"]), str(params["text"]), list(params.get("tags", [])))
+            return {"seq": event.seq}
+        if method == "run.stop":
+            if ctx.control is not None:
+                store.set_state("stopping")
+                ctx.control.stop()
+            return run_summary(store, ctx.run_dir)
+        if method == "run.pause":
+            if ctx.control is None:
+                raise RequestError("unavailable", "no daemon is running this run: nothing to pause")
+            store.set_state("paused")
+            ctx.control.pause()
+            return run_summary(store, ctx.run_dir)
+        if method in ("run.resume", "run.start"):
+            cycles = params.get("cycles")
+            if cycles is not None and int(cycles) > store.run_info().target_cycles:
+                store.set_target_cycles(int(cycles))
+            return _resume(ctx)
+        if method == "cycle.run":
+            count = int(params["count"])
+            if count < 1:
+                raise RequestError("bad_request", f"count must be >= 1, got {count}")
+            target = store.add_cycles(count)
+            summary = _resume(ctx)
+            return {**summary, "cycles": target}
+    except NotFound as exc:
+        raise RequestError("not_found", str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RequestError("bad_request", f"{method}: bad params ({exc})") from None
+    raise RequestError("unknown_method", f"unknown method {method!r}")
+
+
+def _resume(ctx: RequestContext) -> dict[str, Any]:
+    if ctx.control is not None:
+        ctx.store.set_state("running")
+        ctx.control.resume()
+    elif daemon_pid(ctx.run_dir) is None:
+        if ctx.launch is None:
+            raise RequestError("unavailable", "no daemon is running and this process cannot start one")
+        ctx.launch()
+    return run_summary(ctx.store, ctx.run_dir)

@@ -1,0 +1,118 @@
+"""The detached daemon: start, lock, requests over its socket, stop, SIGTERM — all as real processes."""
+
+import os
+import signal
+
+import pytest
+from run_helpers import cli, scripted_env, wait_for, write_config
+
+from archloop.daemon import request, start_daemon
+from archloop.run_requests import RequestError
+from archloop.runfiles import RunFiles, daemon_pid
+from archloop.store import RunStore
+
+
+@pytest.fixture
+def paused_run(tmp_path):
+    """A started daemon held at its first candidate (ARCHLOOP_SCRIPT_SLOW keeps it busy), stopped at the end."""
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
+    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
+    result = cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+    yield run_dir, env
+    cli("stop", "--run-dir", str(run_dir), env=env)
+
+
+def test_start_launches_a_detached_daemon_in_its_own_session_and_stop_ends_it(paused_run):
+    run_dir, env = paused_run
+    pid = daemon_pid(run_dir)
+    assert pid and pid > 0
+    assert os.getsid(pid) == pid  # session leader: survives the terminal/SSH link that started it
+    assert (run_dir / "daemon.log").exists() and RunFiles(run_dir).recorded_socket() is not None
+    status = cli("status", "--run-dir", str(run_dir), "--json", env=env)
+    assert '"daemonAlive": true' in status.stdout
+    stopped = cli("stop", "--run-dir", str(run_dir), env=env)
+    assert stopped.returncode == 0 and f"daemon {pid} stopped" in stopped.stdout
+    assert daemon_pid(run_dir) is None
+    with RunStore(run_dir) as store:
+        assert store.run_info().state == "stopped"
+        last = store.events_since(0, limit=100_000)[-1]
+        assert last.kind == "run.finished" and last.data["reason"] == "stopped"
+
+
+def test_a_second_start_names_the_pid_holding_the_run_and_fails(paused_run):
+    run_dir, env = paused_run
+    pid = daemon_pid(run_dir)
+    again = cli("start", "--run-dir", str(run_dir), env=env)
+    assert again.returncode == 3 and str(pid) in again.stderr
+    # The daemon entry point itself refuses too (the flock, not the pid file, decides).
+    direct = cli("daemon", "--run-dir", str(run_dir), env=env)
+    assert direct.returncode == 3 and "held by" in direct.stderr
+
+
+def test_requests_round_trip_and_state_changes_are_committed_before_the_answer(paused_run):
+    run_dir, env = paused_run
+    wait_for(lambda: RunStore(run_dir).candidates(), what="a candidate")
+    cid = RunStore(run_dir).candidates()[0].id
+    result = request(run_dir, "candidate.verdict", {"candidate": cid, "verdict": "accept"})
+    with RunStore(run_dir) as store:  # read right after the answer: already durable
+        assert store.candidate(cid).verdict == "accept"
+        assert store.events_since(result["seq"] - 1, 1)[0].kind == "candidate.verdict"
+    request(run_dir, "candidate.annotate", {"candidate": cid, "text": "nice", "tags": ["a"]})
+    assert RunStore(run_dir).candidate(cid).annotation == "nice"
+    assert request(run_dir, "run.pause")["state"] == "paused"
+    assert RunStore(run_dir).run_info().state == "paused"
+    assert request(run_dir, "run.resume")["state"] == "running"
+    target = request(run_dir, "cycle.run", {"count": 3})["cycles"]
+    assert RunStore(run_dir).run_info().target_cycles == target
+    with pytest.raises(RequestError) as missing:
+        request(run_dir, "candidate.verdict", {"candidate": "c99-0001", "verdict": "accept"})
+    assert missing.value.code == "not_found"
+    with pytest.raises(RequestError) as bad:
+        request(run_dir, "candidate.verdict", {"candidate": cid, "verdict": "maybe"})
+    assert bad.value.code == "bad_request"
+    with pytest.raises(RequestError) as unknown:
+        request(run_dir, "run.explode")
+    assert unknown.value.code == "unknown_method"
+    assert request(run_dir, "run.status")["daemonAlive"] is True
+
+
+def test_sigterm_stops_after_the_current_step_and_exits_zero(tmp_path):
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
+    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    pid = daemon_pid(run_dir)
+    wait_for(lambda: RunStore(run_dir).last_seq() > 5, what="progress")
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: daemon_pid(run_dir) is None, what="daemon exit")
+    with RunStore(run_dir) as store:
+        assert store.run_info().state == "stopped"
+        assert store.events_since(0, limit=100_000)[-1].kind == "run.finished"
+    assert "run stopped" in (run_dir / "daemon.log").read_text()
+
+
+def test_a_finished_run_daemon_exits_and_cycle_run_resumes_it(tmp_path):
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "c.toml", cycles=1, candidates=2)
+    env = scripted_env()
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
+    with RunStore(run_dir) as store:
+        assert store.run_info().state == "finished" and store.finished_cycles() == 1
+    start_daemon(run_dir, env=env)  # nothing left to do: it records completion again and exits
+    wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
+
+
+def test_long_run_dir_paths_use_a_short_socket_recorded_in_the_run_dir(tmp_path):
+    run_dir = tmp_path / ("d" * 60) / ("e" * 60) / "run"
+    config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
+    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    try:
+        recorded = RunFiles(run_dir).recorded_socket()
+        assert recorded is not None and len(str(recorded)) < 108 and not str(recorded).startswith(str(run_dir))
+        assert request(run_dir, "run.status")["daemonAlive"]
+    finally:
+        assert cli("stop", "--run-dir", str(run_dir), env=env).returncode == 0
