@@ -103,7 +103,8 @@ class DaemonLink:
     closing: threading.Event
     _sock: socket.socket | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: set[Any] = field(default_factory=set)
+    # Set to retry the connection now (a daemon was just launched) instead of at the next RECONNECT_S tick.
+    retry_now: threading.Event = field(default_factory=threading.Event)
     _ids: dict[int, Any] = field(default_factory=dict)
     _next: int = 0
 
@@ -111,7 +112,8 @@ class DaemonLink:
         while not self.closing.is_set():
             sock = connect(self.run_dir, timeout=2.0)
             if sock is None:
-                self.closing.wait(RECONNECT_S)
+                self.retry_now.wait(RECONNECT_S)
+                self.retry_now.clear()
                 continue
             sock.settimeout(None)
             try:
@@ -171,6 +173,7 @@ class DaemonLink:
         return True
 
     def stop(self) -> None:
+        self.retry_now.set()
         with self._lock:
             if self._sock is not None:
                 with contextlib.suppress(OSError):
@@ -310,6 +313,7 @@ def _read_client(
             if store is None:
                 store = RunStore(run_dir)
             _handle_locally(store, run_dir, message, out, launcher)
+            link.retry_now.set()  # a request may have launched the daemon: connect to it at once
             wake.set()
     finally:
         if store is not None:
