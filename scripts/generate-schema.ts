@@ -43,12 +43,13 @@ function readOrNull(path: string): string | null {
   }
 }
 
-async function main(): Promise<number> {
+/** The whole command, callable in-process (tests): returns the exit code; messages go to `log`/`fail`. */
+export async function generateSchema(argv: string[], log: (line: string) => void = console.log, fail: (line: string) => void = console.error): Promise<number> {
   let options: Options;
   try {
-    options = parseArgs(process.argv.slice(2));
+    options = parseArgs(argv);
   } catch (error) {
-    console.error(`generate-schema: ${(error as Error).message}`);
+    fail(`generate-schema: ${(error as Error).message}`);
     return 2;
   }
   const messages: MessageSchemas | undefined = options.messages
@@ -59,18 +60,20 @@ async function main(): Promise<number> {
   if (options.check) {
     if (current === text) return 0;
     const why = current === null ? 'is missing' : 'differs from src/protocol/messages.ts';
-    console.error(`wire_schema.json is stale: run npm run schema (${options.out} ${why})`);
+    fail(`wire_schema.json is stale: run npm run schema (${options.out} ${why})`);
     return 1;
   }
   if (current !== text) writeFileSync(options.out, text);
-  console.log(`${current === text ? 'unchanged' : 'wrote'} ${options.out}`);
+  log(`${current === text ? 'unchanged' : 'wrote'} ${options.out}`);
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`generate-schema: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(2);
-  },
-);
+if (require.main === module) {
+  generateSchema(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`generate-schema: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(2);
+    },
+  );
+}
