@@ -396,6 +396,8 @@ def start_daemon(run_dir: Path, *, wait_s: float = 60.0, env: dict[str, str] | N
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
+            if code == 0:
+                return proc.pid  # it already finished what was left of the run (or was stopped): a success
             if code == EXIT_LOCKED:
                 raise DaemonRunning(run_dir, daemon_pid(run_dir) or -1)
             raise DaemonError(f"the daemon exited with code {code}; see {files.log}:\n{_tail(files.log)}")
