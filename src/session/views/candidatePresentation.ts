@@ -1,0 +1,84 @@
+/**
+ * How one candidate looks in a list: codicon id, one-line description, tooltip. Shared by the tree and anything
+ * else that lists candidates (quick picks, CodeLens titles), so they agree. Pure; never throws.
+ */
+import type { CandidateStatus, CandidateView } from './runView';
+
+/** Codicon ids (https://microsoft.github.io/vscode-codicons/); `~spin` animates in VS Code. */
+export const STATUS_ICON: Readonly<Record<CandidateStatus, string>> = {
+  started: 'circle-outline',
+  generating: 'loading~spin',
+  generated: 'watch',
+  invalid: 'error',
+  duplicate: 'copy',
+  novel: 'beaker',
+  trained: 'pass',
+  failed: 'warning',
+};
+
+export const STATUS_LABEL: Readonly<Record<CandidateStatus, string>> = {
+  started: 'queued',
+  generating: 'generating',
+  generated: 'generated, awaiting checks',
+  invalid: 'invalid',
+  duplicate: 'not novel',
+  novel: 'novel, awaiting training',
+  trained: 'trained',
+  failed: 'failed in training',
+};
+
+/** Selected candidates get a star whatever their status: that is what a reviewer scans for. */
+export function candidateIcon(candidate: CandidateView): string {
+  return candidate.selected ? 'star-full' : STATUS_ICON[candidate.status];
+}
+
+export function formatPercent(value: number | null): string {
+  return value === null ? '–' : `${value.toFixed(1)}%`;
+}
+
+/** e.g. "52.1% · J 0.31 · selected · accepted" or "shape_error" or "generating 1.2k chars". */
+export function candidateDescription(candidate: CandidateView): string {
+  const parts: string[] = [];
+  switch (candidate.status) {
+    case 'generating':
+      parts.push(`generating ${formatChars(candidate.codeChars)}`);
+      break;
+    case 'invalid':
+    case 'failed':
+      parts.push(candidate.outcome ?? candidate.status);
+      break;
+    case 'trained':
+      parts.push(formatPercent(candidate.accuracy));
+      break;
+    default:
+      parts.push(STATUS_LABEL[candidate.status]);
+  }
+  if (candidate.maxJaccard !== null) parts.push(`J ${candidate.maxJaccard.toFixed(2)}`);
+  if (candidate.selected) parts.push('selected');
+  if (candidate.verdict === 'accept') parts.push('accepted');
+  if (candidate.verdict === 'reject') parts.push('rejected');
+  if (candidate.annotations.length > 0) parts.push(`${candidate.annotations.length} note${candidate.annotations.length === 1 ? '' : 's'}`);
+  return parts.join(' · ');
+}
+
+/** Multi-line plain text; the UI may render it as Markdown (no characters here need escaping beyond ids). */
+export function candidateTooltip(candidate: CandidateView): string {
+  const lines = [`${candidate.id} (cycle ${candidate.cycle}): ${STATUS_LABEL[candidate.status]}`];
+  if (candidate.outcome && candidate.outcome !== 'ok') {
+    lines.push(`outcome: ${candidate.outcome}${candidate.line !== null ? ` at line ${candidate.line}` : ''}`);
+  }
+  if (candidate.message) lines.push(candidate.message.length > 300 ? `${candidate.message.slice(0, 300)}…` : candidate.message);
+  if (candidate.accuracy !== null) lines.push(`accuracy: ${formatPercent(candidate.accuracy)} after 1 epoch`);
+  if (candidate.params !== null) lines.push(`parameters: ${candidate.params.toLocaleString('en-US')}`);
+  if (candidate.maxJaccard !== null) {
+    lines.push(`max Jaccard: ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
+  }
+  if (candidate.selected) lines.push(`selected (${candidate.selectReason ?? 'rule unknown'})`);
+  if (candidate.verdict) lines.push(`verdict: ${candidate.verdict}`);
+  for (const note of candidate.annotations) lines.push(`note: ${note.text}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);
+  return lines.join('\n');
+}
+
+function formatChars(chars: number): string {
+  return chars >= 1000 ? `${(chars / 1000).toFixed(1)}k chars` : `${chars} chars`;
+}
