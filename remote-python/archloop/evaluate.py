@@ -1,0 +1,251 @@
+"""Evaluation protocols: one epoch through the candidate's OWN `train_setup`/`learn`, then predictions on test images.
+
+Two named protocols (`PROTOCOLS`):
+- `paper`: the paper's settings (1 epoch, SGD lr 0.01, momentum 0.9, batch 16, dropout 0.2, `norm_256_flip` on
+  train AND test: LEMUR applies the same transform, random flip included, to both).
+- `fast`: the same hyperparameters at native 32 px with batch 128 and no test-time flip; a cheaper proxy for
+  screening many candidates, not comparable in absolute accuracy to the paper's numbers.
+
+`train_and_predict` runs inside the sandboxed child and never sees test labels: it returns class ids, and the parent
+computes accuracy with `accuracy_percent` (see sandbox.py). Everything is seeded: the same seed gives the same
+predictions on CPU. Failures of the candidate raise `CandidateFailure` with an Outcome string; the caller classifies
+anything else it raises (a candidate may raise anything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from archloop.contract import hyperparameter_defaults
+from archloop.data import NUM_CLASSES, BatchTransform, ImageSplit, iterate_batches
+
+
+class CandidateFailure(Exception):
+    """The candidate misbehaved in a way with a specific Outcome (shape_error, nan_loss, contract_error...)."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How one candidate is trained and tested. `image_size` 256 reproduces the paper's Resize(256)+CenterCrop(256)."""
+
+    name: str
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    dropout: float
+    image_size: int
+    flip_train: bool
+    flip_test: bool
+    eval_batch_size: int
+
+    def prm(self) -> dict[str, float]:
+        return {"lr": self.lr, "momentum": self.momentum, "dropout": self.dropout}
+
+
+PAPER = EvalProtocol("paper", 1, 16, 0.01, 0.9, 0.2, 256, flip_train=True, flip_test=True, eval_batch_size=64)
+FAST = EvalProtocol("fast", 1, 128, 0.01, 0.9, 0.2, 32, flip_train=True, flip_test=False, eval_batch_size=512)
+PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (PAPER, FAST)}
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One candidate to evaluate: its id in the run, its source code, and the seed for weights and data order."""
+
+    candidate: str
+    code: str
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What an evaluation produced. Numbers are None when the outcome is not `ok` (or when they were never reached)."""
+
+    candidate: str
+    outcome: str
+    accuracy: float | None = None
+    params: int | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    images_per_second: float | None = None
+    message: str | None = None
+    output_tail: str = ""
+    line: int | None = None
+    first_step_seconds: float | None = None  # from submit to the first training batch (sandbox start-up cost)
+    wall_seconds: float | None = None  # the child process's whole life, as the parent saw it
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class TrainedPredictions:
+    """The child's report: predicted class ids for the test images as given, plus measurements."""
+
+    predictions: np.ndarray
+    params: int
+    train_seconds: float
+    eval_seconds: float
+    peak_memory_mb: float
+    images_per_second: float
+
+
+def accuracy_percent(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Share of correct predictions in percent. Lengths must match (the caller checked the child's answer)."""
+    if predictions.shape != labels.shape:
+        raise ValueError(f"{predictions.shape[0]} predictions for {labels.shape[0]} labels")
+    return float((predictions == labels).mean() * 100.0) if labels.size else 0.0
+
+
+def candidate_prm(supported: Iterable[str], protocol: EvalProtocol) -> dict[str, float]:
+    """Hyperparameters for a net: the protocol's lr/momentum/dropout, plus the paper's defaults for any other it declares.
+
+    A declared name with no known default (only possible when the static check was skipped) gets 0.0, which is
+    inside LEMUR's [0, 1] range and means "off" for the usual extras.
+    """
+    prm: dict[str, float] = protocol.prm()
+    for name in sorted({str(n) for n in supported} - set(prm)):
+        try:
+            prm.update(hyperparameter_defaults([name]))
+        except ValueError:
+            prm[name] = 0.0
+    return prm
+
+
+def parameter_count(net: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def parameter_checksum(net: torch.nn.Module) -> str:
+    """A digest of every parameter's bytes: equal before and after `learn` means learn trained nothing."""
+    digest = hashlib.sha256()
+    for p in net.parameters():
+        digest.update(p.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _all_finite(net: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # On CPU: the process's peak resident set (Linux reports KiB); includes the interpreter and torch itself.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_and_predict(
+    namespace: Mapping[str, Any],
+    train: ImageSplit,
+    test_images: torch.Tensor,
+    protocol: EvalProtocol,
+    device: torch.device,
+    seed: int,
+    on_first_step: Callable[[], None] | None = None,
+) -> TrainedPredictions:
+    """Build the candidate's Net, train it one epoch through its own train_setup/learn, predict `test_images`.
+
+    `namespace` is the executed candidate module. `test_images` are uint8 (N,3,32,32) with any test-time flip
+    already applied by the parent. Raises CandidateFailure for contract, shape and NaN problems; any other
+    exception comes from the candidate and is the caller's to classify.
+    """
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    net_class = namespace.get("Net")
+    if not isinstance(net_class, type):
+        raise CandidateFailure("contract_error", "the code defines no class Net")
+    supported_fn = namespace.get("supported_hyperparameters")
+    supported = supported_fn() if callable(supported_fn) else set()
+    prm = candidate_prm(supported, protocol)
+    in_shape = (1, 3, protocol.image_size, protocol.image_size)
+    net = net_class(in_shape, (NUM_CLASSES,), prm, device)
+    if not isinstance(net, torch.nn.Module):
+        raise CandidateFailure("contract_error", "Net(...) is not a torch.nn.Module")
+    params = parameter_count(net)
+
+    generator = torch.Generator().manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    started = time.perf_counter()
+    net.train_setup(prm)
+    before = parameter_checksum(net)
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = iterate_batches(
+        train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
+    )
+    if on_first_step is not None:
+        batches = _announce_first(batches, on_first_step)
+    net.train()
+    for _ in range(protocol.epochs):
+        net.learn(batches)
+        if protocol.epochs > 1:  # a fresh pass needs a fresh iterator
+            batches = iterate_batches(
+                train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
+            )
+    _sync(device)
+    train_seconds = time.perf_counter() - started
+    if not _all_finite(net):
+        raise CandidateFailure("nan_loss", "parameters are NaN or infinite after training (the loss diverged)")
+    if parameter_checksum(net) == before:
+        raise CandidateFailure("contract_error", "learn() did not update any parameter: the net was never trained")
+
+    started = time.perf_counter()
+    predictions = _predict(net, test_images, protocol, device)
+    _sync(device)
+    eval_seconds = time.perf_counter() - started
+    return TrainedPredictions(
+        predictions=predictions,
+        params=params,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        peak_memory_mb=_peak_memory_mb(device),
+        images_per_second=len(train) * protocol.epochs / train_seconds if train_seconds > 0 else 0.0,
+    )
+
+
+def _announce_first(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], callback: Callable[[], None]
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    for i, batch in enumerate(batches):
+        if i == 0:
+            callback()
+        yield batch
+
+
+def _predict(
+    net: torch.nn.Module, test_images: torch.Tensor, protocol: EvalProtocol, device: torch.device
+) -> np.ndarray:
+    transform = BatchTransform(protocol.image_size, flip=False)  # a test-time flip was applied by the parent
+    net.eval()
+    out: list[torch.Tensor] = []
+    with torch.no_grad():
+        for start in range(0, test_images.shape[0], protocol.eval_batch_size):
+            x = transform(test_images[start : start + protocol.eval_batch_size].to(device))
+            logits = net(x)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (x.shape[0], NUM_CLASSES):
+                shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                raise CandidateFailure(
+                    "shape_error", f"forward returned {shape}, expected ({x.shape[0]}, {NUM_CLASSES})"
+                )
+            if not bool(torch.isfinite(logits).all()):
+                raise CandidateFailure("nan_loss", "the trained net outputs NaN or infinite logits")
+            out.append(logits.argmax(dim=1).to("cpu", torch.int64))
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
