@@ -77,6 +77,7 @@ class RunSection:
     cycles: int = _key(22, _positive(), "how many cycles `start` runs (cycle.run adds more)")
     candidates_per_cycle: int = _key(150, _positive(), "candidates generated per cycle")
     seed: int = _key(0, _non_negative(), "base random seed (each candidate derives its own)")
+    cache_dir: str | None = _key(None, None, "built demo model and decoded data sets (default ~/.cache/archloop)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,6 @@ class ModelSection:
     id: str = _key("deepseek-ai/deepseek-coder-7b-instruct-v1.5", _non_empty(), "hub id, local path, or 'demo'")
     quantization: Literal["none", "4bit", "8bit"] = _key("4bit", None, "4bit = NF4 QLoRA as in the paper")
     device: str = _key("auto", _non_empty(), "'auto', 'cpu', 'cuda' or 'cuda:N'")
-    cache_dir: str | None = _key(None, None, "where the demo model is built (default ~/.cache/archloop)")
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ class LoraSection:
     dropout: float = _key(0.05, _probability(), "LoRA dropout")
     target_modules: list[str] = _key(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        _non_empty(),
-        "modules that get adapters",
+        None,
+        "modules that get adapters (empty = the model family's equivalents of the paper's)",
     )
 
 
@@ -157,6 +157,7 @@ class SftSection:
     gradient_checkpointing: bool = _key(True, None, "trade compute for memory")
     bf16: bool = _key(True, None, "bf16 autocast (ignored on CPU)")
     include_seed_pairs: bool = _key(True, None, "start the training set from the seed corpus")
+    max_steps: int = _key(0, _non_negative(), "cap on optimizer steps per cycle (0 = none; for time-boxed runs)")
 
     def epochs_for(self, cycle: int) -> int:
         """The paper trains 5 epochs per cycle early on and 2 later."""

@@ -73,6 +73,7 @@ class RunLoop:
         self._index: NoveltyIndex | None = None
         self._index_version = -1
         self._seed_signatures: set[str] | None = None
+        self._seed_pair_cache: list[tuple[str, str]] | None = None
 
     # ---- driving -----------------------------------------------------------------------------------------------
 
@@ -299,8 +300,11 @@ class RunLoop:
         earlier = {c.signature for c in self.store.training_candidates(cycle - 1) if c.signature}
         return self._seed_signatures | earlier
 
-    def _seed_pairs_count(self) -> int:
-        return len(self.stages.seed_corpus()) if self.config.sft.include_seed_pairs else 0
+    def _seed_pairs(self) -> list[tuple[str, str]]:
+        if self._seed_pair_cache is None:
+            codes = [e.code for e in self.stages.seed_corpus()] if self.config.sft.include_seed_pairs else []
+            self._seed_pair_cache = [p for p in map(self.stages.training_pair, codes) if p is not None]
+        return self._seed_pair_cache
 
     def _select(self, cycle: int) -> bool:
         started = time.perf_counter()
@@ -309,7 +313,7 @@ class RunLoop:
         # Verdicts are read here, at the selection step: those given before it apply to this cycle.
         selection = select_candidates(self.store.candidates(cycle), rule, self._seen_signatures(cycle))
         prior = len(self.store.training_candidates(cycle - 1))
-        total = self._seed_pairs_count() + prior + len(selection.reasons)
+        total = len(self._seed_pairs()) + prior + len(selection.reasons)
         self.store.record_selection(cycle, selection.reasons, total, time.perf_counter() - started)
         self.hooks.checkpoint("after-selection", cycle)
         return not self._stopping()
@@ -318,11 +322,8 @@ class RunLoop:
 
     def _training_pairs(self, cycle: int) -> list[tuple[str, str]]:
         """The cumulative set as of now: seeds, then every selected or accepted (never rejected) candidate."""
-        pairs: list[tuple[str, str]] = []
-        if self.config.sft.include_seed_pairs:
-            pairs += [self.stages.training_pair(e.code) for e in self.stages.seed_corpus()]
-        pairs += [self.stages.training_pair(c.code) for c in self.store.training_candidates(cycle) if c.code]
-        return pairs
+        codes = [c.code for c in self.store.training_candidates(cycle) if c.code]
+        return self._seed_pairs() + [pair for pair in map(self.stages.training_pair, codes) if pair is not None]
 
     def _finetune(self, cycle: int) -> bool:
         started = time.perf_counter()

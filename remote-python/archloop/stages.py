@@ -115,7 +115,9 @@ class Stages(Protocol):
         """Results in completion order; stops early (yielding nothing more) once should_stop() is true."""
         ...
 
-    def training_pair(self, code: str) -> tuple[str, str]: ...
+    def training_pair(self, code: str) -> tuple[str, str] | None:
+        """(prompt, completion) for fine-tuning; None for code that cannot be cut into one (it is left out)."""
+        ...
 
     def finetune(
         self,

@@ -58,7 +58,6 @@ def test_config_round_trips_through_its_stored_dict():
         ),
         ("[novelty]\nthreshold = 1.5\n", "config.toml: [novelty] threshold must be a number in (0, 1], got 1.5"),
         ("[lora]\ntarget_modules = [1]\n", "config.toml: [lora] target_modules[0] must be a string"),
-        ("[lora]\ntarget_modules = []\n", "config.toml: [lora] target_modules must be a list non-empty"),
         ("[sft]\nbf16 = 1\n", "config.toml: [sft] bf16 must be true or false, got 1"),
         ("[selection]\nthreshold = 30.0\nfallback_threshold = 35.0\n", "fallback_threshold (35.0) must not exceed"),
         ("run = 3\n", "config.toml: [run] must be a table, got 3"),
