@@ -1,3 +1,14 @@
-// Dashboard entry point (browser bundle). The dashboard issue fills this in.
+// Dashboard entry point (browser bundle): registers the components and starts the app in #root.
+import './zodConfig';
+import { DashboardApp } from './app';
+import { exposeForTests } from './charts';
+import { registerComponents } from './components';
+import { connectToHost } from './vscodeApi';
+
+registerComponents();
+exposeForTests();
 const root = document.getElementById('root');
-if (root) root.textContent = 'ArchLoop dashboard';
+if (root) {
+  const renderMode = document.documentElement.dataset.renderMode === 'naive' ? 'naive' : 'batched';
+  new DashboardApp(root, connectToHost(), { renderMode });
+}

@@ -1,0 +1,143 @@
+/**
+ * Messages between the dashboard webview and its host (the extension), declared once and imported by both sides.
+ * Each side validates what it receives with these schemas; an invalid message is reported and dropped, never thrown.
+ *
+ * The dashboard sees the run as the persistent events of `messages.ts`, minus the candidates' source code (the
+ * dashboard never shows it, and 10,000 candidates' code would make the snapshot tens of megabytes).
+ */
+import { z } from 'zod';
+import {
+  CandidateAnnotatedEvent,
+  CandidateEvaluatedEvent,
+  CandidateGeneratedEvent,
+  CandidateNoveltyEvent,
+  CandidateStartedEvent,
+  CandidateValidatedEvent,
+  CandidateVerdictEvent,
+  CycleFinishedEvent,
+  CycleSelectedEvent,
+  CycleStartedEvent,
+  FinetuneDoneEvent,
+  FinetuneProgressEvent,
+  Id,
+  RunCreatedEvent,
+  RunErrorEvent,
+  RunFinishedEvent,
+  Stream,
+  Verdict,
+  type Event,
+} from './messages';
+
+/** `candidate.generated` as the dashboard gets it: the code replaced by its length. */
+export const DashboardGeneratedEvent = CandidateGeneratedEvent.extend({
+  data: CandidateGeneratedEvent.shape.data.omit({ code: true }).extend({ codeChars: z.int().min(0) }),
+});
+
+export const DashboardEvent = z.discriminatedUnion('kind', [
+  RunCreatedEvent,
+  CycleStartedEvent,
+  CandidateStartedEvent,
+  DashboardGeneratedEvent,
+  CandidateValidatedEvent,
+  CandidateNoveltyEvent,
+  CandidateEvaluatedEvent,
+  CandidateVerdictEvent,
+  CandidateAnnotatedEvent,
+  CycleSelectedEvent,
+  FinetuneProgressEvent,
+  FinetuneDoneEvent,
+  CycleFinishedEvent,
+  RunFinishedEvent,
+  RunErrorEvent,
+]);
+export type DashboardEvent = z.infer<typeof DashboardEvent>;
+
+/** Maps a wire event to what the dashboard needs (drops the generated code, keeps everything else as is). */
+export function toDashboardEvent(event: Event): DashboardEvent {
+  if (event.kind !== 'candidate.generated') return event;
+  const { code, ...rest } = event.data;
+  return { ...event, data: { ...rest, codeChars: code.length } };
+}
+
+/**
+ * The live code stream of one candidate, cut to what the dashboard shows (the tail), so a chatty stream cannot flood
+ * the webview. `offset` is the character offset of the end of `tail` in the candidate's text.
+ */
+export const DashboardStream = Stream.omit({ delta: true }).extend({ tail: z.string().max(4096) });
+export type DashboardStream = z.infer<typeof DashboardStream>;
+
+export function toDashboardStream(stream: Stream, keepChars = 2048): DashboardStream {
+  const { delta, ...rest } = stream;
+  return { ...rest, offset: stream.offset + delta.length, tail: delta.slice(-Math.min(keepChars, 4096)) };
+}
+
+// ---- host -> webview -------------------------------------------------------------------------------------------
+
+/** The complete state so far, sent once per `ready`; later `events` with a higher seq continue it. */
+export const SnapshotMessage = z.object({
+  type: z.literal('snapshot'),
+  events: z.array(DashboardEvent),
+});
+/** Persistent events in seq order; the webview drops any it has already applied (seq de-duplication). */
+export const EventsMessage = z.object({ type: z.literal('events'), events: z.array(DashboardEvent).min(1) });
+export const StreamMessage = z.object({ type: z.literal('stream'), stream: DashboardStream });
+/** The outcome of an action the webview asked for, so a failed verdict is shown rather than silently lost. */
+export const ActionResultMessage = z.object({
+  type: z.literal('actionResult'),
+  action: z.enum(['open', 'diff', 'verdict', 'annotate']),
+  candidate: Id,
+  ok: z.boolean(),
+  message: z.string().max(4096).nullable(),
+});
+
+export const HostMessage = z.discriminatedUnion('type', [SnapshotMessage, EventsMessage, StreamMessage, ActionResultMessage]);
+export type HostMessage = z.infer<typeof HostMessage>;
+export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
+export type EventsMessage = z.infer<typeof EventsMessage>;
+export type ActionResultMessage = z.infer<typeof ActionResultMessage>;
+
+// ---- webview -> host -------------------------------------------------------------------------------------------
+
+const candidateRef = { cycle: z.int().min(0), candidate: Id };
+
+/** The webview has loaded (or reloaded) and wants a snapshot. */
+export const ReadyMessage = z.object({ type: z.literal('ready') });
+export const OpenCandidateMessage = z.object({ type: z.literal('open'), ...candidateRef });
+export const DiffCandidateMessage = z.object({ type: z.literal('diff'), ...candidateRef, nearest: z.string().max(256) });
+export const VerdictMessage = z.object({ type: z.literal('verdict'), ...candidateRef, verdict: Verdict.nullable() });
+export const AnnotateMessage = z.object({
+  type: z.literal('annotate'),
+  ...candidateRef,
+  text: z.string().max(64 * 1024),
+  tags: z.array(z.string().min(1).max(64)).max(32),
+});
+/** Something went wrong inside the webview (an invalid host message, a render error): for the host's log. */
+export const WebviewErrorMessage = z.object({ type: z.literal('webviewError'), message: z.string().max(4096) });
+
+export const WebviewMessage = z.discriminatedUnion('type', [
+  ReadyMessage,
+  OpenCandidateMessage,
+  DiffCandidateMessage,
+  VerdictMessage,
+  AnnotateMessage,
+  WebviewErrorMessage,
+]);
+export type WebviewMessage = z.infer<typeof WebviewMessage>;
+export type CandidateAction = Extract<WebviewMessage, { type: 'open' | 'diff' | 'verdict' | 'annotate' }>;
+
+/** Parses an annotation's tag field ("a, b  c") into the tags the protocol accepts (trimmed, unique, bounded). */
+export function parseTags(text: string): string[] {
+  const tags = text
+    .split(/[\s,]+/)
+    .map((tag) => tag.trim().slice(0, 64))
+    .filter((tag) => tag.length > 0);
+  return [...new Set(tags)].slice(0, 32);
+}
+
+/** Describes the first problem zod found, short enough for a log line. */
+export function describeInvalid(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid message';
+  const where = issue.path.length ? issue.path.join('.') : '(root)';
+  return `${where}: ${issue.message}`;
+}

@@ -1,0 +1,149 @@
+/**
+ * The host side of the dashboard's messages, without `vscode`: answers `ready` with a snapshot, forwards new events
+ * and streams, and turns the webview's actions into calls on a plain interface. The UI engineer connects the
+ * source and actions to the RunClient; dashboardPanel.ts only connects this to a WebviewPanel.
+ */
+import {
+  WebviewMessage,
+  describeInvalid,
+  toDashboardEvent,
+  toDashboardStream,
+  type ActionResultMessage,
+  type HostMessage,
+} from '../protocol/dashboard';
+import type { Event, Stream, Verdict } from '../protocol/messages';
+
+export interface CandidateRef {
+  readonly cycle: number;
+  readonly candidate: string;
+}
+
+export interface DashboardListener {
+  onEvents(events: readonly Event[]): void;
+  onStream(stream: Stream): void;
+}
+
+/** Where the dashboard's data comes from (the RunClient's event log and live feed). */
+export interface DashboardSource {
+  /** Every persistent event of the run so far, in seq order. */
+  snapshot(): Promise<readonly Event[]> | readonly Event[];
+  /** Calls the listener with new events and streams until the returned function is called. */
+  subscribe(listener: DashboardListener): () => void;
+}
+
+/** What the dashboard's buttons do. A rejected promise is shown to the user as a failed action. */
+export interface DashboardActions {
+  open(ref: CandidateRef): Promise<void>;
+  diff(ref: CandidateRef, nearest: string): Promise<void>;
+  verdict(ref: CandidateRef, verdict: Verdict | null): Promise<void>;
+  annotate(ref: CandidateRef, text: string, tags: readonly string[]): Promise<void>;
+}
+
+export interface DashboardLog {
+  warn(message: string): void;
+}
+
+export class DashboardController {
+  private unsubscribe: (() => void) | null = null;
+  private pending: Event[] = [];
+  private flushScheduled = false;
+  /** Events that arrive while a snapshot is being fetched wait here, then follow it (the webview dedupes by seq). */
+  private held: Event[] | null = null;
+  private disposed = false;
+
+  constructor(
+    private readonly post: (message: HostMessage) => void,
+    private readonly source: DashboardSource,
+    private readonly actions: DashboardActions,
+    private readonly log: DashboardLog,
+  ) {}
+
+  /**
+   * Handles one message from the webview. Invalid messages are logged (with what was wrong) and dropped; a failing
+   * action is reported back to the webview as an `actionResult` and never thrown.
+   */
+  async receive(raw: unknown): Promise<void> {
+    const parsed = WebviewMessage.safeParse(raw);
+    if (!parsed.success) {
+      this.log.warn(`dashboard: invalid message from the webview dropped (${describeInvalid(parsed.error)})`);
+      return;
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case 'ready':
+        await this.sendSnapshot();
+        return;
+      case 'webviewError':
+        this.log.warn(`dashboard webview: ${message.message}`);
+        return;
+      case 'open':
+        return this.run('open', message, () => this.actions.open(message));
+      case 'diff':
+        return this.run('diff', message, () => this.actions.diff(message, message.nearest));
+      case 'verdict':
+        return this.run('verdict', message, () => this.actions.verdict(message, message.verdict));
+      case 'annotate':
+        return this.run('annotate', message, () => this.actions.annotate(message, message.text, message.tags));
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  private async sendSnapshot(): Promise<void> {
+    if (!this.unsubscribe) {
+      this.unsubscribe = this.source.subscribe({
+        onEvents: (events) => this.queue(events),
+        onStream: (stream) => {
+          if (!this.disposed && this.held === null) this.post({ type: 'stream', stream: toDashboardStream(stream) });
+        },
+      });
+    }
+    this.held = [];
+    let events: readonly Event[];
+    try {
+      events = await this.source.snapshot();
+    } catch (error) {
+      this.log.warn(`dashboard: could not read the run's events: ${String(error)}`);
+      events = [];
+    }
+    if (this.disposed) return;
+    this.post({ type: 'snapshot', events: events.map(toDashboardEvent) });
+    const held = this.held;
+    this.held = null;
+    if (held.length) this.queue(held);
+  }
+
+  /** Coalesces events that arrive together into one message: a burst costs the webview one validation pass. */
+  private queue(events: readonly Event[]): void {
+    if (this.disposed || events.length === 0) return;
+    if (this.held !== null) {
+      this.held.push(...events);
+      return;
+    }
+    this.pending.push(...events);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      const batch = this.pending;
+      this.pending = [];
+      if (!this.disposed && batch.length) this.post({ type: 'events', events: batch.map(toDashboardEvent) });
+    });
+  }
+
+  private async run(action: ActionResultMessage['action'], ref: CandidateRef, call: () => Promise<void>): Promise<void> {
+    let result: ActionResultMessage;
+    try {
+      await call();
+      result = { type: 'actionResult', action, candidate: ref.candidate, ok: true, message: null };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      result = { type: 'actionResult', action, candidate: ref.candidate, ok: false, message: message.slice(0, 4096) };
+    }
+    if (!this.disposed) this.post(result);
+  }
+}

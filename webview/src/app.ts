@@ -1,0 +1,176 @@
+/**
+ * The dashboard app: receives host messages (validated), folds them into the state with the pure reducer, and
+ * redraws what changed once per animation frame, so a burst of events costs one DOM update, not one per event.
+ */
+import { HostMessage, describeInvalid, type ActionResultMessage, type CandidateAction } from '../../src/protocol/dashboard';
+import { applyThemeDefaults, themeColours } from './charts';
+import { progressRing, tabs } from './components';
+import { h, setText } from './dom';
+import { restoreUiState, type UiState, type ViewId } from './uiState';
+import { applyEvents, applyStream, fromSnapshot, initialState, type DashboardState } from './state';
+import type { HostChannel } from './vscodeApi';
+import { CandidatesView } from './views/candidatesView';
+import { CyclesView } from './views/cyclesView';
+import { LiveView } from './views/liveView';
+import { NoveltyView } from './views/noveltyView';
+
+export interface AppOptions {
+  /** `naive`: redraw everything synchronously on every message and render every table row (benchmark baseline). */
+  readonly renderMode: 'batched' | 'naive';
+}
+
+export class DashboardApp {
+  private state: DashboardState = initialState();
+  private ui: UiState;
+  private readonly header: HTMLElement;
+  private readonly notice: HTMLElement;
+  private readonly loading: HTMLElement;
+  private readonly main: HTMLElement;
+  private readonly cycles: CyclesView;
+  private readonly novelty: NoveltyView;
+  private readonly candidates: CandidatesView;
+  private readonly live: LiveView;
+  private frame = 0;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly channel: HostChannel,
+    private readonly options: AppOptions,
+  ) {
+    this.ui = restoreUiState(channel.getState());
+    applyThemeDefaults(themeColours());
+    const post = (action: CandidateAction): void => channel.post(action);
+    this.cycles = new CyclesView(this.ui.paperReference, (on) => this.saveUi({ paperReference: on }));
+    this.novelty = new NoveltyView(this.ui.noveltyCycle, (cycle) => this.saveUi({ noveltyCycle: cycle }), post);
+    this.candidates = new CandidatesView({
+      query: this.ui.query,
+      selectedKey: this.ui.selectedKey,
+      onQuery: (query) => this.saveUi({ query }),
+      onSelect: (selectedKey) => this.saveUi({ selectedKey }),
+      post,
+      renderAllRows: options.renderMode === 'naive',
+    });
+    this.live = new LiveView();
+    this.header = h('header', { className: 'run-header', dataset: { testid: 'run-header' } });
+    this.notice = h('p', { className: 'notice', attrs: { role: 'status', 'aria-live': 'polite' }, dataset: { testid: 'notice' } });
+    this.loading = h('div', { className: 'loading', dataset: { testid: 'loading' } }, [progressRing(), h('span', { text: 'Waiting for the run’s snapshot…' })]);
+    const views = tabs(
+      [
+        { id: 'cycles', label: 'Cycles', panel: this.cycles.element },
+        { id: 'novelty', label: 'Novelty', panel: this.novelty.element },
+        { id: 'candidates', label: 'Candidates', panel: this.candidates.element },
+        { id: 'live', label: 'Live', panel: this.live.element },
+      ],
+      this.ui.view,
+      (id) => this.showView(id as ViewId),
+    );
+    this.main = h('main', { className: 'dashboard', attrs: { hidden: '' } }, [this.header, this.notice, views]);
+    root.replaceChildren(this.loading, this.main);
+    root.dataset.state = 'loading';
+    this.candidates.setVisible(this.ui.view === 'candidates');
+
+    window.addEventListener('message', (event: MessageEvent) => this.receive(event.data));
+    // VS Code swaps the theme by changing body classes and the --vscode-* variables in place.
+    new MutationObserver(() => this.restyle()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+    channel.post({ type: 'ready' });
+  }
+
+  /** Handles one message from the host; an invalid one is reported to the host and dropped. */
+  receive(raw: unknown): void {
+    const parsed = HostMessage.safeParse(raw);
+    if (!parsed.success) {
+      this.channel.post({ type: 'webviewError', message: `invalid host message dropped: ${describeInvalid(parsed.error)}` });
+      return;
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case 'snapshot':
+        this.state = fromSnapshot(message.events);
+        break;
+      case 'events':
+        if (!this.state.loaded) return; // the snapshot that follows `ready` contains these
+        this.state = applyEvents(this.state, message.events);
+        break;
+      case 'stream':
+        if (!this.state.loaded) return;
+        this.state = applyStream(this.state, message.stream);
+        break;
+      case 'actionResult':
+        this.showActionResult(message);
+        return;
+    }
+    if (this.options.renderMode === 'naive') this.renderAll();
+    else this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  private render(): void {
+    const state = this.state;
+    if (!state.loaded) return;
+    if (this.root.dataset.state !== 'ready') {
+      this.loading.hidden = true;
+      this.main.hidden = false;
+      this.root.dataset.state = 'ready';
+    }
+    const run = state.run;
+    setText(this.header, run ? `${run.name} · ${run.model} · ${run.protocol} protocol · ${state.candidates.rows.length.toLocaleString('en-US')} candidates · event #${state.lastSeq}` : `No run yet · event #${state.lastSeq}`);
+    // Hidden views skip the work; they catch up from the state when shown.
+    switch (this.ui.view) {
+      case 'cycles':
+        this.cycles.update(state.cycles);
+        break;
+      case 'novelty':
+        this.novelty.update(state);
+        break;
+      case 'live':
+        this.live.update(state);
+        break;
+      case 'candidates':
+        break;
+    }
+    this.candidates.update(state.candidates);
+    this.root.dataset.renderedSeq = String(state.lastSeq);
+  }
+
+  /** The naive baseline: every view redrawn synchronously, as if nothing could be skipped. */
+  private renderAll(): void {
+    this.render();
+    this.cycles.restyle();
+    this.novelty.update({ ...this.state });
+    this.novelty.restyle();
+    this.live.update({ ...this.state, live: { ...this.state.live } });
+    this.candidates.update({ ...this.state.candidates });
+    this.candidates.renderNow();
+  }
+
+  private showView(view: ViewId): void {
+    this.saveUi({ view });
+    this.candidates.setVisible(view === 'candidates');
+    this.render();
+  }
+
+  private restyle(): void {
+    applyThemeDefaults(themeColours());
+    this.cycles.restyle();
+    this.novelty.restyle();
+    this.live.restyle();
+  }
+
+  private showActionResult(result: ActionResultMessage): void {
+    const text = result.ok ? `${result.action} ${result.candidate}: done` : `${result.action} ${result.candidate} failed: ${result.message ?? 'unknown error'}`;
+    setText(this.notice, text);
+    this.notice.classList.toggle('error', !result.ok);
+  }
+
+  private saveUi(change: Partial<UiState>): void {
+    this.ui = { ...this.ui, ...change };
+    this.channel.setState(this.ui);
+  }
+}

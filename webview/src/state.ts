@@ -1,0 +1,403 @@
+/**
+ * The dashboard's state as a pure reducer over the run's persistent events (plus ephemeral stream updates).
+ * No DOM here: it runs under plain Node in the unit tests and in the browser bundle alike.
+ *
+ * Views compare slices by reference (`next.cycles !== prev.cycles`) to know what to redraw, so every reducer step
+ * returns new objects only for what changed and shares the rest.
+ */
+import type { CycleStats, Outcome, Verdict } from '../../src/protocol/messages';
+import type { DashboardEvent, DashboardStream } from '../../src/protocol/dashboard';
+
+/** Where a candidate is in the loop; `invalid`/`failed` carry their outcome class in `errorClass`. */
+export type CandidateStatus =
+  | 'generating'
+  | 'generated'
+  | 'invalid'
+  | 'valid'
+  | 'duplicate'
+  | 'novel'
+  | 'trained'
+  | 'failed'
+  | 'selected';
+
+export const CANDIDATE_STATUSES: readonly CandidateStatus[] = [
+  'generating',
+  'generated',
+  'invalid',
+  'valid',
+  'duplicate',
+  'novel',
+  'trained',
+  'failed',
+  'selected',
+];
+
+export interface CandidateRow {
+  /** `${cycle}/${id}`: ids are unique per run in practice, but the pair is what the protocol guarantees. */
+  readonly key: string;
+  readonly cycle: number;
+  readonly id: string;
+  readonly status: CandidateStatus;
+  readonly errorClass: Outcome | null;
+  readonly message: string | null;
+  readonly accuracy: number | null;
+  readonly params: number | null;
+  readonly trainSeconds: number | null;
+  readonly maxJaccard: number | null;
+  readonly nearest: string | null;
+  readonly verdict: Verdict | null;
+  readonly annotation: string;
+  readonly tags: readonly string[];
+}
+
+export interface CandidateTable {
+  readonly rows: readonly CandidateRow[];
+  /**
+   * key -> position in `rows`, shared between successive states and only ever appended to, so adding one of 10,000
+   * candidates does not copy a map. A position at or beyond a state's `rows.length` belongs to a later state.
+   */
+  readonly index: Map<string, number>;
+}
+
+export type Stage =
+  | 'waiting'
+  | 'idle'
+  | 'generating'
+  | 'validating'
+  | 'novelty'
+  | 'evaluating'
+  | 'selecting'
+  | 'finetuning'
+  | 'finished'
+  | 'stopped'
+  | 'failed';
+
+export interface LossPoint {
+  readonly step: number;
+  readonly loss: number;
+}
+
+export interface LiveState {
+  readonly stage: Stage;
+  readonly cycle: number | null;
+  /** Candidates planned for the current cycle (N). */
+  readonly planned: number;
+  readonly generated: number;
+  readonly validated: number;
+  readonly validOk: number;
+  readonly noveltyChecked: number;
+  readonly evaluated: number;
+  readonly finetuneStep: number;
+  readonly finetuneTotal: number;
+  readonly finetuneLoss: number | null;
+  readonly etaSeconds: number | null;
+  readonly lossCurve: readonly LossPoint[];
+  readonly streaming: { readonly candidate: string; readonly chars: number; readonly tail: string } | null;
+}
+
+export interface RunInfo {
+  readonly run: string;
+  readonly name: string;
+  readonly model: string;
+  readonly cycles: number;
+  readonly candidatesPerCycle: number;
+  readonly protocol: 'paper' | 'fast';
+  /** MinHash-Jaccard threshold above which a candidate counts as a near-duplicate (run config, else the paper's). */
+  readonly noveltyThreshold: number;
+}
+
+export interface RunError {
+  readonly seq: number;
+  readonly message: string;
+  readonly stage: string | null;
+  readonly fatal: boolean;
+}
+
+export interface DashboardState {
+  /** False until the host's snapshot arrived: the webview shows a loading state until then. */
+  readonly loaded: boolean;
+  readonly lastSeq: number;
+  readonly run: RunInfo | null;
+  readonly cycles: readonly CycleStats[];
+  readonly candidates: CandidateTable;
+  readonly live: LiveState;
+  readonly errors: readonly RunError[];
+}
+
+/** The paper's MinHashLSH threshold (PAPER.md, novelty at generation time). */
+export const PAPER_NOVELTY_THRESHOLD = 0.85;
+const MAX_ERRORS_KEPT = 50;
+const MAX_LOSS_POINTS = 5000;
+
+const idleLive: LiveState = {
+  stage: 'waiting',
+  cycle: null,
+  planned: 0,
+  generated: 0,
+  validated: 0,
+  validOk: 0,
+  noveltyChecked: 0,
+  evaluated: 0,
+  finetuneStep: 0,
+  finetuneTotal: 0,
+  finetuneLoss: null,
+  etaSeconds: null,
+  lossCurve: [],
+  streaming: null,
+};
+
+export function initialState(): DashboardState {
+  return {
+    loaded: false,
+    lastSeq: 0,
+    run: null,
+    cycles: [],
+    candidates: { rows: [], index: new Map() },
+    live: idleLive,
+    errors: [],
+  };
+}
+
+/** A fresh state built from a snapshot's events (the snapshot replaces whatever was there). */
+export function fromSnapshot(events: readonly DashboardEvent[]): DashboardState {
+  return { ...applyEvents(initialState(), events), loaded: true };
+}
+
+/**
+ * Applies persistent events in order; any already applied (seq <= lastSeq) are skipped, so a replay is harmless.
+ * The rows are copied at most once per call (not once per event), which keeps a 50,000-event snapshot linear.
+ */
+export function applyEvents(state: DashboardState, events: readonly DashboardEvent[]): DashboardState {
+  const draft = new RowsDraft(state.candidates);
+  let next = state;
+  for (const event of events) {
+    if (event.seq <= next.lastSeq) continue;
+    next = { ...reduce(next, event, draft), lastSeq: event.seq };
+  }
+  return next === state ? state : { ...next, candidates: draft.finish() };
+}
+
+/** Applies one persistent event; one already applied (seq <= lastSeq) leaves the state unchanged (same object). */
+export function applyEvent(state: DashboardState, event: DashboardEvent): DashboardState {
+  return applyEvents(state, [event]);
+}
+
+/**
+ * A private, mutable copy of the candidate rows for one batch of events, made on the first write. Nothing outside
+ * applyEvents sees it, so the reducer stays pure to its callers.
+ */
+class RowsDraft {
+  private rows: CandidateRow[] | null = null;
+  private index: Map<string, number>;
+
+  constructor(private readonly base: CandidateTable) {
+    this.index = base.index;
+  }
+
+  find(cycle: number, id: string): CandidateRow | undefined {
+    return findCandidate(this.rows ? { rows: this.rows, index: this.index } : this.base, cycle, id);
+  }
+
+  /** Updates a candidate's row, creating it if an event arrives for a candidate not seen yet. */
+  upsert(cycle: number, id: string, update: (row: CandidateRow) => CandidateRow): void {
+    if (!this.rows) {
+      this.rows = this.base.rows.slice();
+      // Another state derived from the same parent already appended to the shared index: take a private copy.
+      if (this.index.size !== this.rows.length) this.index = rebuildIndex(this.rows);
+    }
+    const existing = this.find(cycle, id);
+    if (existing) {
+      this.rows[this.index.get(existing.key) as number] = update(existing);
+      return;
+    }
+    const row = update(blankRow(cycle, id));
+    this.index.set(row.key, this.rows.length);
+    this.rows.push(row);
+  }
+
+  finish(): CandidateTable {
+    return this.rows ? { rows: this.rows, index: this.index } : this.base;
+  }
+}
+
+function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): DashboardState {
+  const live = state.live;
+  switch (event.kind) {
+    case 'run.created': {
+      const threshold = event.data.config['noveltyThreshold'];
+      const run: RunInfo = {
+        run: event.run,
+        name: event.data.name,
+        model: event.data.model,
+        cycles: event.data.cycles,
+        candidatesPerCycle: event.data.candidatesPerCycle,
+        protocol: event.data.protocol,
+        noveltyThreshold:
+          typeof threshold === 'number' && threshold >= 0 && threshold <= 1 ? threshold : PAPER_NOVELTY_THRESHOLD,
+      };
+      return { ...state, run, live: { ...live, stage: 'idle' } };
+    }
+    case 'cycle.started':
+      return {
+        ...state,
+        live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates },
+      };
+    case 'candidate.started':
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => row);
+      return live.stage === 'generating' ? state : { ...state, live: { ...live, stage: 'generating' } };
+    case 'candidate.generated': {
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({ ...row, status: 'generated' }));
+      const streaming = live.streaming?.candidate === event.data.candidate ? null : live.streaming;
+      return { ...state, live: { ...live, stage: 'generating', generated: live.generated + 1, streaming } };
+    }
+    case 'candidate.validated': {
+      const { ok, outcome, message, params } = event.data;
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
+        ...row,
+        status: ok ? 'valid' : 'invalid',
+        errorClass: ok ? null : outcome,
+        message,
+        params: params ?? row.params,
+      }));
+      return {
+        ...state,
+        live: { ...live, stage: 'validating', validated: live.validated + 1, validOk: live.validOk + (ok ? 1 : 0) },
+      };
+    }
+    case 'candidate.novelty': {
+      const { maxJaccard, nearest, novel } = event.data;
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
+        ...row,
+        status: novel ? 'novel' : 'duplicate',
+        maxJaccard,
+        nearest,
+      }));
+      return { ...state, live: { ...live, stage: 'novelty', noveltyChecked: live.noveltyChecked + 1 } };
+    }
+    case 'candidate.evaluated': {
+      const { outcome, accuracy, params, trainSeconds, message } = event.data;
+      const ok = outcome === 'ok';
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
+        ...row,
+        status: ok ? 'trained' : 'failed',
+        errorClass: ok ? null : outcome,
+        message: message ?? row.message,
+        accuracy,
+        params: params ?? row.params,
+        trainSeconds,
+      }));
+      return { ...state, live: { ...live, stage: 'evaluating', evaluated: live.evaluated + 1 } };
+    }
+    case 'candidate.verdict':
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({ ...row, verdict: event.data.verdict }));
+      return state;
+    case 'candidate.annotated':
+      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
+        ...row,
+        annotation: event.data.text,
+        tags: event.data.tags,
+      }));
+      return state;
+    case 'cycle.selected':
+      for (const id of event.data.selected) {
+        rows.upsert(event.data.cycle, id, (row) => ({ ...row, status: 'selected' }));
+      }
+      return { ...state, live: { ...live, stage: 'selecting' } };
+    case 'finetune.progress': {
+      const { step, total, loss, etaSeconds } = event.data;
+      const curve = live.lossCurve;
+      const lossCurve =
+        loss === null || !Number.isFinite(loss) ? curve : [...curve.slice(-(MAX_LOSS_POINTS - 1)), { step, loss }];
+      return {
+        ...state,
+        live: {
+          ...live,
+          stage: 'finetuning',
+          finetuneStep: step,
+          finetuneTotal: total,
+          finetuneLoss: loss,
+          etaSeconds,
+          lossCurve,
+        },
+      };
+    }
+    case 'finetune.done':
+      return {
+        ...state,
+        live: {
+          ...live,
+          stage: 'idle',
+          finetuneStep: event.data.steps,
+          finetuneTotal: event.data.steps,
+          finetuneLoss: event.data.loss,
+          etaSeconds: 0,
+        },
+      };
+    case 'cycle.finished':
+      return { ...state, cycles: upsertCycle(state.cycles, event.data.stats), live: { ...live, stage: 'idle' } };
+    case 'run.finished':
+      return { ...state, live: { ...live, stage: event.data.reason === 'completed' ? 'finished' : 'stopped' } };
+    case 'run.error': {
+      const error: RunError = {
+        seq: event.seq,
+        message: event.data.message,
+        stage: event.data.stage,
+        fatal: event.data.fatal,
+      };
+      const errors = [...state.errors.slice(-(MAX_ERRORS_KEPT - 1)), error];
+      return { ...state, errors, live: event.data.fatal ? { ...live, stage: 'failed' } : live };
+    }
+  }
+}
+
+/** Applies an ephemeral stream update (not numbered, not persisted: it only moves the live view). */
+export function applyStream(state: DashboardState, stream: DashboardStream): DashboardState {
+  if (stream.done) {
+    if (state.live.streaming?.candidate !== stream.candidate) return state;
+    return { ...state, live: { ...state.live, streaming: null } };
+  }
+  return {
+    ...state,
+    live: { ...state.live, streaming: { candidate: stream.candidate, chars: stream.offset, tail: stream.tail } },
+  };
+}
+
+export function candidateKey(cycle: number, id: string): string {
+  return `${cycle}/${id}`;
+}
+
+export function findCandidate(table: CandidateTable, cycle: number, id: string): CandidateRow | undefined {
+  const key = candidateKey(cycle, id);
+  const position = table.index.get(key);
+  if (position === undefined || position >= table.rows.length) return undefined;
+  const row = table.rows[position];
+  return row?.key === key ? row : undefined;
+}
+
+function blankRow(cycle: number, id: string): CandidateRow {
+  return {
+    key: candidateKey(cycle, id),
+    cycle,
+    id,
+    status: 'generating',
+    errorClass: null,
+    message: null,
+    accuracy: null,
+    params: null,
+    trainSeconds: null,
+    maxJaccard: null,
+    nearest: null,
+    verdict: null,
+    annotation: '',
+    tags: [],
+  };
+}
+
+function rebuildIndex(rows: readonly CandidateRow[]): Map<string, number> {
+  return new Map(rows.map((row, position) => [row.key, position]));
+}
+
+function upsertCycle(cycles: readonly CycleStats[], stats: CycleStats): CycleStats[] {
+  const others = cycles.filter((existing) => existing.cycle !== stats.cycle);
+  return [...others, stats].sort((a, b) => a.cycle - b.cycle);
+}

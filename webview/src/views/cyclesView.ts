@@ -1,0 +1,197 @@
+/**
+ * Cycles: the paper's per-cycle table with Wilson intervals, the paper's own rows as a toggleable reference, and
+ * charts of best/mean accuracy and of the valid and >= 40 % shares with their interval bands.
+ */
+import type { CycleStats } from '../../../src/protocol/messages';
+import { Chart, themeColours, withAlpha, type ThemeColours } from '../charts';
+import { checkbox } from '../components';
+import { h, setText } from '../dom';
+import { formatCount, formatInterval, formatPercent } from '../format';
+import { PAPER_ROWS, PAPER_VALID_SUMMARY } from '../paperReference';
+
+type Point = { x: number; y: number };
+
+export class CyclesView {
+  readonly element: HTMLElement;
+  private readonly body: HTMLTableSectionElement;
+  private readonly summary: HTMLElement;
+  private readonly accuracyChart: Chart<'line', Point[]>;
+  private readonly shareChart: Chart<'line', Point[]>;
+  private cycles: readonly CycleStats[] = [];
+  private paperReference: boolean;
+
+  constructor(paperReference: boolean, onPaperReference: (on: boolean) => void) {
+    this.paperReference = paperReference;
+    this.body = h('tbody');
+    this.summary = h('p', { className: 'summary' });
+    const header = h('tr', {}, [
+      h('th', { text: 'Cycle', attrs: { scope: 'col' } }),
+      h('th', { text: 'Valid %', attrs: { scope: 'col' } }),
+      h('th', { text: 'Best', attrs: { scope: 'col' } }),
+      h('th', { text: 'Mean', attrs: { scope: 'col' } }),
+      h('th', { text: '≥ 40 %', attrs: { scope: 'col' } }),
+      h('th', { text: 'Unique Models', attrs: { scope: 'col' } }),
+      h('th', { text: 'Total Train Prompts', attrs: { scope: 'col' } }),
+    ]);
+    const accuracyCanvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Best and mean accuracy per cycle' }, dataset: { chart: 'accuracy' } });
+    const shareCanvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Valid and at-least-40% shares per cycle' }, dataset: { chart: 'share' } });
+    this.element = h('section', { className: 'view cycles-view' }, [
+      h('div', { className: 'toolbar' }, [
+        checkbox('Show the paper’s reported rows', paperReference, (on) => {
+          this.paperReference = on;
+          onPaperReference(on);
+          this.render();
+        }, 'paper-toggle'),
+      ]),
+      this.summary,
+      h('div', { className: 'chart-row' }, [
+        h('div', { className: 'chart-box' }, [accuracyCanvas]),
+        h('div', { className: 'chart-box' }, [shareCanvas]),
+      ]),
+      h('table', { className: 'data-table cycles-table', dataset: { testid: 'cycles-table' } }, [h('thead', {}, [header]), this.body]),
+    ]);
+    this.accuracyChart = new Chart<'line', Point[]>(accuracyCanvas, { type: 'line', data: { datasets: [] }, options: chartOptions('Accuracy (%)') });
+    this.shareChart = new Chart<'line', Point[]>(shareCanvas, { type: 'line', data: { datasets: [] }, options: chartOptions('Share (%)') });
+  }
+
+  update(cycles: readonly CycleStats[]): void {
+    if (cycles === this.cycles) return;
+    this.cycles = cycles;
+    this.render();
+  }
+
+  /** Re-reads theme colours (VS Code changed theme). */
+  restyle(): void {
+    this.render();
+  }
+
+  private render(): void {
+    this.renderTable();
+    this.renderCharts(themeColours());
+    this.renderSummary();
+  }
+
+  private renderSummary(): void {
+    const generated = this.cycles.reduce((sum, c) => sum + c.generated, 0);
+    const valid = this.cycles.reduce((sum, c) => sum + c.valid, 0);
+    const ours = generated ? `${this.cycles.length} cycles, ${formatCount(generated)} generated, ${formatPercent((100 * valid) / generated, 1)} valid` : 'No finished cycle yet.';
+    const paper = this.paperReference
+      ? ` — paper: valid ${PAPER_VALID_SUMMARY.meanPct} % on average over 22 cycles [${PAPER_VALID_SUMMARY.ci[0]} – ${PAPER_VALID_SUMMARY.ci[1]}], peak ${PAPER_VALID_SUMMARY.peakPct} %`
+      : '';
+    setText(this.summary, ours + paper);
+  }
+
+  private renderTable(): void {
+    const rows: HTMLTableRowElement[] = [];
+    const paperByCycle = new Map(PAPER_ROWS.map((row) => [row.cycle, row]));
+    const cycles = new Set(this.cycles.map((c) => c.cycle));
+    if (this.paperReference) for (const row of PAPER_ROWS) cycles.add(row.cycle);
+    for (const cycle of [...cycles].sort((a, b) => a - b)) {
+      const stats = this.cycles.find((c) => c.cycle === cycle);
+      if (stats) rows.push(runRow(stats));
+      const paper = paperByCycle.get(cycle);
+      if (this.paperReference && paper) {
+        rows.push(
+          h('tr', { className: 'paper-row', dataset: { paperCycle: String(cycle) } }, [
+            h('th', { attrs: { scope: 'row' } }, [`${cycle} `, h('span', { className: 'tag', text: 'paper' })]),
+            h('td', { text: formatPercent(paper.validPct, 1) }),
+            h('td', { text: formatPercent(paper.bestAcc) }),
+            h('td', { text: formatPercent(paper.meanAcc) }),
+            h('td', { text: formatPercent(paper.atLeast40Pct) }),
+            h('td', { text: formatCount(paper.uniqueModels) }),
+            h('td', { text: formatCount(paper.totalTrainPrompts) }),
+          ]),
+        );
+      }
+    }
+    this.body.replaceChildren(...rows);
+  }
+
+  private renderCharts(colours: ThemeColours): void {
+    const at = (pick: (c: CycleStats) => number | null): Point[] =>
+      this.cycles.flatMap((c) => {
+        const y = pick(c);
+        return y === null ? [] : [{ x: c.cycle, y }];
+      });
+    const paper = (pick: (row: (typeof PAPER_ROWS)[number]) => number): Point[] =>
+      this.paperReference ? PAPER_ROWS.map((row) => ({ x: row.cycle, y: pick(row) })) : [];
+
+    this.accuracyChart.data.datasets = [
+      line('Best', at((c) => c.bestAcc), colours.blue),
+      line('Mean', at((c) => c.meanAcc), colours.green),
+      paperPoints('Paper best', paper((r) => r.bestAcc), colours.blue),
+      paperPoints('Paper mean', paper((r) => r.meanAcc), colours.green),
+    ];
+    this.shareChart.data.datasets = [
+      ...band('Valid %', at((c) => c.validCI[0]), at((c) => c.validCI[1]), colours.orange),
+      line('Valid %', at((c) => c.validPct), colours.orange),
+      ...band('≥ 40 %', at((c) => c.atLeast40CI?.[0] ?? null), at((c) => c.atLeast40CI?.[1] ?? null), colours.purple),
+      line('≥ 40 %', at((c) => c.atLeast40Pct), colours.purple),
+      paperPoints('Paper valid %', paper((r) => r.validPct), colours.orange),
+      paperPoints('Paper ≥ 40 %', paper((r) => r.atLeast40Pct), colours.purple),
+    ];
+    this.accuracyChart.update('none');
+    this.shareChart.update('none');
+  }
+}
+
+function runRow(stats: CycleStats): HTMLTableRowElement {
+  const withCI = (value: string, interval: readonly [number, number] | null): HTMLElement =>
+    h('td', {}, [value, interval ? h('span', { className: 'ci', text: ` ${formatInterval(interval)}` }) : null]);
+  return h('tr', { dataset: { cycle: String(stats.cycle) } }, [
+    h('th', { text: String(stats.cycle), attrs: { scope: 'row' } }),
+    withCI(formatPercent(stats.validPct, 1), stats.validCI),
+    h('td', { text: formatPercent(stats.bestAcc) }),
+    h('td', { text: formatPercent(stats.meanAcc) }),
+    withCI(formatPercent(stats.atLeast40Pct), stats.atLeast40CI),
+    h('td', { text: formatCount(stats.uniqueModels) }),
+    h('td', { text: formatCount(stats.totalTrainPrompts) }),
+  ]);
+}
+
+function line(label: string, data: Point[], colour: string) {
+  return { label, data, borderColor: colour, backgroundColor: colour, pointRadius: 2, borderWidth: 2, fill: false as const };
+}
+
+function paperPoints(label: string, data: Point[], colour: string) {
+  return {
+    label,
+    data,
+    borderColor: colour,
+    backgroundColor: 'transparent',
+    showLine: false,
+    pointStyle: 'rectRot' as const,
+    pointRadius: 6,
+    pointBorderWidth: 2,
+    hidden: data.length === 0,
+  };
+}
+
+/** An interval band: the lower bound (invisible) then the upper bound filled down to it. */
+function band(label: string, low: Point[], high: Point[], colour: string) {
+  const common = { borderWidth: 0, pointRadius: 0, pointHitRadius: 0, borderColor: 'transparent' };
+  return [
+    { ...common, label: `${label} CI low`, data: low, fill: false as const, backgroundColor: 'transparent' },
+    { ...common, label: `${label} 95 % CI`, data: high, fill: '-1' as const, backgroundColor: withAlpha(colour, 0.18) },
+  ];
+}
+
+function chartOptions(yTitle: string) {
+  return {
+    parsing: false as const,
+    normalized: true,
+    scales: {
+      x: { type: 'linear' as const, title: { display: true, text: 'Cycle' }, ticks: { stepSize: 1, precision: 0 } },
+      y: { type: 'linear' as const, title: { display: true, text: yTitle }, suggestedMin: 0, suggestedMax: 100 },
+    },
+    plugins: {
+      legend: {
+        labels: {
+          boxWidth: 12,
+          filter: (item: { text: string }) => !item.text.endsWith('CI low'),
+        },
+      },
+      tooltip: { mode: 'nearest' as const, intersect: false },
+    },
+  };
+}
