@@ -1,0 +1,153 @@
+"""Chat-format prompts of the paper (PAPER.md, "prompt") and the prompt/completion pairs used for fine-tuning.
+
+One prompt is used for every candidate and every cycle (the paper holds prompts fixed). It has three parts:
+the system text, the user text with the REQUIRED FORMAT block (the LEMUR API contract), and a forced assistant prefix
+(the imports and the header of `supported_hyperparameters()`), so every completion continues the same first lines.
+
+Rendering uses the tokenizer's chat template when it has one. Tokenizers without one (tiny test tokenizers, base
+models) get `PLAIN_TEMPLATE`, a documented plain-text layout:
+
+    <bos>### System:\\n{system}\\n\\n### User:\\n{user}\\n\\n### Assistant:\\n{forced prefix}
+
+A fine-tuning pair is (the same rendered prompt, the code after the forced prefix), so training and sampling see the
+exact same token boundary: the prompt is tokenized alone, then the completion.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+SYSTEM_TEXT = (
+    "You are an expert PyTorch architecture designer. You design a UNIQUE neural network, unlike the well-known "
+    "ones, optimised for the highest first-epoch accuracy (accuracy after a single epoch of training). Answer with Python code only."
+)
+
+CONTRACT_BLOCK = """REQUIRED FORMAT (the code must follow this API exactly):
+```python
+def supported_hyperparameters():          # module level; values of prm are in [0, 1]
+    return {'lr', 'momentum'}             # plus 'dropout', 'weight_decay' only if used
+
+class Net(nn.Module):
+    def __init__(self, in_shape: tuple, out_shape: tuple, prm: dict, device: torch.device) -> None: ...
+        # channels = in_shape[1], classes = out_shape[0]
+    def forward(self, x): ...
+    def train_setup(self, prm): ...       # moves to device, sets self.criteria and self.optimizer
+    def learn(self, train_data): ...      # one pass over an iterable of (inputs, labels) batches
+```
+The trainer calls Net(in_shape, out_shape, prm, device), then train_setup(prm), then learn(batches), then measures
+accuracy on the test set itself."""
+
+USER_TEXT = (
+    "Design a NOVEL computer-vision model for CIFAR-10 image classification: inputs are 32x32 images with 3 channels, "
+    "10 classes. The model must have at most 300,000 parameters. Return one complete Python module.\n\n"
+    + CONTRACT_BLOCK
+)
+
+# The imports every net may rely on, then the header of the function the contract requires first.
+FORCED_PREFIX = (
+    "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\ndef supported_hyperparameters():\n"
+)
+_PREFIX_IMPORTS = frozenset({"import torch", "import torch.nn as nn", "import torch.nn.functional as F"})
+
+# Jinja chat template given to tokenizers built here (the demo model's); same layout as PLAIN_TEMPLATE. Newlines are
+# written as expressions because transformers renders templates with trim_blocks (a newline after a tag is dropped).
+SIMPLE_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}### System:\n{% elif message['role'] == 'user' %}### User:\n"
+    "{% else %}### Assistant:\n{% endif %}{{ message['content'] }}"
+    "{% if message['role'] != 'assistant' %}{{ '\\n\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}### Assistant:\n{% endif %}"
+)
+PLAIN_TEMPLATE = "{bos}### System:\n{system}\n\n### User:\n{user}\n\n### Assistant:\n"
+
+
+class PromptError(ValueError):
+    """Code that cannot become a training pair (does not parse, or lacks `supported_hyperparameters`)."""
+
+
+class ChatTokenizer(Protocol):
+    """The part of a Hugging Face tokenizer that rendering needs."""
+
+    chat_template: Any
+    bos_token: Any
+
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """The fixed prompt of a run; the defaults are the paper's."""
+
+    system: str = SYSTEM_TEXT
+    user: str = USER_TEXT
+    forced_prefix: str = FORCED_PREFIX
+
+
+class TrainingPair(NamedTuple):
+    """One fine-tuning example: the loss is computed on `completion` only."""
+
+    prompt: str
+    completion: str
+
+
+def chat_messages(spec: PromptSpec = PromptSpec()) -> list[dict[str, str]]:
+    return [{"role": "system", "content": spec.system}, {"role": "user", "content": spec.user}]
+
+
+def render_prompt(tokenizer: ChatTokenizer | None, spec: PromptSpec = PromptSpec()) -> str:
+    """The text the model is given: chat-rendered system + user turns, the assistant header, the forced prefix.
+
+    Uses the tokenizer's chat template if it has one, else `PLAIN_TEMPLATE`. A chat template that fails to render
+    (some reject a system role) falls back to folding the system text into the user turn, then to the plain layout.
+    """
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        for messages in (chat_messages(spec), [{"role": "user", "content": f"{spec.system}\n\n{spec.user}"}]):
+            try:
+                text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except Exception:  # jinja raises its own types, e.g. "System role not supported"
+                continue
+            if isinstance(text, str):
+                return text + spec.forced_prefix
+    bos = getattr(tokenizer, "bos_token", None) if tokenizer is not None else None
+    return PLAIN_TEMPLATE.format(bos=bos or "", system=spec.system, user=spec.user) + spec.forced_prefix
+
+
+def completion_after_prefix(code: str, spec: PromptSpec = PromptSpec()) -> str:
+    """The part of `code` a model would generate after the forced prefix.
+
+    Code that already starts with the prefix is cut there. Other code is normalised: the imports the prefix provides
+    are dropped, the body of `supported_hyperparameters()` comes first, then everything else in its original order
+    (extra imports stay at module level, which Python allows anywhere). Raises PromptError if the code does not
+    parse or has no module-level `supported_hyperparameters` function.
+    """
+    if code.startswith(spec.forced_prefix):
+        return code[len(spec.forced_prefix) :]
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        raise PromptError(f"code does not parse (line {error.lineno}): {error.msg}") from error
+    function = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"), None
+    )
+    if function is None:
+        raise PromptError("code has no module-level supported_hyperparameters() function")
+    if function.decorator_list or function.args.args or function.body[0].lineno == function.lineno:
+        raise PromptError("supported_hyperparameters() must be a plain `def supported_hyperparameters():` block")
+    lines = code.splitlines(keepends=True)
+    dropped: set[int] = set(range(function.lineno - 1, function.end_lineno or function.lineno))
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom) and ast.unparse(node) in _PREFIX_IMPORTS:
+            dropped.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+    body = "".join(lines[function.body[0].lineno - 1 : function.end_lineno])
+    rest = "".join(line for index, line in enumerate(lines) if index not in dropped).strip("\n")
+    return body.rstrip("\n") + "\n\n\n" + rest + "\n"
+
+
+def training_pair(code: str, tokenizer: ChatTokenizer | None = None, spec: PromptSpec = PromptSpec()) -> TrainingPair:
+    """(prompt, completion) for fine-tuning: the generation prompt, and `code` after the forced prefix.
+
+    `prompt + completion` is a complete module equivalent to `code`. Raises PromptError for code that cannot be cut.
+    """
+    return TrainingPair(render_prompt(tokenizer, spec), completion_after_prefix(code, spec))
