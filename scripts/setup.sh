@@ -39,4 +39,11 @@ if [ ! -f "$VENV/.archloop-$py_hash" ]; then
   "$VENV/bin/pip" install -q -e "remote-python[dev]"
   touch "$VENV/.archloop-$py_hash"
 fi
+
+# --- code-server + Chromium for the e2e tests (cached outside the repo; a warm cache returns at once) --------------
+if [ "${ARCHLOOP_SKIP_E2E:-}" = 1 ]; then
+  say "ARCHLOOP_SKIP_E2E=1: not installing code-server (e2e tests will be skipped)"
+else
+  bash scripts/install-code-server.sh >/dev/null
+fi
 say "ready"
