@@ -13,9 +13,12 @@ class Net(nn.Module):
         self.device = device
         self.features = nn.Sequential(
             nn.Conv2d(in_shape[1], 32, kernel_size=5, stride=2, padding=2),
+            # BatchNorm stands in for AlexNet's local response normalisation; it trains far faster in one epoch.
+            nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
             nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 96, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),

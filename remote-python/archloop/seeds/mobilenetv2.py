@@ -35,9 +35,9 @@ class Net(nn.Module):
         self.device = device
         settings = [
             (16, 1, 1, 1),
-            (24, 2, 2, 6),
-            (32, 2, 2, 6),
-            (64, 2, 2, 6),
+            (24, 1, 2, 4),
+            (32, 2, 2, 4),
+            (64, 1, 2, 4),
         ]  # (channels, repeats, stride, expansion)
         layers = [
             nn.Conv2d(in_shape[1], 16, 3, stride=2, padding=1, bias=False),

@@ -26,11 +26,11 @@ class Net(nn.Module):
         self.body = nn.Sequential(
             mlpconv(in_shape[1], 48, kernel_size=5, stride=2),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
-            nn.Dropout(p=prm["dropout"]),
             mlpconv(48, 64, kernel_size=3, stride=1),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
             nn.Dropout(p=prm["dropout"]),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
+            nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, out_shape[0], kernel_size=1),
         )
