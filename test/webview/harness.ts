@@ -27,7 +27,7 @@ export async function buildWebview(): Promise<string> {
     platform: 'browser',
     format: 'iife',
     target: 'es2022',
-    minify: false,
+    minify: true,
     logLevel: 'warning',
   });
   return outdir;
