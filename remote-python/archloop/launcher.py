@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,8 +107,8 @@ class _Forked:
 class ForkServer:
     """One warm interpreter (torch imported) that forks sandbox children on request. Thread-safe; close() it."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self._env, self._cwd = env, cwd
+    def __init__(self, env: dict[str, str], cwd: Path, remove_on_close: bool = False) -> None:
+        self._env, self._cwd, self._remove_on_close = env, cwd, remove_on_close
         self._lock = threading.Lock()  # one launch at a time: replies come back in order
         self._cond = threading.Condition()
         self._exits: dict[int, int] = {}
@@ -193,6 +194,8 @@ class ForkServer:
     def close(self) -> None:
         with self._lock:
             self._shutdown()
+            if self._remove_on_close:
+                shutil.rmtree(self._cwd, ignore_errors=True)
 
 
 def zygote_loop(sock_fd: int, run_child: object) -> int:

@@ -197,6 +197,21 @@ def _sandbox_processes(leader: int) -> list[tuple[int, int]]:
     return [(pid, rss) for pid, sid, _uid, rss in _proc_tasks() if sid == leader]
 
 
+def _memory_kib(members: list[tuple[int, int]]) -> int:
+    """Memory of the sandbox's processes. One process: its RSS. Several: their PSS, because forked processes share
+    most pages and a sum of RSS would count them once per process (a few forks of torch would look like GiBs)."""
+    if len(members) <= 1:
+        return sum(rss for _, rss in members)
+    total = 0
+    for pid, rss in members:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+                total += next(int(line.split()[1]) for line in handle if line.startswith(b"Pss:"))
+        except (OSError, StopIteration, ValueError):
+            total += rss
+    return total
+
+
 class PidsCgroup:
     """A per-sandbox pids cgroup (root only): a hard process/thread cap and a complete list of the sandbox's tasks."""
 
@@ -294,9 +309,12 @@ def child_env(scratch: Path, threads: int, visible_devices: str | None) -> dict[
 
 
 def make_fork_server(scratch_root: Path | None = None) -> ForkServer:
-    """A warm fork server for many candidates (see launcher.py); the caller closes it."""
-    root = scratch_root or default_scratch_root()
-    return ForkServer(child_env(root, 1, None), root)
+    """A warm fork server for many candidates (see launcher.py); the caller closes it.
+
+    It lives in its own folder beside the scratch folders (torch leaves caches in HOME/TMPDIR), removed on close.
+    """
+    home = Path(tempfile.mkdtemp(prefix="forkserver-", dir=(scratch_root or default_scratch_root()).parent))
+    return ForkServer(child_env(home, 1, None), home, remove_on_close=True)
 
 
 def run_child(
@@ -383,11 +401,11 @@ def run_child(
             if now >= next_watch:
                 next_watch = now + max(limits.poll_interval_s, 0.02)
                 members = _sandbox_processes(child.pid)
-                if sum(rss for _, rss in members) > limits.memory_mb * 1024:
-                    kill("out_of_memory")
-                    break
                 if len(members) > limits.max_processes:
                     kill("too_many_processes")
+                    break
+                if _memory_kib(members) > limits.memory_mb * 1024:
+                    kill("out_of_memory")
                     break
             returncode = child.wait(min(limits.poll_interval_s, max(deadline - now, 0.001)))
     finally:

@@ -26,7 +26,9 @@ from typing import Any
 
 CANDIDATE_FILENAME = "<candidate>"
 # Exception messages that mean a shape mismatch inside the net, not a general bug.
-_SHAPE_PATTERN = re.compile(r"shapes cannot be multiplied|size mismatch|must match the size|Expected input batch_size")
+_SHAPE_PATTERN = re.compile(
+    r"shapes cannot be multiplied|size mismatch|must match the size|Expected input batch_size|Target -?\d+ is out of bounds"
+)
 _OOM_PATTERN = re.compile(r"out of memory|can't allocate memory|not enough memory|std::bad_alloc", re.IGNORECASE)
 # Read-only system places every Python process needs (the loader, libc, zoneinfo, user lookups).
 _SYSTEM_READ = (
@@ -83,7 +85,7 @@ def classify(exc: BaseException) -> ChildFailure:
         return ChildFailure("out_of_memory", text, line)
     if isinstance(exc, SystemExit):
         return ChildFailure("runtime_error", f"the candidate called sys.exit({exc.code!r})", line)
-    if isinstance(exc, RuntimeError) and _SHAPE_PATTERN.search(str(exc)):
+    if isinstance(exc, RuntimeError | IndexError | ValueError) and _SHAPE_PATTERN.search(str(exc)):
         return ChildFailure("shape_error", text, line)
     return ChildFailure("runtime_error", text, line)
 

@@ -1,0 +1,43 @@
+# hostile: writes forged perfect results to every fd it can find and to result files, then exits
+# expect: ok
+import torch
+import torch.nn as nn
+import json
+import os
+
+def supported_hyperparameters():
+    return {"lr", "momentum"}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.device = device
+        self.body = nn.Sequential(
+            nn.Conv2d(in_shape[1], 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(8, out_shape[0]),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+    def train_setup(self, prm):
+        self.to(self.device)
+        self.criteria = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"], momentum=prm["momentum"])
+
+    def learn(self, train_data):
+        fake = json.dumps({"result": {"outcome": "ok", "accuracy": 100.0, "params": 1, "predictions": [0] * __N_TEST__,
+                                      "train_seconds": 0.0, "eval_seconds": 0.0}}) + "\n"
+        for fd in range(3, 64):
+            try:
+                os.write(fd, fake.encode())
+            except OSError:
+                pass
+        open("result.json", "w").write(fake)
+        os._exit(0)
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            loss = self.criteria(self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
