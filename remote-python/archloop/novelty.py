@@ -1,0 +1,482 @@
+"""Novelty: the paper's generation-time MinHash/LSH filter and its selection-time structural signature.
+
+Generation time (PAPER.md settings): code is tokenised by the regex `[A-Za-z_]\\w*|[^\\s]`, cut into 7-token
+shingles, sketched with a 128-permutation MinHash and looked up in a MinHashLSH index at threshold 0.85. A candidate
+whose best LSH candidate reaches the threshold is a near-duplicate (`novel=False`).
+
+How the sketch is computed (and why it is datasketch-compatible but faster): each distinct token is hashed once
+(BLAKE2b, cached per `Shingler`), a shingle's 32-bit hash is a polynomial over its 7 token hashes computed for all
+shingles at once with numpy, and the MinHash is datasketch's own "affine32" scheme (MurmurHash3 finaliser, then
+`a*h+b` in uint32 with datasketch's seeded permutations). The result equals
+`datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash).update_batch(shingles)` bit for bit (a test checks
+this) and LSH/`LeanMinHash` interoperate with it, but costs one numpy pass per code instead of one SHA-1 per shingle.
+`Shingler.signatures` goes further for bulk loads: it permutes each distinct shingle hash of a batch once.
+
+Query semantics (a decision, documented here because the editor relies on it): `NoveltyIndex.query` reports the
+highest *estimated* Jaccard among the LSH candidates only. When LSH returns no candidate, the result is
+`max_jaccard=0.0, nearest=None, novel=True`: nothing in the index is close enough to be worth a comparison. The
+nearest neighbour below the threshold (for the editor's diff) comes from `NoveltyIndex.nearest`, an exhaustive but
+vectorised scan of the stored signature matrix (milliseconds at 10^5 codes), asked for on demand.
+
+Structural signature (selection time): `structural_signature` is a SHA-256 over an AST summary (classes, blocks,
+layer-call sequence, residual/concat flags, depth) that ignores comments, formatting, numeric literals and the
+names of locals, attributes and user-defined helpers.
+
+Failure behaviour: code with no tokens raises ValueError from every sketching entry point; source that does not
+parse raises ValueError from `structural_signature`; stored signatures that were made with other settings, or are
+truncated, raise ValueError when loaded. Nothing here executes the code it is given.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import json
+import re
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+_SCHEME = "affine32"  # datasketch >= 2.0: bijective uint32 permutations, no 61-bit prime fold
+_MASK64 = (1 << 64) - 1
+# Odd 64-bit multipliers: the polynomial base for combining token hashes, and a final avalanche multiplier.
+_POLY_BASE = 0x9E3779B97F4A7C15
+_AVALANCHE = 0xFF51AFD7ED558CCD
+_SIGNATURE_MAGIC = b"ALMH"
+_SIGNATURE_VERSION = 1
+_SIGNATURE_HEADER = struct.Struct("<4sBHIB")  # magic, version, num_perm, seed, shingle_size
+
+
+@dataclass(frozen=True)
+class NoveltySettings:
+    """The paper's generation-time novelty settings; every field is configurable."""
+
+    token_pattern: str = r"[A-Za-z_]\w*|[^\s]"
+    shingle_size: int = 7
+    num_perm: int = 128
+    threshold: float = 0.85
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shingle_size < 1 or not 2 <= self.num_perm <= 65535 or not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"invalid novelty settings: {self}")
+
+
+@dataclass(frozen=True)
+class NoveltyResult:
+    """Outcome of a query: the best estimated Jaccard, which stored key gave it, and the verdict."""
+
+    max_jaccard: float
+    nearest: str | None
+    novel: bool
+
+
+def tokenize(code: str, settings: NoveltySettings = NoveltySettings()) -> list[str]:
+    """The paper's tokens: identifiers/keywords as one token, every other non-space character on its own."""
+    return re.findall(settings.token_pattern, code)
+
+
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    # MurmurHash3's 32-bit finaliser, exactly as datasketch's affine32 scheme pre-mixes its input.
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def _finish(polynomial: np.ndarray) -> np.ndarray:
+    # Fold the 64-bit polynomial into 32 bits with an avalanche step so every token bit reaches the result.
+    polynomial = polynomial ^ (polynomial >> np.uint64(33))
+    polynomial = polynomial * np.uint64(_AVALANCHE)
+    polynomial = polynomial ^ (polynomial >> np.uint64(33))
+    return (polynomial & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def token_hash(token: str) -> int:
+    """Stable 64-bit hash of one token (BLAKE2b), identical in every process, unlike Python's `hash`."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def shingle_hash(shingle: Sequence[str]) -> int:
+    """Scalar reference of the vectorised shingle hash: a 32-bit hash of a token sequence.
+
+    Used as datasketch's `hashfunc` in tests to prove that `Shingler.signature` is a standard MinHash.
+    """
+    polynomial = 0
+    for token in shingle:
+        polynomial = (polynomial * _POLY_BASE + token_hash(token)) & _MASK64
+    polynomial ^= polynomial >> 33
+    polynomial = (polynomial * _AVALANCHE) & _MASK64
+    polynomial ^= polynomial >> 33
+    return polynomial & 0xFFFFFFFF
+
+
+@dataclass
+class Shingler:
+    """Turns code into shingle hashes and MinHash signatures under one `NoveltySettings`.
+
+    Holds a cache of token hashes (code vocabularies are small and repetitive) and datasketch's permutation
+    parameters for the configured seed. Not thread-safe; give each thread its own.
+    """
+
+    settings: NoveltySettings = field(default_factory=NoveltySettings)
+    max_cached_tokens: int = 1_000_000
+    _token_hashes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pattern = re.compile(self.settings.token_pattern)
+        permutations = MinHash(num_perm=self.settings.num_perm, seed=self.settings.seed, scheme=_SCHEME).permutations
+        # Fresh copies, not views into datasketch's (2, num_perm) array: the views were 5x slower to multiply
+        # (measured), apparently because numpy's SIMD loops need better alignment than the view offers.
+        self._a = np.array(permutations[0], dtype=np.uint32, copy=True)
+        self._b = np.array(permutations[1], dtype=np.uint32, copy=True)
+
+    def shingle_hashes(self, code: str) -> np.ndarray:
+        """Sorted distinct 32-bit hashes of the code's shingles (a code shorter than one shingle is one shingle).
+
+        Raises ValueError if the code has no tokens at all.
+        """
+        tokens = self._pattern.findall(code)
+        if not tokens:
+            raise ValueError("code has no tokens to compare")
+        if len(self._token_hashes) > self.max_cached_tokens:
+            self._token_hashes.clear()  # bounded memory against adversarial vocabularies
+        cache = self._token_hashes
+        for token in set(tokens).difference(cache):
+            cache[token] = token_hash(token)
+        hashes = np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+        width = min(self.settings.shingle_size, len(tokens))
+        count = len(tokens) - width + 1
+        polynomial = np.zeros(count, dtype=np.uint64)
+        base = np.uint64(_POLY_BASE)
+        with np.errstate(over="ignore"):
+            for offset in range(width):
+                polynomial = polynomial * base + hashes[offset : offset + count]
+            return np.unique(_finish(polynomial))
+
+    def _permute(self, shingle_hashes: np.ndarray) -> np.ndarray:
+        # (n, 1) x (num_perm,) -> (n, num_perm) permuted values; uint32 wraparound is the modulus.
+        mixed = _fmix32(shingle_hashes.astype(np.uint32)).reshape(-1, 1)
+        return mixed * self._a + self._b
+
+    def signature(self, code: str) -> np.ndarray:
+        """The MinHash signature (num_perm uint32 values) of one code. Raises ValueError for token-less code."""
+        return self._permute(self.shingle_hashes(code)).min(axis=0)
+
+    def signatures(self, codes: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Signatures of many codes as an (n, num_perm) uint32 matrix, equal row for row to `signature`.
+
+        Faster than calling `signature` per code when codes share shingles (a corpus of variants does): each
+        batch permutes every distinct shingle hash once and gathers rows per code. Raises ValueError naming the
+        first code index with no tokens.
+        """
+        result = np.empty((len(codes), self.settings.num_perm), dtype=np.uint32)
+        for start in range(0, len(codes), batch_size):
+            batch = codes[start : start + batch_size]
+            per_code = []
+            for offset, code in enumerate(batch):
+                try:
+                    per_code.append(self.shingle_hashes(code))
+                except ValueError as error:
+                    raise ValueError(f"code #{start + offset}: {error}") from None
+            lengths = np.array([len(hashes) for hashes in per_code])
+            distinct, inverse = np.unique(np.concatenate(per_code), return_inverse=True)
+            permuted = self._permute(distinct)
+            offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            result[start : start + len(batch)] = np.minimum.reduceat(permuted[inverse], offsets, axis=0)
+        return result
+
+    def signature_bytes(self, signature: np.ndarray) -> bytes:
+        """Serialise a signature with a header naming the settings it is only comparable under."""
+        header = _SIGNATURE_HEADER.pack(
+            _SIGNATURE_MAGIC, _SIGNATURE_VERSION, self.settings.num_perm, self.settings.seed, self.settings.shingle_size
+        )
+        return header + np.ascontiguousarray(signature, dtype="<u4").tobytes()
+
+    def signature_from_bytes(self, data: bytes) -> np.ndarray:
+        """Inverse of `signature_bytes`. Raises ValueError if the bytes are damaged or from other settings."""
+        size = _SIGNATURE_HEADER.size + 4 * self.settings.num_perm
+        if len(data) != size:
+            raise ValueError(f"stored signature is {len(data)} bytes, expected {size}")
+        magic, version, num_perm, seed, shingle_size = _SIGNATURE_HEADER.unpack_from(data)
+        if magic != _SIGNATURE_MAGIC or version != _SIGNATURE_VERSION:
+            raise ValueError("stored signature has an unknown format")
+        mine = (self.settings.num_perm, self.settings.seed, self.settings.shingle_size)
+        if (num_perm, seed, shingle_size) != mine:
+            raise ValueError(
+                f"stored signature was made with num_perm={num_perm}, seed={seed}, shingle_size={shingle_size}; "
+                f"this index uses num_perm={mine[0]}, seed={mine[1]}, shingle_size={mine[2]}"
+            )
+        return np.frombuffer(data, dtype="<u4", offset=_SIGNATURE_HEADER.size).astype(np.uint32)
+
+
+class NoveltyIndex:
+    """The corpus a candidate must differ from: MinHashLSH for the verdict, a signature matrix for exact scans.
+
+    Keys are caller-chosen strings (corpus ids, candidate ids). `add` raises ValueError for a key already present
+    or code with no tokens; `remove` raises KeyError for an unknown key. Signatures can be exported with
+    `stored_signatures()` and the index rebuilt from them with `from_signatures` (no code needed), giving
+    identical query results.
+    """
+
+    def __init__(self, settings: NoveltySettings | None = None) -> None:
+        self.settings = settings or NoveltySettings()
+        self.shingler = Shingler(self.settings)
+        self._lsh = MinHashLSH(threshold=self.settings.threshold, num_perm=self.settings.num_perm)
+        self._matrix = np.empty((16, self.settings.num_perm), dtype=np.uint32)
+        self._keys: list[str] = []
+        self._row_of: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._row_of
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def _lean(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self.settings.seed, hashvalues=signature, scheme=_SCHEME)
+
+    def signature_bytes(self, code: str) -> bytes:
+        """The serialised MinHash signature of `code`, as stored beside a candidate for later rebuilds."""
+        return self.shingler.signature_bytes(self.shingler.signature(code))
+
+    def add(self, key: str, code: str) -> None:
+        """Index `code` under `key`."""
+        self.add_signature(key, self.shingler.signature(code))
+
+    def add_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """Index many (key, code) pairs using the batched signature path."""
+        pairs = list(items)
+        signatures = self.shingler.signatures([code for _, code in pairs])
+        self._insert_many([key for key, _ in pairs], signatures)
+
+    def add_signature(self, key: str, signature: np.ndarray | bytes) -> None:
+        """Index a precomputed signature (array, or bytes from `signature_bytes`)."""
+        if isinstance(signature, bytes):
+            signature = self.shingler.signature_from_bytes(signature)
+        self._insert_many([key], np.asarray(signature, dtype=np.uint32).reshape(1, -1))
+
+    def _insert_many(self, keys: list[str], signatures: np.ndarray) -> None:
+        if signatures.shape[1:] != (self.settings.num_perm,):
+            raise ValueError(f"signatures must have {self.settings.num_perm} values, got shape {signatures.shape}")
+        duplicates = [key for key in keys if key in self._row_of]
+        if duplicates or len(set(keys)) != len(keys):
+            raise ValueError(f"key(s) already in the novelty index: {sorted(set(duplicates))[:5] or 'repeated'}")
+        needed = len(self._keys) + len(keys)
+        if needed > len(self._matrix):
+            grown = np.empty((max(needed, 2 * len(self._matrix)), self.settings.num_perm), dtype=np.uint32)
+            grown[: len(self._keys)] = self._matrix[: len(self._keys)]
+            self._matrix = grown
+        first = len(self._keys)
+        self._matrix[first:needed] = signatures
+        with self._lsh.insertion_session(buffer_size=max(1, len(keys))) as session:
+            for offset, key in enumerate(keys):
+                self._row_of[key] = first + offset
+                self._keys.append(key)
+                # check_duplication=False: uniqueness was checked above, and the check costs a storage lookup.
+                session.insert(key, self._lean(self._matrix[first + offset]), check_duplication=False)
+
+    def remove(self, key: str) -> None:
+        """Forget `key` (e.g. a candidate the researcher rejected: it must not count as corpus)."""
+        row = self._row_of.pop(key)  # KeyError for an unknown key, as documented
+        self._lsh.remove(key)
+        last = len(self._keys) - 1
+        if row != last:  # keep the matrix dense: move the last row into the hole
+            moved = self._keys[last]
+            self._matrix[row] = self._matrix[last]
+            self._keys[row] = moved
+            self._row_of[moved] = row
+        self._keys.pop()
+
+    def query(self, code: str) -> NoveltyResult:
+        """The generation-time verdict for `code` (see the module docstring for the no-candidate case)."""
+        return self.query_signature(self.shingler.signature(code))
+
+    def query_signature(self, signature: np.ndarray) -> NoveltyResult:
+        candidates = self._lsh.query(self._lean(signature))
+        if not candidates:
+            return NoveltyResult(max_jaccard=0.0, nearest=None, novel=True)
+        rows = np.fromiter((self._row_of[key] for key in candidates), dtype=np.int64, count=len(candidates))
+        agreement = np.count_nonzero(self._matrix[rows] == signature, axis=1)
+        best = int(np.argmax(agreement))
+        jaccard = float(agreement[best]) / self.settings.num_perm
+        return NoveltyResult(max_jaccard=jaccard, nearest=candidates[best], novel=jaccard < self.settings.threshold)
+
+    def nearest(self, code: str) -> tuple[str, float] | None:
+        """The stored key with the highest estimated Jaccard to `code`, over all keys, and that Jaccard.
+
+        None for an empty index. Exhaustive but vectorised: one comparison of the signature matrix.
+        """
+        if not self._keys:
+            return None
+        signature = self.shingler.signature(code)
+        agreement = np.count_nonzero(self._matrix[: len(self._keys)] == signature, axis=1)
+        best = int(np.argmax(agreement))
+        return self._keys[best], float(agreement[best]) / self.settings.num_perm
+
+    def stored_signatures(self) -> Iterator[tuple[str, bytes]]:
+        """(key, signature bytes) for every stored key, in insertion order modulo removals."""
+        for row, key in enumerate(self._keys):
+            yield key, self.shingler.signature_bytes(self._matrix[row])
+
+    @classmethod
+    def from_signatures(
+        cls, items: Iterable[tuple[str, bytes]], settings: NoveltySettings | None = None
+    ) -> NoveltyIndex:
+        """Rebuild an index from stored signatures alone. Raises ValueError on damaged or foreign signatures."""
+        index = cls(settings)
+        keys: list[str] = []
+        rows: list[np.ndarray] = []
+        for key, data in items:
+            try:
+                rows.append(index.shingler.signature_from_bytes(data))
+            except ValueError as error:
+                raise ValueError(f"signature of {key!r}: {error}") from None
+            keys.append(key)
+        if keys:
+            index._insert_many(keys, np.stack(rows))
+        return index
+
+
+# ---- selection time: structural signature ------------------------------------------------------------------
+
+_PARAMETRISED_LAYER = re.compile(r"^(Conv(Transpose)?[123]d|Linear|LazyConv[123]d|LazyLinear|Bilinear)$")
+_CONCAT_CALLS = {"cat", "concat", "concatenate", "stack"}
+_CONTRACT_METHODS = {"__init__", "forward", "train_setup", "learn"}
+
+
+def structural_signature(code: str) -> str:
+    """SHA-256 (hex) of the code's architecture skeleton, for exact-match deduplication at selection time.
+
+    The skeleton lists, per class and module-level function in definition order: its bases, and per method the
+    sequence of control blocks and calls, where library calls keep their dotted name (`torch.nn.Conv2d`,
+    `torch.cat`), calls to helpers defined in the module become their definition index, calls on `self` and on
+    locals become placeholders, and builtins keep their name. Added are a residual flag (`a + b` of two non-constant
+    operands, `+=`, `torch.add` in a forward), a concat flag (`torch.cat`/`stack`) and the depth (the number of
+    parametrised layer constructions: Conv*/Linear). Comments, formatting, literals and local names do not count.
+    Raises ValueError if the code does not parse.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError) as error:
+        raise ValueError(f"cannot compute a structural signature of unparseable code: {error}") from None
+    skeleton = _Skeleton(tree).describe()
+    return hashlib.sha256(json.dumps(skeleton, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class _Skeleton:
+    """Builds the JSON-able skeleton that `structural_signature` hashes."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.modules = self._import_aliases(tree)
+        definitions = [node for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))]
+        # Helpers are named by position so that renaming BasicBlock to Block changes nothing; Net and the
+        # contract function keep their names because the contract fixes them.
+        self.helper_ids = {
+            node.name: (node.name if node.name in {"Net", "supported_hyperparameters"} else f"def{position}")
+            for position, node in enumerate(definitions)
+        }
+        self.definitions = definitions
+        self.residual = False
+        self.concat = False
+        self.depth = 0
+
+    @staticmethod
+    def _import_aliases(tree: ast.Module) -> dict[str, str]:
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    # `import torch.nn as nn` binds nn to torch.nn; `import torch.nn` binds torch.
+                    bound = alias.asname or alias.name.split(".")[0]
+                    aliases[bound] = alias.name if alias.asname else bound
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        return aliases
+
+    def describe(self) -> dict[str, object]:
+        parts = [self._definition(node) for node in self.definitions]
+        return {"definitions": parts, "residual": self.residual, "concat": self.concat, "depth": self.depth}
+
+    def _definition(self, node: ast.ClassDef | ast.FunctionDef) -> dict[str, object]:
+        if isinstance(node, ast.FunctionDef):
+            return {"function": self.helper_ids[node.name], "body": self._sequence(node.body, in_forward=False)}
+        methods = []
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = item.name if item.name in _CONTRACT_METHODS else "method"
+                methods.append({"method": name, "body": self._sequence(item.body, in_forward=item.name == "forward")})
+        return {
+            "class": self.helper_ids[node.name],
+            "bases": [self._callee(base) for base in node.bases],
+            "methods": methods,
+        }
+
+    def _callee(self, func: ast.expr) -> str:
+        dotted = self._dotted(func)
+        if dotted is None:
+            return "expr"
+        root, _, rest = dotted.partition(".")
+        if root == "self":
+            return "self"
+        if root in self.helper_ids:
+            return self.helper_ids[root] + (f".{rest}" if rest else "")
+        if root in self.modules:
+            return self.modules[root] + (f".{rest}" if rest else "")
+        if not rest and hasattr(builtins, root):
+            return root
+        return "local" + (f".{rest.rsplit('.', 1)[-1]}" if rest else "")
+
+    def _dotted(self, node: ast.expr) -> str | None:
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+
+    def _sequence(self, body: list[ast.stmt], in_forward: bool) -> list[object]:
+        sequence: list[object] = []
+        for statement in body:
+            for node in ast.walk(statement):
+                if isinstance(node, (ast.For, ast.While)):
+                    sequence.append("loop")
+                elif isinstance(node, ast.If):
+                    sequence.append("if")
+                elif isinstance(node, ast.Call):
+                    callee = self._callee(node.func)
+                    sequence.append(callee)
+                    leaf = callee.rsplit(".", 1)[-1]
+                    if _PARAMETRISED_LAYER.match(leaf):
+                        self.depth += 1
+                    if leaf in _CONCAT_CALLS and callee.startswith("torch"):
+                        self.concat = True
+                    if in_forward and leaf == "add" and callee.startswith("torch"):
+                        self.residual = True
+                elif in_forward and _adds_tensors(node):
+                    self.residual = True
+        return sequence
+
+
+def _adds_tensors(node: ast.AST) -> bool:
+    """`a + b` of two non-literal operands, or `a += b`: how a forward writes a residual connection."""
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.op, ast.Add)
+    return (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Add)
+        and not isinstance(node.left, ast.Constant)
+        and not isinstance(node.right, ast.Constant)
+    )

@@ -1,0 +1,216 @@
+"""Novelty: the MinHash/LSH generation-time filter and the AST structural signature used at selection time."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archloop.novelty import (
+    NoveltyIndex,
+    NoveltySettings,
+    Shingler,
+    shingle_hash,
+    structural_signature,
+    tokenize,
+)
+from archloop.seeds import load_seed_corpus
+
+SEEDS = {seed.name: seed.code for seed in load_seed_corpus()}
+
+
+def rename_one_local(code: str) -> str:
+    """The cheapest 'variation' an LLM makes: one local variable renamed throughout."""
+    return re.sub(r"\bout\b", "y", code)
+
+
+def disguise(code: str) -> str:
+    """A heavier disguise: locals and a helper class renamed, comments added. Same architecture."""
+    renames = {
+        "BasicBlock": "ResidualUnit",
+        "out": "y",
+        "in_channels": "cin",
+        "out_channels": "cout",
+        "stride": "step",
+        "shortcut": "skip_path",
+    }
+    for old, new in renames.items():
+        code = re.sub(rf"\b{old}\b", new, code)
+    return "# my brand new architecture\n" + code.replace("\n\n\n", "\n\n\n# ---\n")
+
+
+@pytest.fixture(scope="module")
+def seed_index() -> NoveltyIndex:
+    index = NoveltyIndex()
+    index.add_many(SEEDS.items())
+    return index
+
+
+def test_tokenizer_is_the_papers_regex():
+    assert tokenize("self.conv1 = nn.Conv2d(3, 16, 3)  # c") == [
+        "self", ".", "conv1", "=", "nn", ".", "Conv2d", "(", "3", ",", "1", "6", ",", "3", ")", "#", "c",
+    ]  # fmt: skip
+
+
+def test_signature_is_exactly_datasketchs_minhash_over_the_shingles():
+    code = SEEDS["resnet_basic"]
+    tokens = tokenize(code)
+    shingles = {tuple(tokens[i : i + 7]) for i in range(len(tokens) - 6)}
+    reference = MinHash(num_perm=128, seed=1, hashfunc=shingle_hash, scheme="affine32")
+    reference.update_batch(shingles)
+    assert np.array_equal(Shingler().signature(code), reference.hashvalues)
+
+
+def test_batched_signatures_equal_single_ones():
+    shingler = Shingler()
+    codes = list(SEEDS.values())
+    batched = shingler.signatures(codes, batch_size=5)
+    for row, code in enumerate(codes):
+        assert np.array_equal(batched[row], shingler.signature(code))
+
+
+def test_identical_code_is_not_novel_with_jaccard_one(seed_index: NoveltyIndex):
+    result = seed_index.query(SEEDS["densenet"])
+    assert result.novel is False
+    assert result.max_jaccard == pytest.approx(1.0)
+    assert result.nearest == "densenet"
+
+
+def test_a_renamed_variable_copy_is_caught(seed_index: NoveltyIndex):
+    copy = rename_one_local(SEEDS["resnet_basic"])
+    assert copy != SEEDS["resnet_basic"]
+    result = seed_index.query(copy)
+    assert result.novel is False, result
+    assert result.nearest == "resnet_basic"
+    assert 0.85 <= result.max_jaccard < 1.0
+
+
+def test_a_different_family_is_novel():
+    index = NoveltyIndex()
+    index.add_many((name, code) for name, code in SEEDS.items() if name != "inception")
+    result = index.query(SEEDS["inception"])
+    assert result.novel is True
+    assert result.max_jaccard < 0.85
+
+
+def test_no_lsh_candidate_reports_zero_and_none_but_nearest_still_finds_the_closest():
+    index = NoveltyIndex()
+    index.add("squeezenet", SEEDS["squeezenet_fire"])
+    index.add("vgg", SEEDS["vgg_style"])
+    result = index.query(SEEDS["mobilenetv2"])
+    assert result.max_jaccard == 0.0 and result.nearest is None and result.novel is True
+    nearest = index.nearest(SEEDS["mobilenetv2"])
+    assert nearest is not None
+    key, jaccard = nearest
+    assert key in {"squeezenet", "vgg"} and 0.0 < jaccard < 0.85
+    assert NoveltyIndex().nearest(SEEDS["vgg_style"]) is None
+
+
+def test_remove_forgets_a_key_and_keeps_the_others_queryable(seed_index: NoveltyIndex):
+    index = NoveltyIndex()
+    index.add_many(SEEDS.items())
+    index.remove("lenet")
+    assert "lenet" not in index and len(index) == len(SEEDS) - 1
+    assert index.query(SEEDS["lenet"]).nearest != "lenet"
+    for name in ("vgg_style", "shufflenet", "densenet"):  # moved rows still answer for their own key
+        assert index.query(SEEDS[name]).nearest == name
+        assert index.nearest(SEEDS[name]) == (name, 1.0)
+    with pytest.raises(KeyError):
+        index.remove("lenet")
+
+
+def test_rebuilding_from_stored_signatures_gives_identical_query_results(seed_index: NoveltyIndex):
+    stored = list(seed_index.stored_signatures())
+    rebuilt = NoveltyIndex.from_signatures(stored)
+    assert sorted(rebuilt.keys()) == sorted(seed_index.keys())
+    probes = [*SEEDS.values(), rename_one_local(SEEDS["resnet_basic"]), disguise(SEEDS["shufflenet"])]
+    for probe in probes:
+        assert rebuilt.query(probe) == seed_index.query(probe)
+        assert rebuilt.nearest(probe) == seed_index.nearest(probe)
+
+
+def test_signature_bytes_round_trip_and_refuse_foreign_settings(seed_index: NoveltyIndex):
+    data = seed_index.signature_bytes(SEEDS["convmixer"])
+    index = NoveltyIndex()
+    index.add_signature("convmixer", data)
+    assert index.query(SEEDS["convmixer"]) == seed_index.query(SEEDS["convmixer"]).__class__(1.0, "convmixer", False)
+    other = NoveltyIndex(NoveltySettings(shingle_size=5))
+    with pytest.raises(ValueError, match="shingle_size=7"):
+        other.add_signature("x", data)
+    with pytest.raises(ValueError, match="bytes"):
+        NoveltyIndex.from_signatures([("broken", data[:-3])])
+
+
+def test_bad_input_gets_clear_errors(seed_index: NoveltyIndex):
+    with pytest.raises(ValueError, match="no tokens"):
+        seed_index.query("   \n\t ")
+    with pytest.raises(ValueError, match="already"):
+        seed_index.add("lenet", SEEDS["lenet"])
+    with pytest.raises(ValueError, match="code #1"):
+        Shingler().signatures(["x = 1", ""])
+    with pytest.raises(ValueError):
+        NoveltySettings(threshold=1.5)
+
+
+def test_a_code_shorter_than_one_shingle_still_has_a_signature():
+    index = NoveltyIndex()
+    index.add("tiny", "x = 1")
+    assert index.query("x = 1") == index.query("x = 1").__class__(1.0, "tiny", False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(min_size=1, max_size=300).filter(lambda text: tokenize(text)))
+def test_any_text_with_tokens_is_its_own_nearest_neighbour(text: str):
+    index = NoveltyIndex()
+    index.add("self", text)
+    assert index.query(text).max_jaccard == 1.0
+
+
+# ---- structural signature ----
+
+
+def test_structural_signature_ignores_comments_whitespace_literals_and_local_renames():
+    code = SEEDS["resnet_basic"]
+    variant = disguise(code).replace("    ", "  ").replace("16", "24")
+    variant = variant.replace("(self, x):", "(self, x):  # forward pass")
+    assert structural_signature(variant) == structural_signature(code)
+
+
+def test_a_heavy_disguise_slips_past_the_text_filter_but_not_the_structural_signature(seed_index: NoveltyIndex):
+    # Why the paper has both: 7-token shingles over raw text break at every renamed token and comment, so a few
+    # renames push Jaccard under 0.85; the AST signature is blind to exactly those edits.
+    disguised = disguise(SEEDS["resnet_basic"])
+    nearest = seed_index.nearest(disguised)
+    assert nearest is not None and nearest[0] == "resnet_basic" and nearest[1] < 0.85
+    assert seed_index.query(disguised).novel is True
+    assert structural_signature(disguised) == structural_signature(SEEDS["resnet_basic"])
+
+
+def test_structural_signature_differs_between_all_seed_families():
+    signatures = {structural_signature(code) for code in SEEDS.values()}
+    assert len(signatures) == len(SEEDS)
+
+
+def test_structural_signature_sees_a_removed_residual_connection():
+    code = SEEDS["resnet_basic"]
+    without_skip = code.replace("return F.relu(out + self.shortcut(x))", "return F.relu(out)")
+    assert without_skip != code
+    assert structural_signature(without_skip) != structural_signature(code)
+
+
+def test_structural_signature_sees_an_added_layer():
+    code = SEEDS["lenet"]
+    deeper = code.replace(
+        "nn.Linear(84, out_shape[0]),", "nn.Linear(84, 84),\n            nn.Linear(84, out_shape[0]),"
+    )
+    assert deeper != code
+    assert structural_signature(deeper) != structural_signature(code)
+
+
+def test_structural_signature_of_unparseable_code_is_a_value_error():
+    with pytest.raises(ValueError, match="unparseable"):
+        structural_signature("class Net(:\n")
