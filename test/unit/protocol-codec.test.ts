@@ -133,8 +133,8 @@ test('a wrong-typed field in any golden message is rejected as invalid_message n
     const walk = (node: Record<string, unknown>, path: string[]) => {
       for (const [key, value] of Object.entries(node)) {
         if (['type', 'kind', 'ok', 'result', 'config'].includes(key) || path[0] === 'result' || path.includes('config')) continue;
-        // A request id may be a number or a string, so a string is not a wrong type there.
-        for (const wrong of wrongFor(value).filter((w) => key !== 'id' || typeof w !== 'string')) cases.push({ message, path: [...path, key], wrong });
+        // A request id may be a number or a string, so neither is a wrong type there.
+        for (const wrong of wrongFor(value).filter((w) => key !== 'id' || (typeof w !== 'string' && typeof w !== 'number'))) cases.push({ message, path: [...path, key], wrong });
         if (value !== null && typeof value === 'object' && !Array.isArray(value)) walk(value as Record<string, unknown>, [...path, key]);
       }
     };
@@ -237,4 +237,20 @@ test('a line exactly at the cap is accepted and one byte more is rejected', () =
   assert.ok(atCap[0]?.ok);
   const over = new MessageDecoder(ServerMessage, { maxLineBytes: Buffer.byteLength(log) - 1 }).push(`${log}\n`);
   assert.equal(over[0] && !over[0].ok && over[0].rejection.reason, 'line_too_long');
+});
+
+test('the decoder accepts exactly what the zod union accepts, with the same output (dispatch is only a shortcut)', () => {
+  const tag = fc.constantFrom('hello', 'event', 'stream', 'response', 'log', 'request', 'run.created', 'candidate.generated', true, false, 1, null);
+  fc.assert(
+    fc.property(fc.constantFrom(...SERVER_MESSAGES), fc.constantFrom('type', 'kind', 'ok', 'seq', 'data', 'id', 'delta'), fc.oneof(tag, fc.jsonValue({ maxDepth: 2 })), (message, field, replacement) => {
+      const mutated = { ...(message as Record<string, unknown>), [field]: replacement };
+      const line = JSON.stringify(mutated);
+      fc.pre(!/"(__proto__|constructor|prototype)":/.test(line)); // those the decoder rejects on purpose
+      const viaUnion = ServerMessage.safeParse(JSON.parse(line));
+      const [viaDecoder] = new MessageDecoder(ServerMessage).push(`${line}\n`);
+      assert.equal(viaDecoder?.ok, viaUnion.success, line);
+      if (viaDecoder?.ok && viaUnion.success) assert.deepEqual(viaDecoder.message, viaUnion.data);
+    }),
+    { numRuns: 300 },
+  );
 });
