@@ -121,7 +121,7 @@ seconds = st.floats(min_value=0, max_value=1e7, allow_nan=False)
 request_ids = st.one_of(st.integers(min_value=0, max_value=2**53 - 1), st.text(min_size=1, max_size=64))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     seq=st.integers(min_value=1, max_value=2**53 - 1),
     run=ids,
@@ -147,7 +147,7 @@ def test_events_built_with_the_constructor_validate(
         assert SERVER.is_valid(message), list(SERVER.iter_errors(message))[:1]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     run=ids,
     cycle=st.integers(0, 100_000),
