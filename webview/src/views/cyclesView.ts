@@ -172,7 +172,7 @@ function band(label: string, low: Point[], high: Point[], colour: string) {
   const common = { borderWidth: 0, pointRadius: 0, pointHitRadius: 0, borderColor: 'transparent' };
   return [
     { ...common, label: `${label} CI low`, data: low, fill: false as const, backgroundColor: 'transparent' },
-    { ...common, label: `${label} 95 % CI`, data: high, fill: '-1' as const, backgroundColor: withAlpha(colour, 0.18) },
+    { ...common, label: `${label} 95 % CI`, data: high, fill: '-1' as const, backgroundColor: withAlpha(colour, 0.28) },
   ];
 }
 
