@@ -65,10 +65,10 @@ def test_signature_is_exactly_datasketchs_minhash_over_the_shingles():
     assert np.array_equal(Shingler().signature(code), reference.hashvalues)
 
 
-def test_batched_signatures_equal_single_ones():
+def test_bulk_signatures_equal_single_ones():
     shingler = Shingler()
     codes = list(SEEDS.values())
-    batched = shingler.signatures(codes, batch_size=5)
+    batched = shingler.signatures(codes)
     for row, code in enumerate(codes):
         assert np.array_equal(batched[row], shingler.signature(code))
 
