@@ -132,8 +132,13 @@ class ForkServer:
             theirs.close()
         self._sock = ours
         self._dead = False
+        self._ready = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        # Wait for its imports here, so no candidate's clock runs while torch loads.
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._ready or self._dead, timeout=300):
+                raise OSError("fork server did not become ready within 300 s")
 
     def _read(self) -> None:
         while True:
@@ -145,7 +150,9 @@ class ForkServer:
                 break
             message = json.loads(data)
             with self._cond:
-                if "launched" in message:
+                if "ready" in message:
+                    self._ready = True
+                elif "launched" in message:
                     self._launched.append(int(message["launched"]))
                 else:
                     self._exits[int(message["exited"])] = int(message["code"])
@@ -209,6 +216,7 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
 
     sock = socket.socket(fileno=sock_fd)
     children: set[int] = set()
+    sock.send(b'{"ready": true}')
 
     def reap() -> None:
         while children:

@@ -354,7 +354,6 @@ def run_child(
 
     pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, result: (read end, write end)
     child_ends = ChildFds(pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1])
-    started = time.monotonic()
     try:
         child = (launcher or SpawnLauncher()).launch(scratch, child_env(scratch, limits.threads, visible), child_ends)
     except BaseException:
@@ -365,6 +364,7 @@ def run_child(
         if cgroup:
             cgroup.remove()
         raise
+    started = time.monotonic()  # after launch: waiting for a busy fork server is not the candidate's time
     for fd in (child_ends.stdin, child_ends.stdout, child_ends.stderr, child_ends.result):
         os.close(fd)
     reason: dict[str, str] = {}
