@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +217,19 @@ def test_structural_signature_sees_an_added_layer():
 def test_structural_signature_of_unparseable_code_is_a_value_error():
     with pytest.raises(ValueError, match="unparseable"):
         structural_signature("class Net(:\n")
+
+
+def test_the_benchmark_runs_end_to_end_on_a_tiny_corpus(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    # Keeps bench/novelty_bench.py from rotting: same code path as the real run, 300 stored codes, 8 queries.
+    bench_path = Path(__file__).resolve().parents[2] / "bench" / "novelty_bench.py"
+    spec = importlib.util.spec_from_file_location("novelty_bench", bench_path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "novelty_bench", bench)  # dataclasses resolve annotations through it
+    spec.loader.exec_module(bench)
+    assert bench.main(["--sizes", "300", "--queries", "8"]) == 0
+    output = capsys.readouterr().out
+    table_row = next(line for line in output.splitlines() if line.startswith("| 300 |"))
+    assert table_row.count("x)") == 4  # every baseline has its ratio to LSH
