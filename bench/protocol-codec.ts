@@ -1,6 +1,6 @@
 /**
  * Throughput of the wire decoder (framing + UTF-8 + JSON.parse + zod validation) against JSON.parse alone, on the
- * same lines in the same run. Run: npx tsx bench/protocol-codec.ts [--events N] [--rounds R]
+ * same lines in the same run. Run: npx tsx bench/protocol-codec.ts [--events N] [--rounds R] [--dump]
  * The mix is what an attach stream carries during a cycle: per candidate a start, a handful of token-stream deltas, the
  * generated code (a few KB), validation, novelty and evaluation events; a finetune.progress event every few candidates.
  */
@@ -137,4 +137,6 @@ function main(): void {
   }
 }
 
-if (process.argv.includes("--dump")) process.stdout.write(buildLines(30000).join("\n") + "\n"); else main();
+// --dump prints the generated lines instead (to profile the decoder on the same mix elsewhere).
+if (process.argv.includes('--dump')) process.stdout.write(`${buildLines(argument('--events', 30_000)).join('\n')}\n`);
+else main();
