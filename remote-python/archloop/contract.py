@@ -176,9 +176,16 @@ def _forbidden_imports(tree: ast.Module) -> Iterator[ContractProblem]:
 
 
 def _declared_hyperparameters(tree: ast.Module) -> tuple[set[str] | None, list[ContractProblem]]:
-    """The names in `supported_hyperparameters()`'s returned set literal, or None when they cannot be read."""
+    """The names in `supported_hyperparameters()`'s returned set literal, or None when they cannot be read.
+
+    The last module-level definition wins, as it does when Python runs the module.
+    """
     function = next(
-        (node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "supported_hyperparameters"),
+        (
+            node
+            for node in reversed(tree.body)
+            if isinstance(node, ast.FunctionDef) and node.name == "supported_hyperparameters"
+        ),
         None,
     )
     if function is None:
@@ -350,7 +357,12 @@ def _hyperparameter_usage(
     tree: ast.Module, declared: set[str], prm_names: set[str], known: frozenset[str] | None
 ) -> Iterator[ContractProblem]:
     declaration_line = next(
-        (n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"), None
+        (
+            n.lineno
+            for n in reversed(tree.body)
+            if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"
+        ),
+        None,
     )
     if known is not None:
         for name in sorted(declared - known):

@@ -254,3 +254,10 @@ def test_defaults_are_the_papers_evaluation_settings():
 def test_defaults_refuse_names_they_have_no_value_for():
     with pytest.raises(ValueError, match="patch"):
         hyperparameter_defaults({"lr", "patch"})
+
+
+def test_the_last_definition_of_supported_hyperparameters_wins_as_in_python():
+    redefined = VALID + "\n\ndef supported_hyperparameters():\n    return {'lr', 'momentum'}\n"
+    report = check_source(redefined)
+    assert kinds(report) == ["undeclared_hyperparameter"]  # VALID reads prm["dropout"], no longer declared
+    assert report.hyperparameters == frozenset({"lr", "momentum"})
