@@ -134,8 +134,10 @@ def sampling_table(model: LlamaForCausalLM, plan: Plan, device: torch.device) ->
 def lora_sft(model: LlamaForCausalLM, plan: Plan, device: torch.device) -> None:
     from peft import LoraConfig, get_peft_model
 
-    print(f"\n== LoRA SFT: {plan.pairs} synthetic pairs ({plan.prompt_tokens}-token prompt masked, "
-          f"{plan.completion_tokens}-token completion), batch 1 x grad-accum 8, time box {plan.sft_seconds:.0f} s")
+    print(
+        f"\n== LoRA SFT: {plan.pairs} synthetic pairs ({plan.prompt_tokens}-token prompt masked, "
+        f"{plan.completion_tokens}-token completion), batch 1 x grad-accum 8, time box {plan.sft_seconds:.0f} s"
+    )
     on_cuda = device.type == "cuda"
     model.train()
     model.config.use_cache = False
@@ -143,8 +145,8 @@ def lora_sft(model: LlamaForCausalLM, plan: Plan, device: torch.device) -> None:
     model.enable_input_require_grads()
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     peft_model = get_peft_model(
-        model, LoraConfig(r=32, lora_alpha=32, lora_dropout=0.05, bias="none", target_modules=targets,
-                          task_type="CAUSAL_LM")
+        model,
+        LoraConfig(r=32, lora_alpha=32, lora_dropout=0.05, bias="none", target_modules=targets, task_type="CAUSAL_LM"),
     )
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     print(f"trainable LoRA parameters: {sum(p.numel() for p in trainable) / 1e6:.1f}M")
