@@ -120,7 +120,7 @@ test('garbage bytes never throw; every line is a message or a classified rejecti
       assert.ok(last?.ok);
       assert.deepEqual(last.message, JSON.parse(after));
     }),
-    { numRuns: 300 },
+    { numRuns: 150 },
   );
 });
 
@@ -151,7 +151,7 @@ test('a wrong-typed field in any golden message is rejected as invalid_message n
       assert.equal(result.rejection.reason, 'invalid_message');
       assert.ok(result.rejection.detail.includes(path.join('.')), result.rejection.detail);
     }),
-    { numRuns: 300 },
+    { numRuns: 150 },
   );
 });
 
@@ -251,6 +251,6 @@ test('the decoder accepts exactly what the zod union accepts, with the same outp
       assert.equal(viaDecoder?.ok, viaUnion.success, line);
       if (viaDecoder?.ok && viaUnion.success) assert.deepEqual(viaDecoder.message, viaUnion.data);
     }),
-    { numRuns: 300 },
+    { numRuns: 150 },
   );
 });
