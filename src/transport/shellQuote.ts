@@ -40,7 +40,15 @@ export interface ScriptOptions {
   cwd?: string;
   /** Variables to export; names must be shell identifiers. */
   env?: Record<string, string>;
+  /**
+   * Print `PID_PREAMBLE <pid>\n` on stderr before exec'ing, so the caller can signal the process later over a
+   * second channel (OpenSSH ignores `signal` requests for root sessions). The caller must strip that line.
+   */
+  announcePid?: boolean;
 }
+
+/** The first stderr line of a script run with `announcePid`: this marker, a space, the pid, a newline. */
+export const PID_PREAMBLE = '\u001eARCHLOOP_PID';
 
 /** A POSIX sh script that changes directory, sets the environment and replaces itself with argv. */
 export function posixScript(argv: readonly string[], options: ScriptOptions = {}): string {
@@ -58,6 +66,8 @@ export function posixScript(argv: readonly string[], options: ScriptOptions = {}
     }
     lines.push(`export ${name}=${quotePosix(value)}`);
   }
+  // After cd/env so that a failing cd still reports on a clean stderr; $$ is the pid exec hands to the command.
+  if (options.announcePid) lines.push(`printf '\\036ARCHLOOP_PID %s\\n' "$$" >&2`);
   lines.push(`exec ${posixCommandLine(argv)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -21,7 +21,8 @@ export interface Channel {
   readonly stdout: Readable;
   readonly stderr: Readable;
   /**
-   * Settles once the process has ended and its output streams are closed. Rejects with TransportError
+   * Settles once the process has ended (its output may still be buffered in stdout/stderr: read them to the end
+   * for all of it; a process blocked on a full pipe does not end until they are read). Rejects with TransportError
    * `disconnected` if the link dropped before the exit status arrived, or `cancelled` if the exec's signal fired.
    */
   readonly exit: Promise<ExitStatus>;
