@@ -362,7 +362,12 @@ class LineDecoder:
 
     def _overflow(self, piece: bytes) -> Rejection:
         self._line_number += 1
-        head = b"".join([*self._parts, piece[:PREVIEW_BYTES]])
+        # Only the first bytes are shown: join just enough of the (up to cap-sized) pending parts for the preview.
+        head = b""
+        for part in [*self._parts, piece]:
+            if len(head) >= PREVIEW_BYTES:
+                break
+            head += part[: PREVIEW_BYTES - len(head)]
         seen = self._pending + len(piece)
         self._parts, self._pending, self._discarding = [], 0, True
         return Rejection(

@@ -20,7 +20,11 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const DISCRIMINATOR_REASONS: Record<string, RejectionReason> = { type: 'unknown_type', kind: 'unknown_kind', method: 'unknown_method' };
 const MAX_ISSUES_SHOWN = 3;
 
-/** One message as one line: compact JSON and '\n' (JSON escapes every newline inside strings). */
+/**
+ * One message as one line: compact JSON and '\n' (JSON escapes every newline inside strings, so a message is never
+ * split). Takes `unknown` so callers can encode a request built from a generic method/params pair; it does not
+ * validate (the receiver does). Throws only for what JSON cannot hold (a BigInt, a cycle): a programming error.
+ */
 export function encodeMessage(message: unknown): string {
   return `${JSON.stringify(message)}\n`;
 }
@@ -67,7 +71,8 @@ export class MessageDecoder<S extends z.ZodType> {
   }
 }
 
-/** Decodes one line (without its '\n') against `schema`; null for a blank line. Never throws. */
+/** Decodes one line (without its '\n') against `schema`; null for a blank line. Never throws. For a stream, use a
+ *  MessageDecoder: it builds the dispatch table once instead of per call. */
 export function decodeLine<S extends z.ZodType>(line: string, schema: S, lineNumber = 1): Decoded<z.output<S>> | null {
   return decodeLineBytes<z.output<S>>(Buffer.from(line, 'utf8'), lineNumber, compileDispatch(schema));
 }

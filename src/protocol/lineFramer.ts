@@ -3,7 +3,7 @@
  * multi-byte UTF-8 sequence, so splitting first and decoding whole lines is exactly as correct as a streaming
  * TextDecoder for characters cut by chunk boundaries, and it lets the cap count bytes and invalid UTF-8 be caught per line.
  */
-import { previewOf, type Rejection } from './rejection';
+import { PREVIEW_BYTES, previewOf, type Rejection } from './rejection';
 
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 
@@ -79,7 +79,15 @@ export class LineFramer {
 
   private overflow(piece: Buffer, out: Frame[]): void {
     this.lineNumber += 1;
-    const head = Buffer.concat([...this.parts, piece.subarray(0, 128)]);
+    // Only the first bytes are shown: join just enough of the (up to cap-sized) pending parts for the preview.
+    const headParts: Buffer[] = [];
+    let headBytes = 0;
+    for (const part of [...this.parts, piece]) {
+      if (headBytes >= PREVIEW_BYTES) break;
+      headParts.push(part.subarray(0, PREVIEW_BYTES - headBytes));
+      headBytes += Math.min(part.length, PREVIEW_BYTES - headBytes);
+    }
+    const head = Buffer.concat(headParts);
     const seen = this.pendingBytes + piece.length;
     out.push({
       reason: 'line_too_long',
