@@ -148,3 +148,43 @@ def test_a_stage_that_raises_is_a_fatal_run_error(tmp_path):
     last = store.events_since(0, limit=1000)[-1]
     assert last.kind == "run.error" and last.data["stage"] == "finetuning" and last.data["fatal"]
     assert store.run_info().state == "failed"
+
+
+# ---- the real stages -----------------------------------------------------------------------------------------------
+
+
+def test_two_cycle_loop_with_the_real_stages_on_cpu(tmp_path, shared_tiny_llama):
+    """Tiny random Llama + real PEFT + sandbox + MinHash: both cycles run every stage and keep one adapter each."""
+    import torch
+    from real_stages import real_config
+
+    from archloop.stages_factory import build_stages
+
+    torch.set_num_threads(1)
+    config = config_from_dict(real_config(shared_tiny_llama, tmp_path / "cache"))
+    store = open_run(tmp_path / "run", config)
+    streams = []
+    stages = build_stages(config, store.run_dir)
+    try:
+        result = RunLoop(store, config, stages, LoopHooks(on_stream=streams.append)).run()
+    finally:
+        stages.close()
+    assert result == "completed"
+    events = store.events_since(0, limit=100_000)
+    for e in events:
+        assert_server_message(e.to_wire(store.run_id))
+    assert streams and all(s["candidate"].startswith("c") for s in streams)
+    candidates = store.candidates()
+    assert len(candidates) == 6 and all(c.code and c.code.startswith("import") for c in candidates)
+    assert all(c.outcome is not None for c in candidates)  # every one validated and classified
+    for cycle in (1, 2):
+        adapter = store.adapter(cycle)
+        assert adapter is not None and adapter.steps == 2 and adapter.pairs >= 16  # the 16 seeds at least
+        assert (Path(adapter.dir) / "adapter_config.json").is_file()
+        assert store.cycle(cycle).stats["generated"] == 3
+    import json
+
+    info = json.loads((Path(store.adapter(2).dir) / "archloop_finetune.json").read_text())
+    assert info["previous_adapter"] == store.adapter(1).dir  # cycle 2 continued cycle 1's adapter
+    progress = [e for e in events if e.kind == "finetune.progress"]
+    assert {e.data["cycle"] for e in progress} == {1, 2}

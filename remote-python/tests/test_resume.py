@@ -18,6 +18,19 @@ CANDIDATES = 5
 BATCH = 2
 
 
+def wait_for_halt(run_dir, timeout=60.0):
+    """Wait for the daemon to reach its halt point; fail at once (with its log) if it died on the way."""
+
+    def halted_or_dead():
+        if (run_dir / "halted").exists():
+            return True
+        if (run_dir / "daemon.pid").exists() or daemon_pid(run_dir) is not None:
+            return False
+        raise AssertionError(f"the daemon exited before its halt point:\n{(run_dir / 'daemon.log').read_text()}")
+
+    wait_for(halted_or_dead, timeout=timeout, what="the daemon to halt")
+
+
 def snapshot(run_dir):
     with RunStore(run_dir) as store:
         return {c.id: c.code for c in store.candidates() if c.code is not None}, store.events_since(0, limit=100_000)
@@ -72,7 +85,7 @@ def test_kill_minus_nine_at_a_stage_then_start_resumes_without_loss_or_duplicati
     )
     halting = scripted_env(ARCHLOOP_HALT_AT=stage)
     assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=halting).returncode == 0
-    wait_for(lambda: (run_dir / "halted").exists(), what=f"the daemon to halt at {stage}")
+    wait_for_halt(run_dir)
     pid = daemon_pid(run_dir)
     before_kill, _ = snapshot(run_dir)
     os.kill(pid, signal.SIGKILL)
@@ -84,3 +97,37 @@ def test_kill_minus_nine_at_a_stage_then_start_resumes_without_loss_or_duplicati
     assert resumed.returncode == 0, resumed.stderr
     wait_for(lambda: daemon_pid(run_dir) is None, timeout=120, what="the resumed run to finish")
     assert_consistent_two_cycle_run(run_dir, before_kill)
+
+
+def test_real_stages_killed_mid_evaluation_resume_and_finish_two_cycles(tmp_path, shared_tiny_llama):
+    """The daemon with the real sandbox, executor, MinHash, selection and PEFT (generation replays seed variants,
+    see tests/real_stages.py): kill -9 while candidates are being trained, start again, and the run completes."""
+    from real_stages import real_config, toml_text
+
+    config = tmp_path / "real.toml"
+    config.write_text(toml_text(real_config(shared_tiny_llama, tmp_path / "cache", cycles=2, candidates=2)))
+    run_dir = tmp_path / "run"
+    env = scripted_env(ARCHLOOP_STAGES_FACTORY="real_stages:build_seed_variant_stages")
+    halting = {**env, "ARCHLOOP_HALT_AT": "evaluation:1"}
+    started = cli("start", "--run-dir", str(run_dir), "--config", str(config), env=halting)
+    assert started.returncode == 0, started.stderr
+    wait_for_halt(run_dir, timeout=240)
+    before_kill, _ = snapshot(run_dir)
+    os.kill(daemon_pid(run_dir), signal.SIGKILL)
+    wait_for(lambda: daemon_pid(run_dir) is None, what="the kill to release the lock")
+    (run_dir / "halted").unlink()
+    assert cli("start", "--run-dir", str(run_dir), env=env).returncode == 0
+    wait_for(lambda: daemon_pid(run_dir) is None, timeout=300, what="the resumed run to finish")
+    codes, events = snapshot(run_dir)
+    assert all(codes[k] == v for k, v in before_kill.items())
+    kinds = Counter(e.kind for e in events)
+    assert kinds["candidate.generated"] == 4 and kinds["cycle.finished"] == 2, (run_dir / "daemon.log").read_text()
+    per_candidate = Counter((e.kind, e.data.get("candidate")) for e in events if "candidate" in e.data)
+    assert max(per_candidate.values()) == 1
+    with RunStore(run_dir) as store:
+        trained = [c for c in store.candidates() if c.eval_outcome == "ok"]
+        assert trained and all(0 <= c.accuracy <= 100 for c in trained)  # real one-epoch training on synthetic data
+        assert any(c.selected for c in store.candidates())
+        assert store.adapter(2).pairs > store.adapter(1).pairs - 1 >= 16
+        assert store.run_info().state == "finished"
+    assert int((run_dir / "variant-counter").read_text()) <= 4 + 2  # only the in-flight batch could be sampled again

@@ -1,0 +1,302 @@
+"""`build_stages(config, run_dir)`: the real Stages of a run, built from its RunConfig by this one factory.
+
+Generation: transformers + PEFT (generate.py), the model reloaded with the previous cycle's adapter when it changes.
+Validation: the sandbox (sandbox.validate_candidate). Evaluation: one epoch in the sandbox on CIFAR-10 or the
+synthetic set (data.py, evaluate.py). Novelty: MinHash/LSH (novelty.py). Fine-tuning: PEFT LoRA (finetune.py).
+
+Failures: a model, data set or adapter that cannot be loaded raises (ModelLoadError, DataError, FinetuneError) from
+the stage that needs it; the loop records that as a fatal run.error with the message. Candidates never raise.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+from archloop.config import DEMO_MODEL_ID, RunConfig
+from archloop.contract import check_source
+from archloop.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
+from archloop.demo_model import ensure_demo_model, strip_seed_header
+from archloop.evaluate import PROTOCOLS, EvalTask
+from archloop.executor import Executor, LocalExecutor
+from archloop.finetune import LoraSettings, SftSettings, finetune
+from archloop.generate import GenerationSettings, Generator, LoadedModel, load_model
+from archloop.launcher import ForkServer
+from archloop.novelty import NoveltyIndex as MinHashIndex
+from archloop.novelty import NoveltySettings, structural_signature
+from archloop.prompts import PromptError, training_pair
+from archloop.sandbox import SandboxLimits, make_fork_server, validate_candidate
+from archloop.seeds import load_seed_corpus
+from archloop.stages import (
+    CodeCheck,
+    CorpusEntry,
+    DeltaCallback,
+    EvalJob,
+    Evaluation,
+    FinetuneOutcome,
+    GeneratedCode,
+    Novelty,
+    ProgressCallback,
+    StopPredicate,
+    Validation,
+)
+
+DEFAULT_CACHE = Path.home() / ".cache" / "archloop"
+
+
+class _MinHashNovelty:
+    def __init__(self, settings: NoveltySettings) -> None:
+        self._index = MinHashIndex(settings)
+
+    def add(self, key: str, code: str) -> None:
+        self._index.add(key, code)
+
+    def query(self, code: str) -> Novelty:
+        result = self._index.query(code)
+        return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
+
+
+class RealStages:
+    def __init__(self, config: RunConfig, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.cache = Path(config.run.cache_dir).expanduser() if config.run.cache_dir else DEFAULT_CACHE
+        self._model_path: str | None = None
+        self._loaded: LoadedModel | None = None
+        self._dataset: DatasetFiles | None = None
+        self._seeds: list[CorpusEntry] | None = None
+        self._pool: Executor | None = None
+        self._validator: ForkServer | None = None
+        ev = config.evaluation
+        self._limits = SandboxLimits(
+            timeout_s=ev.time_limit_s, **({"memory_mb": ev.memory_limit_mb} if ev.memory_limit_mb else {})
+        )
+        self._device = ev.devices[0] if ev.devices else ("cuda" if _cuda() else "cpu")
+
+    # ---- corpus and novelty ------------------------------------------------------------------------------------
+
+    def seed_corpus(self) -> list[CorpusEntry]:
+        if self._seeds is None:
+            self._seeds = [CorpusEntry(f"seed:{s.name}", strip_seed_header(s.code)) for s in load_seed_corpus()]
+        return self._seeds
+
+    def new_novelty_index(self) -> _MinHashNovelty:
+        n = self.config.novelty
+        return _MinHashNovelty(NoveltySettings(threshold=n.threshold, num_perm=n.num_perm, shingle_size=n.shingle))
+
+    def signature(self, code: str) -> str:
+        return structural_signature(code)
+
+    def quick_check(self, code: str) -> bool:
+        return check_source(code).ok
+
+    # ---- generation --------------------------------------------------------------------------------------------
+
+    def model_path(self) -> str:
+        """The base model: a hub id or local path, or the embedded demo model (built on first use)."""
+        if self._model_path is None:
+            if self.config.model.id == DEMO_MODEL_ID:
+                self._model_path = str(ensure_demo_model(self.cache / "models"))
+            else:
+                self._model_path = self.config.model.id
+        return self._model_path
+
+    def _quantize(self) -> bool:
+        return self.config.model.quantization == "4bit"
+
+    def _generator(self, adapter_dir: Path | None) -> Generator:
+        if self._loaded is None or self._loaded.adapter_dir != adapter_dir:
+            self._release_model()
+            self._loaded = load_model(
+                self.model_path(), adapter_dir, device=self.config.model.device, load_in_4bit=self._quantize()
+            )
+        g = self.config.generation
+        settings = GenerationSettings(
+            temperature=g.temperature,
+            top_k=g.top_k,
+            top_p=g.top_p,
+            max_new_tokens=g.max_new_tokens,
+            batch_size=g.batch_size,
+            retries=g.max_retries,
+            temperature_step=g.temperature_step,
+            seed=None,
+        )
+        return Generator(self._loaded, settings)
+
+    def generate(
+        self,
+        count: int,
+        adapter_dir: Path | None,
+        on_delta: DeltaCallback,
+        check: CodeCheck | None,
+        should_stop: StopPredicate,
+    ) -> list[GeneratedCode]:
+        generator = self._generator(adapter_dir)
+        texts = [""] * count
+        attempts = [1] * count
+        restart = [True] * count
+
+        def on_attempt(index: int, attempt: int, temperature: float) -> None:
+            texts[index], attempts[index], restart[index] = "", attempt, True
+
+        def delta(index: int, text: str) -> None:
+            texts[index] += text
+            on_delta(index, text, restart[index])
+            restart[index] = False
+
+        def checked(code: str) -> bool:
+            # The generator checks each slot's finished attempt; its streamed text identifies which slot it is.
+            attempt = next((attempts[i] for i in range(count) if texts[i] == code), 1)
+            return check is None or check(code, attempt)
+
+        results = generator.generate(
+            count, check=checked, on_delta=delta, should_stop=should_stop, on_attempt=on_attempt
+        )
+        return [GeneratedCode(r.index, r.code, r.attempts, r.tokens, r.seconds) for r in results]
+
+    def _release_model(self) -> None:
+        self._loaded = None
+        gc.collect()
+        if _cuda():
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # ---- validation and evaluation -----------------------------------------------------------------------------
+
+    def validate(self, code: str) -> Validation:
+        if self._validator is None:
+            self._validator = make_fork_server(self._limits.scratch_root)  # spares each check the torch import
+        result = validate_candidate(code, self._limits, device=self._device, launcher=self._validator)
+        return Validation(result.outcome == "ok", result.outcome, result.message, result.line, result.params)
+
+    def dataset(self) -> DatasetFiles:
+        if self._dataset is None:
+            ev = self.config.evaluation
+            data_cache = self.cache / "data"
+            if ev.data in ("auto", "cifar10"):
+                sources = [Path(ev.data_path).expanduser()] if ev.data_path else cifar10_candidates()
+                found = next((p for p in sources if p.exists()), None)
+                if found is not None:
+                    self._dataset = cache_cifar10(found, data_cache)
+                elif ev.data == "cifar10":
+                    tried = ", ".join(str(p) for p in sources[:6])
+                    raise DataError(f"CIFAR-10 not found (looked in {tried}); set [evaluation] data_path")
+            if self._dataset is None:
+                self._dataset = cache_synthetic(data_cache, ev.synthetic_train, ev.synthetic_test, self.config.run.seed)
+        return self._dataset
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            ev = self.config.evaluation
+            if ev.executor != "local":
+                raise ValueError(f"[evaluation] executor {ev.executor!r} is not available on this host; use 'local'")
+            self._pool = LocalExecutor(
+                self.dataset(),
+                PROTOCOLS[ev.protocol],
+                self._limits,
+                workers=ev.workers,
+                devices=list(ev.devices) or [self._device],
+            )
+        return self._pool
+
+    def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
+        tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
+        for r in self._executor().map_unordered(tasks, should_stop=should_stop):
+            yield Evaluation(
+                r.candidate,
+                r.outcome,
+                r.accuracy,
+                r.params,
+                r.train_seconds,
+                r.eval_seconds,
+                r.peak_memory_mb,
+                r.images_per_second,
+                r.message,
+            )
+
+    # ---- fine-tuning -------------------------------------------------------------------------------------------
+
+    def training_pair(self, code: str) -> tuple[str, str] | None:
+        tokenizer = self._tokenizer()
+        try:
+            pair = training_pair(code, tokenizer)
+        except PromptError:
+            return None
+        return (pair.prompt, pair.completion)
+
+    def _tokenizer(self) -> object:
+        if self._loaded is not None:
+            return self._loaded.tokenizer
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.model_path())
+
+    def finetune(
+        self,
+        cycle: int,
+        pairs: Sequence[tuple[str, str]],
+        previous_adapter: Path | None,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        should_stop: StopPredicate,
+    ) -> FinetuneOutcome:
+        self._release_model()  # the sampling copy must not sit beside the training one in GPU memory
+        s, lo = self.config.sft, self.config.lora
+        settings = SftSettings(
+            learning_rate=s.learning_rate,
+            weight_decay=s.weight_decay,
+            warmup_steps=s.warmup_steps,
+            epochs=s.epochs_for(cycle),
+            batch_size=s.batch_size,
+            grad_accum=s.grad_accum,
+            max_length=s.max_length,
+            gradient_checkpointing="auto" if s.gradient_checkpointing else False,
+            bf16="auto" if s.bf16 else False,  # bf16 where CUDA has it; fp32 on the CPU
+            optimizer=_optimizer_name(s.optimizer),
+            max_steps=s.max_steps or None,
+            seed=self.config.run.seed + cycle,
+            lora=LoraSettings(
+                r=lo.r, alpha=lo.alpha, dropout=lo.dropout, target_modules=tuple(lo.target_modules) or None
+            ),
+        )
+        result = finetune(
+            self.model_path(),
+            pairs,
+            out_dir=out_dir,
+            previous_adapter=previous_adapter,
+            settings=settings,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            device=self.config.model.device,
+            load_in_4bit=self._quantize(),
+        )
+        loss = result.final_loss if result.final_loss == result.final_loss else None  # NaN: no step was taken
+        return FinetuneOutcome(result.steps, loss, result.seconds, result.cancelled)
+
+    def close(self) -> None:
+        self._release_model()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if self._validator is not None:
+            self._validator.close()
+            self._validator = None
+
+
+def _optimizer_name(name: str) -> Literal["auto", "adamw"]:
+    """Config names onto finetune.py's choices: the paper's paged_adamw_8bit is 'auto' (paged 8-bit AdamW where
+    bitsandbytes and CUDA are present, torch AdamW elsewhere), so a paper config also runs on a CPU host."""
+    return "adamw" if name in ("adamw", "adamw_torch") else "auto"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def build_stages(config: RunConfig, run_dir: Path) -> RealStages:
+    return RealStages(config, run_dir)
