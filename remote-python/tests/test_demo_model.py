@@ -88,3 +88,24 @@ def test_tiny_build_is_loadable_generates_and_the_second_call_is_cached(tmp_path
 def test_an_empty_corpus_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="non-empty"):
         ensure_demo_model(tmp_path, corpus=[])
+
+
+def test_shared_prompt_loss_equals_the_full_sequence_loss(tmp_path: Path):
+    from llm_fixtures import build_tiny_model_dir
+
+    from archloop.demo_model import completion_loss, shared_prompt
+    from archloop.finetune import collate, encode_pair
+    from archloop.prompts import training_pair
+
+    loaded = load_model(build_tiny_model_dir(tmp_path), device="cpu")
+    tokenizer = loaded.tokenizer
+    examples = [encode_pair(tokenizer, *training_pair(code, tokenizer), 2048) for code in small_corpus()]
+    assert all(e is not None for e in examples)
+    prompt = shared_prompt(examples)  # type: ignore[arg-type]
+    assert prompt == tokenizer(training_pair(small_corpus()[0], tokenizer)[0], add_special_tokens=False)["input_ids"]
+    import torch
+
+    with torch.no_grad():
+        full = loaded.model(**collate(examples, tokenizer.pad_token_id)).loss  # type: ignore[arg-type]
+        shared = completion_loss(loaded.model, prompt, examples, tokenizer.pad_token_id)  # type: ignore[arg-type]
+    assert shared.item() == pytest.approx(full.item(), rel=1e-5)
