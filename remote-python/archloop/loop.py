@@ -79,6 +79,9 @@ class RunLoop:
 
     def run(self) -> str:
         """Run cycles until the target is reached ('completed') or a stop is asked ('stopped')."""
+        info = self.store.run_info()
+        if info.state == "finished" and self.store.finished_cycles() >= info.target_cycles:
+            return "completed"  # started again with nothing to do: no second run.finished
         self.store.set_state("running")
         while True:
             self.hooks.wait_if_paused()

@@ -101,8 +101,24 @@ def test_a_finished_run_daemon_exits_and_cycle_run_resumes_it(tmp_path):
     wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
     with RunStore(run_dir) as store:
         assert store.run_info().state == "finished" and store.finished_cycles() == 1
-    start_daemon(run_dir, env=env)  # nothing left to do: it records completion again and exits
+    last = RunStore(run_dir).last_seq()
+    start_daemon(run_dir, env=env)  # nothing left to do: it exits without a second run.finished
     wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
+    assert RunStore(run_dir).last_seq() == last
+    target = request_or_local_cycle_run(run_dir, env)
+    wait_for(lambda: RunStore(run_dir).finished_cycles() == target and daemon_pid(run_dir) is None, what="cycle 2")
+    with RunStore(run_dir) as store:
+        kinds = [e.kind for e in store.events_since(last, limit=10_000)]
+        assert kinds.count("cycle.finished") == 1 and kinds[-1] == "run.finished"
+
+
+def request_or_local_cycle_run(run_dir, env):
+    """cycle.run without a daemon: commit the new target and launch the daemon, as attach does."""
+    from archloop.run_requests import RequestContext, handle_request
+
+    with RunStore(run_dir) as store:
+        ctx = RequestContext(store, run_dir, None, lambda: start_daemon(run_dir, env=env))
+        return handle_request(ctx, "cycle.run", {"count": 1})["cycles"]
 
 
 def test_long_run_dir_paths_use_a_short_socket_recorded_in_the_run_dir(tmp_path):
