@@ -5,7 +5,7 @@ import { e2eSkipReason, VsCodeHarness } from './harness.js';
 
 const skip = e2eSkipReason();
 
-describe('ArchLoop in real VS Code (code-server + Chromium)', { skip, timeout: 300_000 }, () => {
+describe('ArchLoop in real VS Code (code-server + Chromium)', { skip, timeout: 600_000 }, () => {
   let vscode: VsCodeHarness | undefined;
   const workbench = (): VsCodeHarness => {
     assert.ok(vscode, 'the workbench did not start (see the before() hook error)');
@@ -14,7 +14,7 @@ describe('ArchLoop in real VS Code (code-server + Chromium)', { skip, timeout: 3
 
   before(async () => {
     vscode = await VsCodeHarness.start({ name: 'activation' });
-  }, { timeout: 240_000 });
+  }, { timeout: 480_000 }); // a safety limit for a loaded machine; a quiet one starts in about a minute
 
   after(async () => {
     await vscode?.close();

@@ -249,10 +249,11 @@ export class VsCodeHarness {
         args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
       });
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-      await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspaceFolder)}`);
-      await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+      // Generous limits: with other test suites compiling on the same 2 cores, the first load has taken over 60 s.
+      await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspaceFolder)}`, { waitUntil: 'commit', timeout: 120_000 });
+      await page.locator('.monaco-workbench').waitFor({ timeout: 180_000 });
       // The status bar appears once the workbench has restored its parts; before that F1 may be swallowed.
-      await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 60_000 });
+      await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 120_000 });
       mark('workbench shown');
       // On stderr so a slow CI run shows where its minutes went, without failing anything.
       console.error(`e2e harness start (ms): ${JSON.stringify(timings)}`);
