@@ -8,7 +8,10 @@ import { PREVIEW_BYTES, previewOf, type Rejection } from './rejection';
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 export interface Line {
-  /** The line's bytes without the '\n' (a trailing '\r' is kept; the decoder strips it). */
+  /**
+   * The line's bytes without the '\n' (a trailing '\r' is kept; the decoder strips it). May be a view into the pushed
+   * chunk: use it before that chunk's memory is reused (MessageDecoder decodes within the same push).
+   */
   bytes: Buffer;
   lineNumber: number;
 }
