@@ -32,7 +32,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def limits(tmp_path_factory) -> SandboxLimits:
     return SandboxLimits(
-        timeout_s=15,
+        timeout_s=10,
         memory_mb=3072,
         max_processes=48,
         max_open_files=128,
@@ -40,6 +40,13 @@ def limits(tmp_path_factory) -> SandboxLimits:
         output_limit_bytes=200_000,
         scratch_root=tmp_path_factory.mktemp("scratch"),
     )
+
+
+@pytest.fixture(scope="module")
+def executor(dataset, limits):
+    """One pool for the module: its fork server starts once (seconds of torch import on a busy 2-core machine)."""
+    with LocalExecutor(dataset, FAST, limits, workers=2) as pool:
+        yield pool
 
 
 def test_slots_split_cpu_cores_and_gpu_memory():
@@ -55,7 +62,7 @@ def test_slots_split_cpu_cores_and_gpu_memory():
         plan_slots([], 1, cpu_count=2)
 
 
-def test_results_come_in_completion_order_and_stop_halts_new_work(dataset, limits):
+def test_results_come_in_completion_order_and_stop_halts_new_work(executor):
     slow = LENET.replace("super().__init__()", "super().__init__()\n        import time\n        time.sleep(4)")
     tasks = [EvalTask("slow", slow)] + [EvalTask(f"fast{i}", LENET, seed=i) for i in range(6)]
     started: list[str] = []
@@ -66,22 +73,19 @@ def test_results_come_in_completion_order_and_stop_halts_new_work(dataset, limit
             yield task
 
     results = []
-    with LocalExecutor(dataset, FAST, limits, workers=2) as executor:
-        for result in executor.map_unordered(feed(), should_stop=lambda: len(results) >= 3):
-            results.append(result)
+    for result in executor.map_unordered(feed(), should_stop=lambda: len(results) >= 3):
+        results.append(result)
     assert results[0].candidate != "slow"  # a fast one overtook it
     assert all(r.outcome == "ok" for r in results), [r.message for r in results]
     assert len(started) < len(tasks)  # stopping left tasks unsubmitted
     assert {r.candidate for r in results} == set(started)  # ...and everything started was reported
 
 
-def test_a_dead_fork_server_is_restarted(dataset, limits):
-    with LocalExecutor(dataset, FAST, limits, workers=1) as executor:
-        first = next(executor.map_unordered([EvalTask("a", LENET)]))
-        os.kill(executor._server._proc.pid, signal.SIGKILL)  # the machinery, not a candidate, dies
-        time.sleep(0.5)
-        second = list(executor.map_unordered([EvalTask("b", LENET), EvalTask("c", LENET, seed=1)]))
-    assert first.outcome == "ok" and [r.outcome for r in second] == ["ok", "ok"]
+def test_a_dead_fork_server_is_restarted(executor):
+    os.kill(executor._server._proc.pid, signal.SIGKILL)  # the machinery, not a candidate, dies
+    time.sleep(0.5)
+    results = list(executor.map_unordered([EvalTask("b", LENET), EvalTask("c", LENET, seed=1)]))
+    assert [r.outcome for r in results] == ["ok", "ok"]
 
 
 def _hostile_code(path: Path, dataset, target: Path) -> str:
@@ -124,7 +128,7 @@ def _batch(dataset, target: Path) -> list[tuple[EvalTask, str]]:
 
 
 @pytest.mark.slow
-def test_hundred_candidate_batch_every_outcome_correct(dataset, limits, tmp_path):
+def test_hundred_candidate_batch_every_outcome_correct(executor, dataset, limits, tmp_path):
     target = tmp_path / "pwned.txt"
     batch = _batch(dataset, target)
     assert len(batch) == 100 and len({t.candidate for t, _ in batch}) == 100
@@ -143,8 +147,7 @@ def test_hundred_candidate_batch_every_outcome_correct(dataset, limits, tmp_path
         "syntax_error",
     }
     threads_before, fds_before = threading.active_count(), len(os.listdir("/proc/self/fd"))
-    with LocalExecutor(dataset, FAST, limits, workers=2) as executor:
-        results = list(executor.map_unordered(t for t, _ in batch))
+    results = list(executor.map_unordered(t for t, _ in batch))
     wrong = [f"{r.candidate}: {r.outcome} ({r.message})" for r in results if r.outcome != expected[r.candidate]]
     assert wrong == []
     assert sorted(r.candidate for r in results) == sorted(expected)
