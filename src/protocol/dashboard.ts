@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import {
   CandidateAnnotatedEvent,
+  CycleStats,
+  Outcome,
   CandidateEvaluatedEvent,
   CandidateGeneratedEvent,
   CandidateNoveltyEvent,
@@ -71,13 +73,91 @@ export function toDashboardStream(stream: Stream, keepChars = 2048): DashboardSt
   return { ...rest, offset: stream.offset + delta.length, tail: delta.slice(-Math.min(keepChars, 4096)) };
 }
 
+// ---- the dashboard's state, as the snapshot carries it ----------------------------------------------------------
+// A snapshot is the folded state, not the event log: 10,000 candidates are ~45,000 events (9 MB) but 10,000 rows
+// (~3 MB), and the webview then validates rows instead of replaying the log, which keeps its first render fast.
+
+const Percent = z.number().min(0).max(100);
+const MaybeText = z.string().max(64 * 1024).nullable();
+
+/** Where a candidate is in the loop; `invalid`/`failed` carry their outcome class in `errorClass`. */
+export const CandidateStatus = z.enum(['generating', 'generated', 'invalid', 'valid', 'duplicate', 'novel', 'trained', 'failed', 'selected']);
+export type CandidateStatus = z.infer<typeof CandidateStatus>;
+
+export const CandidateRow = z.object({
+  /** `${cycle}/${id}`: the pair is what the protocol guarantees unique. */
+  key: z.string().max(300),
+  cycle: z.int().min(0),
+  id: Id,
+  status: CandidateStatus,
+  errorClass: Outcome.nullable(),
+  message: MaybeText,
+  accuracy: Percent.nullable(),
+  params: z.int().min(0).nullable(),
+  trainSeconds: z.number().min(0).nullable(),
+  maxJaccard: z.number().min(0).max(1).nullable(),
+  nearest: z.string().max(256).nullable(),
+  verdict: Verdict.nullable(),
+  annotation: z.string().max(64 * 1024),
+  tags: z.array(z.string().min(1).max(64)).max(32),
+});
+export type CandidateRow = z.infer<typeof CandidateRow>;
+
+export const Stage = z.enum(['waiting', 'idle', 'generating', 'validating', 'novelty', 'evaluating', 'selecting', 'finetuning', 'finished', 'stopped', 'failed']);
+export type Stage = z.infer<typeof Stage>;
+
+export const LossPoint = z.object({ step: z.int().min(0), loss: z.number() });
+export type LossPoint = z.infer<typeof LossPoint>;
+
+export const LiveState = z.object({
+  stage: Stage,
+  cycle: z.int().min(0).nullable(),
+  /** Candidates planned for the current cycle (N). */
+  planned: z.int().min(0),
+  generated: z.int().min(0),
+  validated: z.int().min(0),
+  validOk: z.int().min(0),
+  noveltyChecked: z.int().min(0),
+  evaluated: z.int().min(0),
+  finetuneStep: z.int().min(0),
+  finetuneTotal: z.int().min(0),
+  finetuneLoss: z.number().nullable(),
+  etaSeconds: z.number().min(0).nullable(),
+  lossCurve: z.array(LossPoint).max(5000),
+  streaming: z.object({ candidate: Id, chars: z.int().min(0), tail: z.string().max(4096) }).nullable(),
+});
+export type LiveState = z.infer<typeof LiveState>;
+
+export const RunInfo = z.object({
+  run: Id,
+  name: z.string().max(256),
+  model: z.string().max(512),
+  cycles: z.int().min(0),
+  candidatesPerCycle: z.int().min(0),
+  protocol: z.enum(['paper', 'fast']),
+  /** MinHash-Jaccard threshold at or above which a candidate counts as a near-duplicate. */
+  noveltyThreshold: z.number().min(0).max(1),
+});
+export type RunInfo = z.infer<typeof RunInfo>;
+
+export const RunError = z.object({ seq: z.int().min(1), message: z.string().max(64 * 1024), stage: z.string().max(64).nullable(), fatal: z.boolean() });
+export type RunError = z.infer<typeof RunError>;
+
+export const DashboardSnapshot = z.object({
+  /** Seq of the last event folded in; later `events` continue from here. */
+  lastSeq: z.int().min(0),
+  run: RunInfo.nullable(),
+  cycles: z.array(CycleStats),
+  candidates: z.array(CandidateRow),
+  live: LiveState,
+  errors: z.array(RunError).max(50),
+});
+export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
+
 // ---- host -> webview -------------------------------------------------------------------------------------------
 
 /** The complete state so far, sent once per `ready`; later `events` with a higher seq continue it. */
-export const SnapshotMessage = z.object({
-  type: z.literal('snapshot'),
-  events: z.array(DashboardEvent),
-});
+export const SnapshotMessage = z.object({ type: z.literal('snapshot'), state: DashboardSnapshot });
 /** Persistent events in seq order; the webview drops any it has already applied (seq de-duplication). */
 export const EventsMessage = z.object({ type: z.literal('events'), events: z.array(DashboardEvent).min(1) });
 export const StreamMessage = z.object({ type: z.literal('stream'), stream: DashboardStream });

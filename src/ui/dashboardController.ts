@@ -11,6 +11,7 @@ import {
   type ActionResultMessage,
   type HostMessage,
 } from '../protocol/dashboard';
+import { fromEvents, toSnapshot } from '../protocol/dashboardState';
 import type { Event, Stream, Verdict } from '../protocol/messages';
 
 export interface CandidateRef {
@@ -111,7 +112,8 @@ export class DashboardController {
       events = [];
     }
     if (this.disposed) return;
-    this.post({ type: 'snapshot', events: events.map(toDashboardEvent) });
+    // Folded here, off the webview's thread: the webview validates rows, not the whole log.
+    this.post({ type: 'snapshot', state: toSnapshot(fromEvents(events.map(toDashboardEvent))) });
     const held = this.held;
     this.held = null;
     if (held.length) this.queue(held);

@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// (DOM types: parts of this file run inside the page, through page.evaluate.)
 /**
  * The built dashboard bundle in headless Chromium, on the page dashboardHtml() makes (same CSP as in VS Code), fed
  * fixture runs through a stand-in acquireVsCodeApi. Checks what a user sees and what the host would receive.
@@ -9,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { toDashboardEvent, type HostMessage } from '../../src/protocol/dashboard';
 import { PAPER_ROWS } from '../../webview/src/paperReference';
 import { formatPercent } from '../../webview/src/format';
-import { HOSTILE_STRINGS, makeFixture, makeLiveEvents, type Fixture } from './fixture';
+import { HOSTILE_STRINGS, makeFixture, makeLiveEvents, snapshotOf, type Fixture } from './fixture';
 import {
   buildWebview,
   clearPosted,
@@ -43,7 +46,7 @@ after(async () => {
 
 async function loaded(f: Fixture = fixture, options: OpenOptions = {}): Promise<Awaited<ReturnType<typeof openDashboard>>> {
   const opened = await openDashboard(browser, server.origin, options);
-  await hostPost(opened.page, { type: 'snapshot', events: f.events.map(toDashboardEvent) });
+  await hostPost(opened.page, { type: 'snapshot', state: snapshotOf(f.events) });
   await waitRendered(opened.page, lastSeq(f));
   return opened;
 }
@@ -89,7 +92,7 @@ test('shows a loading state and asks for a snapshot, then shows the run', async 
   await hostPost(page, { type: 'events', events: fixture.events.slice(0, 3).map(toDashboardEvent) });
   await page.waitForTimeout(50);
   assert.equal(await page.getAttribute('#root', 'data-state'), 'loading');
-  await hostPost(page, { type: 'snapshot', events: fixture.events.map(toDashboardEvent) });
+  await hostPost(page, { type: 'snapshot', state: snapshotOf(fixture.events) });
   await waitRendered(page, lastSeq(fixture));
   assert.equal(await page.getAttribute('#root', 'data-state'), 'ready');
   assert.equal(await page.locator('[data-testid=loading]').isVisible(), false);

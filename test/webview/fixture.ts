@@ -5,6 +5,8 @@
  * A stand-in for a real run, which needs CIFAR-10 and a GPU that this machine does not have.
  */
 import type { CycleStats, Event, Outcome } from '../../src/protocol/messages';
+import { toDashboardEvent, type DashboardSnapshot } from '../../src/protocol/dashboard';
+import { fromEvents, toSnapshot } from '../../src/protocol/dashboardState';
 
 export interface FixtureOptions {
   readonly cycles: number;
@@ -252,4 +254,9 @@ export function makeLiveEvents(after: Fixture, count: number, seed = 11): Event[
     push('finetune.progress', { cycle, step: i + 1, total: 1000, loss: 2 * Math.exp(-i / 100) + 0.2, etaSeconds: 10 });
   }
   return out.slice(0, count);
+}
+
+/** The snapshot the host would send for these events (folded with the same reducer the host uses). */
+export function snapshotOf(events: readonly Event[]): DashboardSnapshot {
+  return toSnapshot(fromEvents(events.map(toDashboardEvent)));
 }

@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// (DOM types: parts of this file run inside the page, through page.evaluate.)
 /**
  * Serves the built dashboard on 127.0.0.1 exactly as VS Code would frame it (same HTML, same CSP via dashboardHtml)
  * and drives it in Debian's headless Chromium. The only stand-ins are what VS Code itself provides: the

@@ -7,7 +7,7 @@ import { applyThemeDefaults, themeColours } from './charts';
 import { progressRing, tabs } from './components';
 import { h, setText } from './dom';
 import { restoreUiState, type UiState, type ViewId } from './uiState';
-import { applyEvents, applyStream, fromSnapshot, initialState, type DashboardState } from './state';
+import { applyEvents, applyStream, fromSnapshot, initialState, type DashboardState } from '../../src/protocol/dashboardState';
 import type { HostChannel } from './vscodeApi';
 import { CandidatesView } from './views/candidatesView';
 import { CyclesView } from './views/cyclesView';
@@ -85,7 +85,7 @@ export class DashboardApp {
     const message = parsed.data;
     switch (message.type) {
       case 'snapshot':
-        this.state = fromSnapshot(message.events);
+        this.state = fromSnapshot(message.state);
         break;
       case 'events':
         if (!this.state.loaded) return; // the snapshot that follows `ready` contains these

@@ -3,7 +3,7 @@
  * view can virtualise (render only the visible slice of a 10,000-row result).
  */
 import type { Verdict } from '../../src/protocol/messages';
-import type { CandidateRow, CandidateStatus } from './state';
+import type { CandidateRow, CandidateStatus } from '../../src/protocol/dashboardState';
 
 export const SORT_KEYS = [
   'cycle',

@@ -1,5 +1,5 @@
 /** Histogram and scatter data for the novelty view: pure, so the unit tests can check bins against the fixture. */
-import type { CandidateRow } from './state';
+import type { CandidateRow } from '../../src/protocol/dashboardState';
 
 export const HISTOGRAM_BINS = 20;
 

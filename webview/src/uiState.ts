@@ -3,7 +3,7 @@
  * selection and toggles. Run data is not kept there (the host sends a fresh snapshot on every `ready`).
  */
 import { z } from 'zod';
-import { CANDIDATE_STATUSES } from './state';
+import { CANDIDATE_STATUSES } from '../../src/protocol/dashboardState';
 import { DEFAULT_QUERY, SORT_KEYS, type CandidateQuery } from './candidateQuery';
 
 export const VIEW_IDS = ['cycles', 'novelty', 'candidates', 'live'] as const;

@@ -10,7 +10,7 @@ import { DEFAULT_QUERY, queryCandidates, type CandidateQuery, type SortKey } fro
 import { button, dropdown, textField, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatJaccard, formatPercent, formatSeconds } from '../format';
-import { CANDIDATE_STATUSES, type CandidateRow, type CandidateTable } from '../state';
+import { CANDIDATE_STATUSES, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
 
 const ROW_HEIGHT = 26;
 /** Rows rendered beyond the visible ones, so a fast scroll does not show blanks. */

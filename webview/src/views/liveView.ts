@@ -6,7 +6,7 @@
 import { Chart, themeColours } from '../charts';
 import { h, setText } from '../dom';
 import { formatSeconds } from '../format';
-import type { DashboardState, LiveState, RunError } from '../state';
+import type { DashboardState, LiveState, RunError } from '../../../src/protocol/dashboardState';
 
 interface Meter {
   readonly element: HTMLElement;

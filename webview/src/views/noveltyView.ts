@@ -8,7 +8,7 @@ import { dropdown, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatJaccard, formatPercent } from '../format';
 import { accuracyVsNovelty, jaccardHistogram, type HistogramBin, type ScatterPoint } from '../novelty';
-import type { DashboardState } from '../state';
+import type { DashboardState } from '../../../src/protocol/dashboardState';
 
 export class NoveltyView {
   readonly element: HTMLElement;

@@ -1,24 +1,24 @@
 /**
  * The dashboard's state as a pure reducer over the run's persistent events (plus ephemeral stream updates).
- * No DOM here: it runs under plain Node in the unit tests and in the browser bundle alike.
+ * No DOM and no Node: the host folds a run's log with it to make a snapshot, and the webview continues from that
+ * snapshot with the same code, event by event. Unit-tested under plain Node.
  *
  * Views compare slices by reference (`next.cycles !== prev.cycles`) to know what to redraw, so every reducer step
  * returns new objects only for what changed and shares the rest.
  */
-import type { CycleStats, Outcome, Verdict } from '../../src/protocol/messages';
-import type { DashboardEvent, DashboardStream } from '../../src/protocol/dashboard';
+import type { CycleStats } from './messages';
+import type {
+  CandidateRow,
+  CandidateStatus,
+  DashboardEvent,
+  DashboardSnapshot,
+  DashboardStream,
+  LiveState,
+  RunError,
+  RunInfo,
+} from './dashboard';
 
-/** Where a candidate is in the loop; `invalid`/`failed` carry their outcome class in `errorClass`. */
-export type CandidateStatus =
-  | 'generating'
-  | 'generated'
-  | 'invalid'
-  | 'valid'
-  | 'duplicate'
-  | 'novel'
-  | 'trained'
-  | 'failed'
-  | 'selected';
+export type { CandidateRow, CandidateStatus, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
 
 export const CANDIDATE_STATUSES: readonly CandidateStatus[] = [
   'generating',
@@ -32,24 +32,6 @@ export const CANDIDATE_STATUSES: readonly CandidateStatus[] = [
   'selected',
 ];
 
-export interface CandidateRow {
-  /** `${cycle}/${id}`: ids are unique per run in practice, but the pair is what the protocol guarantees. */
-  readonly key: string;
-  readonly cycle: number;
-  readonly id: string;
-  readonly status: CandidateStatus;
-  readonly errorClass: Outcome | null;
-  readonly message: string | null;
-  readonly accuracy: number | null;
-  readonly params: number | null;
-  readonly trainSeconds: number | null;
-  readonly maxJaccard: number | null;
-  readonly nearest: string | null;
-  readonly verdict: Verdict | null;
-  readonly annotation: string;
-  readonly tags: readonly string[];
-}
-
 export interface CandidateTable {
   readonly rows: readonly CandidateRow[];
   /**
@@ -57,60 +39,6 @@ export interface CandidateTable {
    * candidates does not copy a map. A position at or beyond a state's `rows.length` belongs to a later state.
    */
   readonly index: Map<string, number>;
-}
-
-export type Stage =
-  | 'waiting'
-  | 'idle'
-  | 'generating'
-  | 'validating'
-  | 'novelty'
-  | 'evaluating'
-  | 'selecting'
-  | 'finetuning'
-  | 'finished'
-  | 'stopped'
-  | 'failed';
-
-export interface LossPoint {
-  readonly step: number;
-  readonly loss: number;
-}
-
-export interface LiveState {
-  readonly stage: Stage;
-  readonly cycle: number | null;
-  /** Candidates planned for the current cycle (N). */
-  readonly planned: number;
-  readonly generated: number;
-  readonly validated: number;
-  readonly validOk: number;
-  readonly noveltyChecked: number;
-  readonly evaluated: number;
-  readonly finetuneStep: number;
-  readonly finetuneTotal: number;
-  readonly finetuneLoss: number | null;
-  readonly etaSeconds: number | null;
-  readonly lossCurve: readonly LossPoint[];
-  readonly streaming: { readonly candidate: string; readonly chars: number; readonly tail: string } | null;
-}
-
-export interface RunInfo {
-  readonly run: string;
-  readonly name: string;
-  readonly model: string;
-  readonly cycles: number;
-  readonly candidatesPerCycle: number;
-  readonly protocol: 'paper' | 'fast';
-  /** MinHash-Jaccard threshold above which a candidate counts as a near-duplicate (run config, else the paper's). */
-  readonly noveltyThreshold: number;
-}
-
-export interface RunError {
-  readonly seq: number;
-  readonly message: string;
-  readonly stage: string | null;
-  readonly fatal: boolean;
 }
 
 export interface DashboardState {
@@ -158,9 +86,34 @@ export function initialState(): DashboardState {
   };
 }
 
-/** A fresh state built from a snapshot's events (the snapshot replaces whatever was there). */
-export function fromSnapshot(events: readonly DashboardEvent[]): DashboardState {
+/** The state after a run's whole event log (what the host folds before sending a snapshot). */
+export function fromEvents(events: readonly DashboardEvent[]): DashboardState {
   return { ...applyEvents(initialState(), events), loaded: true };
+}
+
+/** The state as a snapshot message carries it (the index is rebuilt on the other side). */
+export function toSnapshot(state: DashboardState): DashboardSnapshot {
+  return {
+    lastSeq: state.lastSeq,
+    run: state.run,
+    cycles: [...state.cycles],
+    candidates: [...state.candidates.rows],
+    live: { ...state.live, lossCurve: [...state.live.lossCurve] },
+    errors: [...state.errors],
+  };
+}
+
+/** The webview's state from a host snapshot (replaces whatever was there). */
+export function fromSnapshot(snapshot: DashboardSnapshot): DashboardState {
+  return {
+    loaded: true,
+    lastSeq: snapshot.lastSeq,
+    run: snapshot.run,
+    cycles: snapshot.cycles,
+    candidates: { rows: snapshot.candidates, index: rebuildIndex(snapshot.candidates) },
+    live: snapshot.live,
+    errors: snapshot.errors,
+  };
 }
 
 /**
