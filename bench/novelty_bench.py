@@ -44,6 +44,7 @@ from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
 WIDTHS = ["8", "12", "16", "24", "32", "40", "48", "64", "96", "128"]
 ACTIVATIONS = ["ReLU", "GELU", "SiLU", "LeakyReLU", "ELU", "Mish", "Hardswish", "ReLU6"]
 POOLS = ["MaxPool2d", "AvgPool2d"]
+WIDTH_LITERAL = re.compile(r"(?<![\w.])(8|12|16|24|32|48|64|96|128)(?![\w.])")
 WORDS = ["wider", "stem", "try", "residual", "cheaper", "gate", "mixing", "tweak", "variant", "faster", "stage"]
 LAYER_LINE = re.compile(r"^\s+nn\.\w+\(.*\),\s*$")
 ASSIGNED = re.compile(r"^\s+([a-z_][a-z0-9_]*)\s*=", re.MULTILINE)
@@ -74,8 +75,8 @@ class Mutator:
         return code
 
     def retune_numbers(self, code: str) -> str:
-        return re.sub(
-            r"(?<![\w.])(8|12|16|24|32|48|64|96|128)(?![\w.])",
+        # Whole channel/width literals only: not parts of names (conv1) or floats (0.25).
+        return WIDTH_LITERAL.sub(
             lambda match: self.rng.choice(WIDTHS) if self.rng.random() < 0.3 else match.group(0),
             code,
         )
@@ -85,8 +86,7 @@ class Mutator:
         if not names:
             return code
         old = self.rng.choice(names)
-        new = f"{old}_{self.rng.choice(WORDS)}"
-        return re.sub(rf"\b{old}\b", new, code)
+        return replace_word(code, old, f"{old}_{self.rng.choice(WORDS)}")
 
     def swap_activation(self, code: str) -> str:
         present = [name for name in ACTIVATIONS if f"nn.{name}(" in code]
@@ -100,7 +100,8 @@ class Mutator:
         return code.replace(old, new, 1)
 
     def _layer_lines(self, lines: list[str]) -> list[int]:
-        return [number for number, line in enumerate(lines) if LAYER_LINE.match(line)]
+        # The cheap substring test first: a regex per line dominated corpus generation.
+        return [number for number, line in enumerate(lines) if "nn." in line and LAYER_LINE.match(line)]
 
     def duplicate_layer(self, code: str) -> str:
         lines = code.split("\n")
@@ -135,6 +136,17 @@ class Mutator:
         if not helpers or "\nclass Net" not in code:
             return code
         return code.replace("\nclass Net", "\n" + self.rng.choice(helpers) + "\nclass Net", 1)
+
+
+def replace_word(code: str, old: str, new: str) -> str:
+    """`re.sub(rf"\\b{old}\\b", new, code)` without compiling a pattern per name (5x faster on this corpus)."""
+    parts = code.split(old)
+    out = [parts[0]]
+    for part in parts[1:]:
+        before, after = out[-1][-1:], part[:1]
+        bounded = not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_")
+        out.append((new if bounded else old) + part)
+    return "".join(out)
 
 
 def make_corpus(seeds: Sequence[str], size: int, rng: random.Random) -> list[str]:
@@ -203,6 +215,7 @@ class Row:
     lookup_mean_ms: float
     baselines: dict[str, tuple[float, int]]  # name -> (mean ms per query, queries timed)
     agreement: tuple[int, int]  # (queries where the LSH verdict matches exact brute force, queries compared)
+    disagreements: tuple[int, int, int]  # (duplicates LSH let through, novel ones it flagged, of both: within 0.05)
 
 
 def run_size(
@@ -272,6 +285,11 @@ def run_size(
     baselines["MinHash, matrix scan"] = (1000 * statistics.mean(times), len(queries))
 
     agree = sum(1 for q, exact in exact_by_query.items() if verdicts[q].novel == (exact < settings.threshold))
+    # Where they disagree, say which way and whether the exact Jaccard sat near the threshold (MinHash with 128
+    # permutations has a standard error of about 0.03 there, so near-threshold flips are expected).
+    missed = [exact for q, exact in exact_by_query.items() if verdicts[q].novel and exact >= settings.threshold]
+    extra = [exact for q, exact in exact_by_query.items() if not verdicts[q].novel and exact < settings.threshold]
+    near = sum(1 for exact in missed + extra if abs(exact - settings.threshold) <= 0.05)
     lsh_ms = sorted(1000 * t for t in lsh_times)
     return Row(
         size=size,
@@ -281,6 +299,7 @@ def run_size(
         lookup_mean_ms=1000 * statistics.mean(lookup_times),
         baselines=baselines,
         agreement=(agree, len(exact_by_query)),
+        disagreements=(len(missed), len(extra), near),
     )
 
 
@@ -300,7 +319,8 @@ def print_table(rows: Sequence[Row]) -> None:
             f"{row.lsh_mean_ms:.2f} / {row.lsh_p95_ms:.2f}",
             f"{row.lookup_mean_ms:.2f}",
             *(f"{ms:.1f} ({ms / row.lsh_mean_ms:,.0f}x) [{n}]" for ms, n in row.baselines.values()),
-            f"{row.agreement[0]}/{row.agreement[1]}",
+            f"{row.agreement[0]}/{row.agreement[1]} (missed {row.disagreements[0]}, over-flagged "
+            f"{row.disagreements[1]}; {row.disagreements[2]} within 0.05 of 0.85)",
         ]
         print("| " + " | ".join(cells) + " |")
 
