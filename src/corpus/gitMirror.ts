@@ -14,7 +14,7 @@
  * next successful flush rewrites the files it owns.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { Event } from '../protocol/messages';
@@ -62,11 +62,13 @@ export class GitMirror {
       if (!isRoot) {
         await git.init();
         const author = options.author ?? { name: 'ArchLoop', email: 'archloop@localhost' };
-        await git.addConfig('user.name', author.name, false, 'local');
-        await git.addConfig('user.email', author.email, false, 'local');
-        // A user's global commit signing would prompt or fail in the background; this history is machine-written.
-        await git.addConfig('commit.gpgsign', 'false', false, 'local');
-        await git.addConfig('tag.gpgsign', 'false', false, 'local');
+        // Appended to the repository's own config in one write rather than four `git config` processes (each costs
+        // a fork on a busy machine). Signing off: a user's global commit signing would prompt or fail in the
+        // background, and this history is machine-written.
+        await appendFile(
+          join(root, '.git', 'config'),
+          `[user]\n\tname = ${gitConfigValue(author.name)}\n\temail = ${gitConfigValue(author.email)}\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n`,
+        );
       }
     } catch (error) {
       throw new MirrorError('git_failed', `cannot initialise a git repository in ${root}: ${String(error)}`, { cause: error });
@@ -165,4 +167,9 @@ export class GitMirror {
       }
     }
   }
+}
+
+/** Quotes a value for git's config file format (double quotes, with backslash and quote escaped; no newlines). */
+function gitConfigValue(value: string): string {
+  return `"${value.replace(/[\r\n]/g, ' ').replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }

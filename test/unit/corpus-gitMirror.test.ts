@@ -39,6 +39,14 @@ describe('GitMirror with real git', () => {
     assert.equal(git(dir, 'config', '--local', 'user.name'), 'ArchLoop');
   });
 
+  it('records an author with quotes and backslashes exactly, in the repository config only', async () => {
+    const dir = freshDir();
+    const mirror = await GitMirror.open(dir, 'r1', { author: { name: 'Ada "the" Lovelace \\ AL', email: 'ada@example.org' } });
+    await mirror.close();
+    assert.equal(git(dir, 'config', '--local', 'user.name'), 'Ada "the" Lovelace \\ AL');
+    assert.equal(git(dir, 'config', '--local', 'commit.gpgsign'), 'false');
+  });
+
   it('batches a burst of verdicts into one commit after the delay', async () => {
     const dir = freshDir();
     const mirror = await GitMirror.open(dir, 'r1', { batchDelayMs: 50 });
