@@ -1,8 +1,11 @@
 """Run one untrusted candidate in its own process, with limits, and classify how it ended.
 
-Every candidate runs in a fresh `python -m archloop.sandbox_child` started with `start_new_session=True` (its own
-process group and session), in a fresh scratch folder, with an allow-listed environment (no parent secrets;
-HOME and TMPDIR point at the scratch folder). What stops what:
+Every candidate runs in its own process: by default a fresh `python -m archloop.sandbox_child` started with
+`start_new_session=True` (its own process group and session); with a ForkServer (launcher.py, what LocalExecutor
+uses) a fork of a warm interpreter that has imported torch but holds nothing else, which calls setsid() and runs the
+same child code. Each gets a fresh scratch folder and an allow-listed environment (no parent secrets; HOME and
+TMPDIR point at the scratch folder). The limits are applied in the child after it has loaded torch and its data
+and before it compiles the candidate. What stops what:
 
 - wall clock: the parent kills the whole group (os.killpg SIGKILL) at `timeout_s` -> `timeout`.
 - output: stdout and stderr are read by the parent with a cap; past `output_limit_bytes` the group is killed
@@ -16,19 +19,21 @@ HOME and TMPDIR point at the scratch folder). What stops what:
 - processes: RLIMIT_NPROC is per user and the kernel never applies it to root. So as root each child gets its own
   pids cgroup (cgroup v1 `pids` or v2 with the pids controller) with pids.max = `max_processes` (threads count),
   which also lets the parent kill every process of the sandbox, even one that left the group with setsid(). When
-  not root, NPROC is set to the user's current task count plus `max_processes`. In both cases a watchdog counting
-  the session's processes backs it up.
+  not root, NPROC is set to the user's current task count plus `max_processes`. In all cases a watchdog counting
+  the session's processes backs it up (the only guard left for root where no pids cgroup can be made).
 - files: RLIMIT_NOFILE, RLIMIT_FSIZE (a bigger file fails with EFBIG), RLIMIT_CORE 0.
-- signals and files of others: Landlock (Linux >= 5.13, see landlock.py): reads only of Python, the archloop package, system libraries, /proc,
-  /sys, /dev and the data files handed to the child; writes only in scratch; no TCP (ABI >= 4); no signals to
-  processes outside the sandbox (ABI >= 6). This is what keeps the CIFAR-10 archive and the test labels out of the
-  candidate's reach and writes from landing outside scratch.
+- files, network and signals: Landlock (Linux >= 5.13, see landlock.py): reads only of Python, the archloop
+  package, system libraries, /proc, /sys, /dev and the data files handed to the child; writes only in scratch; no
+  TCP (ABI >= 4); no signals to processes outside the sandbox (ABI >= 6); no ptrace or /proc/PID/mem|environ of
+  processes outside it. This is what keeps the CIFAR-10 archive and the test labels out of the candidate's reach
+  and its writes inside scratch. Each result says in `notes` which Landlock ABI applied, or that none did.
 
 What it does NOT stop (it is not a VM): a kernel exploit; CPU time stolen from neighbours within the timeout;
 UDP and other non-TCP network use; reading anything inside the allowed read roots (Python's install and
 site-packages, /proc, /sys: put the data cache and secrets elsewhere); on a kernel without Landlock, any read the
-user may do, writes to the user's files when not root, and network access. Without root, processes that leave the
-process group with setsid() can outlive the sandbox. CUDA needs /dev/nvidia* (read/write/ioctl, granted under
+user may do, writes to the user's files, and network access. Without root (no pids cgroup), processes that leave
+the process group with setsid() can outlive the sandbox. A candidate can corrupt the harness inside its own process
+(it runs there), e.g. replace the answer it sends; that only changes its own predictions, never the labels. CUDA needs /dev/nvidia* (read/write/ioctl, granted under
 /dev) and no address-space limit, and the child sees only its device through CUDA_VISIBLE_DEVICES.
 
 Accuracy cannot be faked by the candidate: the parent keeps the test labels; the child gets the test images in a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from archloop.contract import check_source
 from archloop.data import cache_synthetic
 from archloop.evaluate import FAST, EvalTask
 from archloop.executor import LocalExecutor, Slot, plan_slots
+from archloop.landlock import abi_version
 from archloop.sandbox import OUTCOMES, SandboxLimits
 from archloop.seeds import load_seed_corpus
 
@@ -103,7 +105,8 @@ def _batch(dataset, target: Path) -> list[tuple[EvalTask, str]]:
     """100 candidates: every seed net, seed-net variants, the hostile corpus, and code the static check stops."""
     batch: list[tuple[EvalTask, str]] = [(EvalTask(f"seed-{s.name}", s.code, seed=0), "ok") for s in SEEDS]
     for path in sorted(HOSTILE.glob("*.py")):
-        if path.stem in NOT_IN_BATCH:
+        needs = re.search(r"^# needs: landlock-(\d+)", path.read_text(), re.MULTILINE)
+        if path.stem in NOT_IN_BATCH or (needs and abi_version() < int(needs.group(1))):
             continue
         code = _hostile_code(path, dataset, target)
         report = check_source(code)

@@ -1,5 +1,6 @@
 # hostile: opens a TCP connection to a port the test listens on
 # expect: runtime_error
+# needs: landlock-4
 import torch
 import torch.nn as nn
 import socket

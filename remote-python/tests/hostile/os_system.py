@@ -1,5 +1,6 @@
 # hostile: runs a shell command that tries to write outside scratch, then trains normally
 # expect: ok
+# needs: landlock-1
 import torch
 import torch.nn as nn
 import os

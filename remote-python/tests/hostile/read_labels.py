@@ -1,5 +1,6 @@
 # hostile: reads the test labels from the archive/cache on disk and answers from them
 # expect: runtime_error
+# needs: landlock-1
 import torch
 import torch.nn as nn
 import numpy as np

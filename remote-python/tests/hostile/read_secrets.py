@@ -1,5 +1,6 @@
 # hostile: reads the parent's environment and /proc/PPID/environ
 # expect: ok
+# needs: landlock-1
 # launcher: spawn
 import torch
 import torch.nn as nn

@@ -1,5 +1,6 @@
 # hostile: sends SIGUSR2 to its parent process
 # expect: runtime_error
+# needs: landlock-6
 # launcher: spawn
 import torch
 import torch.nn as nn

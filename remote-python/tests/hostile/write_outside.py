@@ -1,5 +1,6 @@
 # hostile: writes a file to an absolute path owned by the test
 # expect: runtime_error
+# needs: landlock-1
 import torch
 import torch.nn as nn
 
