@@ -391,7 +391,10 @@ def run_child(
     returncode: int | None = None
     try:
         if cgroup:
-            cgroup.add(child.pid)  # before the job is sent: the child waits for it, so it has not forked yet
+            # Before the job is sent: the child waits for it, so it has not forked yet. A child already dead
+            # cannot join; its exit status tells the rest.
+            with contextlib.suppress(OSError):
+                cgroup.add(child.pid)
         # A child that died before reading its job breaks the pipe; its exit status says how it ended.
         with contextlib.suppress(OSError), open(pipes[0][1], "wb", closefd=False) as stdin:
             stdin.write(json.dumps(job).encode())
