@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from archloop import PROTOCOL_VERSION, __version__
+from archloop import protocol
 from archloop.daemon import DaemonError, DaemonRunning, connect, start_daemon
 from archloop.run_requests import RequestContext, RequestError, handle_request
 from archloop.store import RunStore, StoreError
@@ -33,17 +34,6 @@ POLL_S = 0.25
 RECONNECT_S = 0.5
 REPLAY_BATCH = 500
 EXIT_PROTOCOL = 2
-METHODS = (
-    "run.start",
-    "run.stop",
-    "run.pause",
-    "run.resume",
-    "cycle.run",
-    "candidate.verdict",
-    "candidate.annotate",
-    "run.status",
-    "runs.list",
-)
 
 
 def _now_ms() -> float:
@@ -58,8 +48,8 @@ class Output:
         self._lock = threading.Lock()
         self.closed = threading.Event()
 
-    def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    def send(self, message: Any) -> None:
+        data = protocol.encode(message)
         with self._lock:
             if self.closed.is_set():
                 return
@@ -69,13 +59,11 @@ class Output:
             except (BrokenPipeError, ValueError, OSError):
                 self.closed.set()
 
-    def log(self, level: str, message: str) -> None:
-        self.send({"type": "log", "level": level, "message": message[:60_000], "ts": _now_ms(), "source": "attach"})
+    def log(self, level: Literal["debug", "info", "warn", "error"], message: str) -> None:
+        self.send(protocol.log(level, message[:60_000], _now_ms(), source="attach"))
 
-    def error(self, request_id: Any, code: str, message: str) -> None:
-        self.send(
-            {"type": "response", "id": request_id, "ok": False, "error": {"code": code, "message": message[:60_000]}}
-        )
+    def error(self, request_id: Any, code: Any, message: str) -> None:
+        self.send(protocol.response_error(request_id, code, message[:60_000]))
 
 
 def read_line(stream: IO[bytes], cap: int = LINE_CAP) -> tuple[bytes | None, bool]:
@@ -180,20 +168,6 @@ class DaemonLink:
                     self._sock.shutdown(socket.SHUT_RDWR)
 
 
-def check_request(message: dict[str, Any]) -> str | None:
-    """Why a client message is not an acceptable request (None if it is). The daemon checks params itself."""
-    request_id = message.get("id")
-    if isinstance(request_id, bool) or not (
-        (isinstance(request_id, int) and request_id >= 0) or (isinstance(request_id, str) and 0 < len(request_id) <= 64)
-    ):
-        return "a request needs an id (integer >= 0 or a string of 1-64 characters)"
-    if message.get("method") not in METHODS:
-        return f"unknown method {message.get('method')!r}"
-    if not isinstance(message.get("params"), dict):
-        return "params must be an object"
-    return None
-
-
 def attach(
     run_dir: Path,
     since: int,
@@ -210,10 +184,10 @@ def attach(
         store = RunStore(run_dir)
         run_id = store.run_id
     except StoreError as exc:
-        out.send(_hello(None))
+        out.send(protocol.hello("server"))
         out.log("error", str(exc))
         return 1
-    out.send(_hello(run_id))
+    out.send(protocol.hello("server", run=run_id))
     wake = threading.Event()
     closing = threading.Event()
     exit_code = [0]
@@ -245,18 +219,6 @@ def attach(
     return exit_code[0]
 
 
-def _hello(run_id: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "type": "hello",
-        "protocol": PROTOCOL_VERSION,
-        "role": "server",
-        "software": f"archloop {__version__}",
-    }
-    if run_id is not None:
-        message["run"] = run_id
-    return message
-
-
 def _read_client(
     run_dir: Path,
     stdin: IO[bytes],
@@ -268,53 +230,54 @@ def _read_client(
     launcher: Callable[[Path], int],
 ) -> None:
     store: RunStore | None = None
-    greeted = False
+    decoder = protocol.LineDecoder(LINE_CAP)
+    greeted = [False]
+
+    def handle(item: protocol.Line | protocol.Rejection) -> bool:
+        """Act on one input line; False ends the session (a hello with another protocol version)."""
+        nonlocal store
+        decoded = (
+            protocol.decode_client_message(item.data, item.line_number) if isinstance(item, protocol.Line) else item
+        )
+        if decoded is None:
+            return True
+        if isinstance(decoded, protocol.Rejection):
+            if decoded.request_id is not None:
+                out.error(decoded.request_id, decoded.error_code, decoded.detail)
+            else:
+                level: Literal["warn", "error"] = "error" if decoded.reason == "line_too_long" else "warn"
+                out.log(level, f"dropped input line {decoded.line_number}: {decoded.detail} ({decoded.preview!r})")
+            return True
+        message: dict[str, Any] = dict(decoded)
+        if message["type"] == "hello":
+            problem = protocol.check_hello(message)
+            if problem is not None:
+                out.log("error", problem)
+                exit_code[0] = EXIT_PROTOCOL
+                return False
+            greeted[0] = True
+            return True
+        if not greeted[0]:
+            out.error(message["id"], "bad_request", "send a hello before any request")
+            return True
+        if link.forward(message):
+            return True
+        if store is None:
+            store = RunStore(run_dir)
+        _handle_locally(store, run_dir, message, out, launcher)
+        link.retry_now.set()  # a request may have launched the daemon: connect to it at once
+        wake.set()
+        return True
+
     try:
         while not closing.is_set():
-            line, too_long = read_line(stdin)
-            if line is None:
-                return
-            if too_long:
-                out.log("error", f"dropped an input line over {LINE_CAP} bytes")
-                continue
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                out.log("warn", f"dropped a line that is not JSON: {line[:80]!r}")
-                continue
-            if not isinstance(message, dict):
-                out.log("warn", f"dropped a line that is not a JSON object: {line[:80]!r}")
-                continue
-            if message.get("type") == "hello":
-                if message.get("protocol") != PROTOCOL_VERSION:
-                    out.log(
-                        "error",
-                        f"protocol version mismatch: client speaks {message.get('protocol')!r}, "
-                        f"this backend speaks {PROTOCOL_VERSION}",
-                    )
-                    exit_code[0] = EXIT_PROTOCOL
+            chunk = _read_chunk(stdin)
+            items = decoder.feed(chunk) if chunk else decoder.end()
+            for item in items:
+                if not handle(item):
                     return
-                greeted = True
-                continue
-            if message.get("type") != "request":
-                out.log("warn", f"dropped a message of unknown type {message.get('type')!r}")
-                continue
-            problem = check_request(message)
-            if problem is not None:
-                out.error(message.get("id") if _is_id(message.get("id")) else 0, "bad_request", problem)
-                continue
-            if not greeted:
-                out.error(message["id"], "bad_request", "send a hello before any request")
-                continue
-            if link.forward(message):
-                continue
-            if store is None:
-                store = RunStore(run_dir)
-            _handle_locally(store, run_dir, message, out, launcher)
-            link.retry_now.set()  # a request may have launched the daemon: connect to it at once
-            wake.set()
+            if not chunk:
+                return
     finally:
         if store is not None:
             store.close()
@@ -322,10 +285,12 @@ def _read_client(
         wake.set()
 
 
-def _is_id(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
-        isinstance(value, str) and 0 < len(value) <= 64
-    )
+def _read_chunk(stdin: IO[bytes]) -> bytes:
+    """Whatever stdin has now (up to 64 KiB), b'' at EOF: lines are framed by the protocol's LineDecoder."""
+    read1 = getattr(stdin, "read1", None)
+    if read1 is not None:
+        return bytes(read1(65536))
+    return os.read(stdin.fileno(), 65536)
 
 
 def _handle_locally(
@@ -348,4 +313,4 @@ def _handle_locally(
     except Exception as exc:  # a broken store: answer, keep serving
         out.error(message["id"], "internal", f"{type(exc).__name__}: {exc}")
         return
-    out.send({"type": "response", "id": message["id"], "ok": True, "result": result})
+    out.send(protocol.response_ok(message["id"], result))

@@ -113,15 +113,19 @@ def test_bad_input_gets_logs_and_errors_and_never_ends_the_process(finished_run)
     a.send(b"this is not json\n")
     assert a.until(lambda m: m["type"] == "log")[-1]["level"] == "warn"
     a.send(b"x" * (8 * 1024 * 1024 + 10) + b"\n")
-    assert "over" in a.until(lambda m: m["type"] == "log")[-1]["message"]
+    too_long = a.until(lambda m: m["type"] == "log")[-1]
+    assert too_long["level"] == "error" and "longer than" in too_long["message"]
     a.send({"type": "request", "id": 2, "method": "run.explode", "params": {}})
     bad = a.until(lambda m: m["type"] == "response")[-1]
     assert bad == {
         "type": "response",
         "id": 2,
         "ok": False,
-        "error": {"code": "bad_request", "message": bad["error"]["message"]},
+        "error": {"code": "unknown_method", "message": bad["error"]["message"]},
     }
+    a.send({"type": "request", "id": 3, "method": "candidate.verdict", "params": {"candidate": "x", "verdict": "meh"}})
+    invalid = a.until(lambda m: m["type"] == "response")[-1]
+    assert invalid["id"] == 3 and invalid["error"]["code"] == "bad_request"  # params checked against the schema
     a.send({"type": "request", "id": "s", "method": "run.status", "params": {}})
     status = a.until(lambda m: m["type"] == "response")[-1]
     assert status["ok"] and status["result"]["state"] == "finished" and status["result"]["daemonAlive"] is False

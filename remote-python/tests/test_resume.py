@@ -99,13 +99,13 @@ def test_kill_minus_nine_at_a_stage_then_start_resumes_without_loss_or_duplicati
     assert_consistent_two_cycle_run(run_dir, before_kill)
 
 
-def test_real_stages_killed_mid_evaluation_resume_and_finish_two_cycles(tmp_path, shared_tiny_llama):
+def test_real_stages_killed_mid_evaluation_resume_and_finish_the_cycle(tmp_path, shared_tiny_llama):
     """The daemon with the real sandbox, executor, MinHash, selection and PEFT (generation replays seed variants,
     see tests/real_stages.py): kill -9 while candidates are being trained, start again, and the run completes."""
     from real_stages import real_config, toml_text
 
     config = tmp_path / "real.toml"
-    config.write_text(toml_text(real_config(shared_tiny_llama, tmp_path / "cache", cycles=2, candidates=2)))
+    config.write_text(toml_text(real_config(shared_tiny_llama, tmp_path / "cache", cycles=1, candidates=2)))
     run_dir = tmp_path / "run"
     env = scripted_env(ARCHLOOP_STAGES_FACTORY="real_stages:build_seed_variant_stages")
     halting = {**env, "ARCHLOOP_HALT_AT": "evaluation:1"}
@@ -121,13 +121,15 @@ def test_real_stages_killed_mid_evaluation_resume_and_finish_two_cycles(tmp_path
     codes, events = snapshot(run_dir)
     assert all(codes[k] == v for k, v in before_kill.items())
     kinds = Counter(e.kind for e in events)
-    assert kinds["candidate.generated"] == 4 and kinds["cycle.finished"] == 2, (run_dir / "daemon.log").read_text()
+    assert kinds["candidate.generated"] == 2 and kinds["cycle.finished"] == 1, (run_dir / "daemon.log").read_text()
     per_candidate = Counter((e.kind, e.data.get("candidate")) for e in events if "candidate" in e.data)
     assert max(per_candidate.values()) == 1
     with RunStore(run_dir) as store:
         trained = [c for c in store.candidates() if c.eval_outcome == "ok"]
         assert trained and all(0 <= c.accuracy <= 100 for c in trained)  # real one-epoch training on synthetic data
         assert any(c.selected for c in store.candidates())
-        assert store.adapter(2).pairs > store.adapter(1).pairs - 1 >= 16
+        assert store.adapter(1).pairs > 16  # the seeds and the selected candidates
         assert store.run_info().state == "finished"
-    assert int((run_dir / "variant-counter").read_text()) <= 4 + 2  # only the in-flight batch could be sampled again
+    assert (
+        int((run_dir / "variant-counter").read_text()) == 2
+    )  # nothing was sampled again  # only the in-flight batch could be sampled again
