@@ -10,6 +10,9 @@ need_apt=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# zsh and fish: shellQuote's tests check that argv survives every login shell a GPU host may have.
+command -v zsh >/dev/null 2>&1 || need_apt+=(zsh)
+command -v fish >/dev/null 2>&1 || need_apt+=(fish)
 # Debian's Chromium, driven by playwright-core in the dashboard and e2e tests (never `npx playwright install`).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
