@@ -234,3 +234,11 @@ def test_bad_adapter_and_impossible_quantization_are_classified(model_dir: Path,
         with pytest.raises(ModelLoadError) as caught:
             load_model(model_dir, device="cpu", load_in_4bit=True)
         assert caught.value.kind == "quantization"
+
+
+def test_a_directory_without_weights_is_a_not_found_error_naming_the_directory(model_dir: Path, tmp_path: Path):
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((model_dir / name).read_bytes())
+    with pytest.raises(ModelLoadError) as caught:
+        load_model(tmp_path, device="cpu")
+    assert caught.value.kind == "not_found" and str(tmp_path) in str(caught.value)
