@@ -124,6 +124,11 @@ def test_remove_forgets_a_key_and_keeps_the_others_queryable(seed_index: Novelty
         assert index.nearest(SEEDS[name]) == (name, 1.0)
     with pytest.raises(KeyError):
         index.remove("lenet")
+    rebuilt = NoveltyIndex.from_signatures(index.stored_signatures())
+    assert sorted(rebuilt.keys()) == sorted(index.keys())
+    index.add("lenet", SEEDS["lenet"])  # a removed key can come back (e.g. a verdict is withdrawn)
+    assert index.query(SEEDS["lenet"]) == index.query(SEEDS["lenet"]).__class__(1.0, "lenet", False)
+    assert len(index) == len(SEEDS)
 
 
 def test_rebuilding_from_stored_signatures_gives_identical_query_results(seed_index: NoveltyIndex):
