@@ -69,6 +69,7 @@ class RealStages:
         self._seeds: list[CorpusEntry] | None = None
         self._pool: Executor | None = None
         self._validator: ForkServer | None = None
+        self._tokenizer_cache: object | None = None
         ev = config.evaluation
         self._limits = SandboxLimits(
             timeout_s=ev.time_limit_s, **({"memory_mb": ev.memory_limit_mb} if ev.memory_limit_mb else {})
@@ -228,11 +229,14 @@ class RealStages:
         return (pair.prompt, pair.completion)
 
     def _tokenizer(self) -> object:
+        """The base model's tokenizer (its chat template shapes the prompt), loaded once."""
         if self._loaded is not None:
             return self._loaded.tokenizer
-        from transformers import AutoTokenizer
+        if self._tokenizer_cache is None:
+            from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.model_path())
+            self._tokenizer_cache = AutoTokenizer.from_pretrained(self.model_path())
+        return self._tokenizer_cache
 
     def finetune(
         self,
