@@ -7,7 +7,9 @@
  * 1. First render: a snapshot of 22 cycles and 10,000 candidates posted to the webview, until the first view is
  *    painted; then switching to the 10,000-row candidates table until it is painted.
  * 2. Cost per event: 1,000 live events arriving as 1,000 messages (one every 4 ms, and all at once), with the
- *    candidates table on screen; cost = main-thread busy time (CDP Performance TaskDuration) / events.
+ *    candidates table on screen.
+ * Each figure is given as wall clock and as the renderer main thread's CPU time (CDP Performance ThreadTime): this
+ * machine is shared, and under load the wall clock mostly measures other people's processes.
  * Baseline, same run, same page: the naive renderer (data-render-mode="naive": every message redraws every view
  * synchronously and the table renders every row). Its per-event cost is measured on the first 50 events only,
  * because 1,000 full redraws of 10,000 rows take many minutes.
@@ -21,17 +23,21 @@ import { buildWebview, launchChromium, openDashboard, serveDashboard } from '../
 const CYCLES = 22;
 const CANDIDATES = 10_000;
 const LIVE_EVENTS = 1_000;
-const NAIVE_EVENTS = 20;
+const NAIVE_EVENTS = 3;
 const FIRST_RENDER_GOAL_MS = 300;
 const PER_EVENT_GOAL_MS = 5;
 
 type Window = { __hostPost(m: unknown): void; __bench: HostMessage[] };
 
-/** Posts a snapshot already held by the page and resolves when the first view has been painted. */
-async function firstRender(page: Page, snapshot: HostMessage): Promise<number> {
-  await page.evaluate((message) => {
-    (window as unknown as { __snapshot: unknown }).__snapshot = message;
-  }, snapshot);
+/** Hands data to the page before a measured phase, so moving it through the DevTools protocol is not measured. */
+async function stage(page: Page, name: string, value: unknown): Promise<void> {
+  await page.evaluate(({ key, data }) => {
+    (window as unknown as Record<string, unknown>)[key] = data;
+  }, { key: name, data: value });
+}
+
+/** Posts the snapshot staged as __snapshot and resolves when the first view has been painted. */
+async function firstRender(page: Page): Promise<number> {
   return page.evaluate(
     () =>
       new Promise<number>((resolve) => {
@@ -62,17 +68,23 @@ async function showCandidates(page: Page): Promise<number> {
   );
 }
 
-async function taskSeconds(page: Page, cdp: Awaited<ReturnType<ReturnType<Page['context']>['newCDPSession']>>): Promise<number> {
-  void page;
+type Cdp = Awaited<ReturnType<ReturnType<Page['context']>['newCDPSession']>>;
+
+/** CPU seconds the renderer's main thread has used so far. */
+async function threadSeconds(cdp: Cdp): Promise<number> {
   const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
-  return metrics.find((m) => m.name === 'TaskDuration')?.value ?? 0;
+  return metrics.find((m) => m.name === 'ThreadTime')?.value ?? 0;
 }
 
-/** Posts the events one per message (spaced by `gapMs`, or all at once) and waits until the last is rendered. */
-async function deliver(page: Page, messages: HostMessage[], gapMs: number): Promise<number> {
-  await page.evaluate((list) => {
-    (window as unknown as Window).__bench = list;
-  }, messages);
+/** Runs a phase and returns [wall ms as the page measured it, main-thread CPU ms]. */
+async function timed(cdp: Cdp, phase: () => Promise<number>): Promise<[number, number]> {
+  const before = await threadSeconds(cdp);
+  const wall = await phase();
+  return [wall, ((await threadSeconds(cdp)) - before) * 1000];
+}
+
+/** Posts the messages staged as __bench one by one (every `gapMs`, or all at once) until the last is rendered. */
+async function deliver(page: Page, gapMs: number): Promise<number> {
   return page.evaluate(
     ({ gap }) =>
       new Promise<number>((resolve) => {
@@ -104,12 +116,10 @@ async function deliver(page: Page, messages: HostMessage[], gapMs: number): Prom
 }
 
 interface Result {
-  firstRenderMs: number;
-  candidatesMs: number;
-  trickleBusyPerEventMs: number;
-  trickleWallMs: number;
-  burstBusyPerEventMs: number;
-  burstWallMs: number;
+  firstRender: [number, number];
+  candidates: [number, number];
+  trickle: [number, number];
+  burst: [number, number];
   events: number;
 }
 
@@ -128,28 +138,20 @@ async function measure(naive: boolean): Promise<Result> {
   await cdp.send('Performance.enable');
   const snapshot: HostMessage = { type: 'snapshot', state: snapshotOf(fixture.events) };
   const label = naive ? 'naive' : 'ArchLoop';
-  const firstRenderMs = await firstRender(page, snapshot);
-  console.error(`${label}: first render ${firstRenderMs.toFixed(0)} ms`);
-  const candidatesMs = await showCandidates(page);
-  console.error(`${label}: candidates tab ${candidatesMs.toFixed(0)} ms`);
-  let before = await taskSeconds(page, cdp);
-  const trickleWallMs = await deliver(page, trickle, 4);
-  const trickleBusy = (await taskSeconds(page, cdp)) - before;
-  before = await taskSeconds(page, cdp);
-  console.error(`${label}: trickle ${trickleWallMs.toFixed(0)} ms wall`);
-  const burstWallMs = await deliver(page, burst, 0);
-  console.error(`${label}: burst ${burstWallMs.toFixed(0)} ms wall`);
-  const burstBusy = (await taskSeconds(page, cdp)) - before;
+  const show = (name: string, [wall, cpu]: [number, number]): void => console.error(`${label}: ${name} ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU`);
+  await stage(page, '__snapshot', snapshot);
+  const firstRenderResult = await timed(cdp, () => firstRender(page));
+  show('first render', firstRenderResult);
+  const candidates = await timed(cdp, () => showCandidates(page));
+  show('candidates tab', candidates);
+  await stage(page, '__bench', trickle);
+  const trickleResult = await timed(cdp, () => deliver(page, 4));
+  show('trickle', trickleResult);
+  await stage(page, '__bench', burst);
+  const burstResult = await timed(cdp, () => deliver(page, 0));
+  show('burst', burstResult);
   await page.close();
-  return {
-    firstRenderMs,
-    candidatesMs,
-    trickleBusyPerEventMs: (trickleBusy * 1000) / count,
-    trickleWallMs,
-    burstBusyPerEventMs: (burstBusy * 1000) / count,
-    burstWallMs,
-    events: count,
-  };
+  return { firstRender: firstRenderResult, candidates, trickle: trickleResult, burst: burstResult, events: count };
 }
 
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -163,19 +165,20 @@ async function main(): Promise<void> {
     if (!process.argv.includes('--no-warmup')) await measure(false); // warm-up: Chromium's caches and JIT, so neither side pays them in the table
     const ours = await measure(false);
     const naive = await measure(true);
-    const row = (name: string, a: number, b: number, goal: string): string =>
-      `| ${name.padEnd(52)} | ${a.toFixed(2).padStart(10)} | ${b.toFixed(2).padStart(10)} | ${(b / a).toFixed(1).padStart(6)}x | ${goal.padEnd(8)} |`;
-    console.log(`\nArchLoop dashboard benchmark — ${CANDIDATES.toLocaleString('en-US')} candidates, ${CYCLES} cycles; Chromium headless; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-    console.log(`| ${'metric (ms)'.padEnd(52)} | ${'ArchLoop'.padStart(10)} | ${'naive'.padStart(10)} | ${'ratio'.padStart(7)} | ${'goal'.padEnd(8)} |`);
-    console.log(`|${'-'.repeat(54)}|${'-'.repeat(12)}|${'-'.repeat(12)}|${'-'.repeat(9)}|${'-'.repeat(10)}|`);
-    console.log(row('first render: snapshot -> cycles view painted', ours.firstRenderMs, naive.firstRenderMs, `< ${FIRST_RENDER_GOAL_MS}`));
-    console.log(row('open candidates tab: 10,000 rows sorted, painted', ours.candidatesMs, naive.candidatesMs, ''));
-    console.log(row(`per event, 1 msg / 4 ms (main-thread busy)`, ours.trickleBusyPerEventMs, naive.trickleBusyPerEventMs, `< ${PER_EVENT_GOAL_MS}`));
-    console.log(row(`per event, burst of messages (main-thread busy)`, ours.burstBusyPerEventMs, naive.burstBusyPerEventMs, `< ${PER_EVENT_GOAL_MS}`));
-    console.log(row(`per event, burst (wall clock / events)`, ours.burstWallMs / ours.events, naive.burstWallMs / naive.events, ''));
-    console.log(`events: ArchLoop ${ours.events} per mode, naive ${naive.events} per mode (only the first ${NAIVE_EVENTS}: each redraws 10,000 rows); candidates view on screen throughout.`);
-    const ok = ours.firstRenderMs < FIRST_RENDER_GOAL_MS && ours.trickleBusyPerEventMs < PER_EVENT_GOAL_MS && ours.burstBusyPerEventMs < PER_EVENT_GOAL_MS;
-    console.log(ok ? 'goals met' : 'GOALS NOT MET');
+    const cell = (value: number): string => value.toFixed(2).padStart(9);
+    const row = (name: string, ours: [number, number], base: [number, number], per: number, basePer: number, goal: string): string =>
+      `| ${name.padEnd(46)} |${cell(ours[0] / per)} |${cell(ours[1] / per)} |${cell(base[0] / basePer)} |${cell(base[1] / basePer)} | ${((base[1] / basePer) / (ours[1] / per)).toFixed(1).padStart(6)}x | ${goal.padEnd(6)} |`;
+    console.log(`\nArchLoop dashboard benchmark: ${CANDIDATES.toLocaleString('en-US')} candidates, ${CYCLES} cycles; headless Chromium; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(`| ${'metric (ms)'.padEnd(46)} | ours wall | ours CPU | naive wall | naive CPU | CPU ratio | goal   |`);
+    console.log(`|${'-'.repeat(48)}|${'-'.repeat(10)}|${'-'.repeat(10)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(8)}|`);
+    console.log(row('first render: snapshot -> cycles view painted', ours.firstRender, naive.firstRender, 1, 1, `< ${FIRST_RENDER_GOAL_MS}`));
+    console.log(row('open candidates tab (10,000 rows) -> painted', ours.candidates, naive.candidates, 1, 1, ''));
+    console.log(row('per event, one message every 4 ms', ours.trickle, naive.trickle, ours.events, naive.events, `< ${PER_EVENT_GOAL_MS}`));
+    console.log(row('per event, all messages at once', ours.burst, naive.burst, ours.events, naive.events, `< ${PER_EVENT_GOAL_MS}`));
+    console.log(`events: ours ${ours.events} per mode; naive only the first ${naive.events} per mode (each redraws 10,000 rows). Candidates view on screen throughout.`);
+    console.log('wall = what the page measured (includes waiting for the CPU on a loaded machine); CPU = renderer main-thread CPU time.');
+    const ok = ours.firstRender[1] < FIRST_RENDER_GOAL_MS && ours.trickle[1] / ours.events < PER_EVENT_GOAL_MS && ours.burst[1] / ours.events < PER_EVENT_GOAL_MS;
+    console.log(ok ? 'goals met (CPU time)' : 'GOALS NOT MET (CPU time)');
   } finally {
     await browser.close();
     await server.close();

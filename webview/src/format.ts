@@ -9,8 +9,11 @@ export function formatInterval(interval: readonly [number, number] | null, digit
   return interval === null ? '' : `[${interval[0].toFixed(digits)} – ${interval[1].toFixed(digits)}]`;
 }
 
+// One formatter for all counts: Number#toLocaleString builds a new one per call, which shows up in profiles.
+const COUNT = new Intl.NumberFormat('en-US');
+
 export function formatCount(value: number | null): string {
-  return value === null ? '—' : value.toLocaleString('en-US');
+  return value === null ? '—' : COUNT.format(value);
 }
 
 export function formatSeconds(value: number | null): string {
