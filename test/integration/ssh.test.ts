@@ -254,6 +254,28 @@ describe('SshTransport against a real sshd', () => {
     await transport.close();
   });
 
+  it('notices a silent peer through keepalives and reports `disconnected`', async () => {
+    const h = makeHome(hostBlock('gpu', sshd, [`IdentityFile ${plainKey.privatePath}`]), `${sshd.knownHostsLine()}\n`);
+    const before = new Set(sshd.connectionPids());
+    const transport = await SshTransport.open('gpu', options(h, { keepaliveIntervalMs: 200, keepaliveCountMax: 2 }));
+    const mine = sshd.connectionPids().filter((pid) => !before.has(pid));
+    // Freeze the per-connection sshd and its children: the TCP link stays up but nothing answers.
+    const frozen = [...mine, ...mine.flatMap((pid) => execFileSync('sh', ['-c', `pgrep -P ${pid} || true`]).toString().split(/\s+/).filter(Boolean).map(Number))];
+    const lost = new Promise<Error>((resolve) => transport.onDisconnect(resolve));
+    const started = Date.now();
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    try {
+      isCode('disconnected')(await lost);
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    } finally {
+      for (const pid of frozen) {
+        process.kill(pid, 'SIGKILL');
+        process.kill(pid, 'SIGCONT');
+      }
+      await transport.close();
+    }
+  });
+
   it('kills a remote process and reports how it ended', async () => {
     const h = makeHome(hostBlock('gpu', sshd, [`IdentityFile ${plainKey.privatePath}`]), `${sshd.knownHostsLine()}\n`);
     const transport = await SshTransport.open('gpu', options(h));
