@@ -1,7 +1,5 @@
 import * as vscode from 'vscode';
-
-/** Command ids contributed in package.json; kept here so the manifest and the code are checked against one list. */
-export const SHOW_BACKEND_LOG_COMMAND = 'archloop.showBackendLog';
+import { COMMANDS } from './commandIds';
 
 /**
  * Registers "ArchLoop: Show Backend Log", which reveals the ArchLoop log channel (backend `log` messages and the
@@ -9,7 +7,7 @@ export const SHOW_BACKEND_LOG_COMMAND = 'archloop.showBackendLog';
  */
 export function registerLogCommands(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): void {
   context.subscriptions.push(
-    vscode.commands.registerCommand(SHOW_BACKEND_LOG_COMMAND, () => {
+    vscode.commands.registerCommand(COMMANDS.showBackendLog, () => {
       // preserveFocus false: the user asked to look at the log, so move focus there.
       log.show(false);
     }),

@@ -1,0 +1,170 @@
+/**
+ * What a candidate's read-only editor tab shows, as plain data: its `archloop:` URI, the code collected from token
+ * streams and the final `candidate.generated` event, and the comment header with status, accuracy and novelty.
+ * Pure apart from the store's listeners; never throws on protocol input (a stream with a gap is recorded, not fatal).
+ */
+import type { Event, Stream } from '../protocol/messages';
+import { STATUS_LABEL, formatPercent } from './views/candidatePresentation';
+import type { CandidateView } from './views/runView';
+
+export const CANDIDATE_SCHEME = 'archloop';
+
+/** Which candidate a tab shows; `host` is the connection name ("Local", an SSH alias). */
+export interface CandidateAddress {
+  readonly host: string;
+  readonly run: string;
+  readonly cycle: number;
+  readonly candidate: string;
+}
+
+/** The path part of a candidate URI: `/<host>/<run>/<cycle>/<candidate>.py` with each segment percent-encoded. */
+export function candidatePath(address: CandidateAddress): string {
+  return `/${[address.host, address.run, String(address.cycle), `${address.candidate}.py`].map(encodeURIComponent).join('/')}`;
+}
+
+/** Reverses candidatePath; undefined for any path that is not one (a hand-typed or stale URI). */
+export function parseCandidatePath(path: string): CandidateAddress | undefined {
+  const parts = path.replace(/^\//, '').split('/');
+  if (parts.length !== 4) return undefined;
+  try {
+    const [host, run, cycleText, file] = parts.map(decodeURIComponent) as [string, string, string, string];
+    const cycle = Number(cycleText);
+    if (!host || !run || !Number.isInteger(cycle) || cycle < 0 || !file.endsWith('.py') || file.length <= 3) return undefined;
+    return { host, run, cycle, candidate: file.slice(0, -3) };
+  } catch {
+    return undefined; // malformed percent-encoding
+  }
+}
+
+/** The corpus-net path used as the left side of a nearest-neighbour diff: `/<host>/<run>/nearest/<key>.py`. */
+export function nearestPath(host: string, run: string, key: string): string {
+  return `/${[host, run, 'nearest', `${key}.py`].map(encodeURIComponent).join('/')}`;
+}
+
+export function parseNearestPath(path: string): { host: string; run: string; key: string } | undefined {
+  const parts = path.replace(/^\//, '').split('/');
+  if (parts.length !== 4 || parts[2] !== 'nearest') return undefined;
+  try {
+    const [host, run, , file] = parts.map(decodeURIComponent) as [string, string, string, string];
+    return file.endsWith('.py') ? { host, run, key: file.slice(0, -3) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Python comment lines above the code: what a reviewer needs before reading it. */
+export function candidateHeader(candidate: CandidateView | undefined, address: CandidateAddress): string {
+  if (!candidate) return `# ${address.candidate} (cycle ${address.cycle}): not seen yet in run ${address.run}\n`;
+  const lines = [`# ${candidate.id} · cycle ${candidate.cycle} · ${STATUS_LABEL[candidate.status]}${candidate.outcome && candidate.outcome !== 'ok' ? ` (${candidate.outcome})` : ''}`];
+  const facts: string[] = [];
+  if (candidate.accuracy !== null) facts.push(`accuracy ${formatPercent(candidate.accuracy)} after 1 epoch`);
+  if (candidate.params !== null) facts.push(`${candidate.params.toLocaleString('en-US')} parameters`);
+  if (candidate.maxJaccard !== null) facts.push(`highest Jaccard ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
+  if (facts.length) lines.push(`# ${facts.join(' · ')}`);
+  const verdict = candidate.verdict ? `verdict: ${candidate.verdict}` : 'verdict: none';
+  lines.push(`# ${verdict}${candidate.selected ? ` · selected (${candidate.selectReason ?? '?'})` : ''}`);
+  if (candidate.message && candidate.outcome !== 'ok') lines.push(`# ${candidate.message.split('\n')[0]?.slice(0, 200) ?? ''}`);
+  for (const note of candidate.annotations) lines.push(`# note: ${note.text.replace(/\n/g, ' ')}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Number of lines candidateHeader produced: CodeLens and "follow the end" need to know where the code starts. */
+export function headerLineCount(header: string): number {
+  return header.split('\n').length - 1;
+}
+
+interface CodeEntry {
+  text: string;
+  final: boolean;
+  /** True when a stream delta started past the end of what we had (a missed piece). */
+  gap: boolean;
+}
+
+/**
+ * Candidates' code as it streams. Keyed by run/cycle/candidate. The persistent event replaces whatever the stream
+ * delivered, because deltas are ephemeral and may have been missed.
+ */
+export class CandidateCodeStore {
+  private readonly entries = new Map<string, CodeEntry>();
+  private readonly listeners = new Set<(run: string, cycle: number, candidate: string) => void>();
+
+  private static key(run: string, cycle: number, candidate: string): string {
+    return `${run}\u0000${cycle}\u0000${candidate}`;
+  }
+
+  code(run: string, cycle: number, candidate: string): string | undefined {
+    return this.entries.get(CandidateCodeStore.key(run, cycle, candidate))?.text;
+  }
+
+  /** Code of any candidate with this id in the run (the novelty filter names neighbours by id alone). */
+  codeById(run: string, candidate: string): string | undefined {
+    for (const [key, entry] of this.entries) {
+      const [entryRun, , entryCandidate] = key.split('\u0000');
+      if (entryRun === run && entryCandidate === candidate) return entry.text;
+    }
+    return undefined;
+  }
+
+  isFinal(run: string, cycle: number, candidate: string): boolean {
+    return this.entries.get(CandidateCodeStore.key(run, cycle, candidate))?.final ?? false;
+  }
+
+  onDidChange(listener: (run: string, cycle: number, candidate: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  applyStream(stream: Stream): void {
+    const key = CandidateCodeStore.key(stream.run, stream.cycle, stream.candidate);
+    const entry = this.entries.get(key) ?? { text: '', final: false, gap: false };
+    if (entry.final) return;
+    if (stream.offset > entry.text.length) {
+      entry.gap = true;
+      entry.text = `${entry.text}${stream.delta}`;
+    } else {
+      // Overlapping or repeated delta (after a re-attach): write it at its offset.
+      entry.text = `${entry.text.slice(0, stream.offset)}${stream.delta}${entry.text.slice(stream.offset + stream.delta.length)}`;
+    }
+    this.entries.set(key, entry);
+    this.emit(stream.run, stream.cycle, stream.candidate);
+  }
+
+  applyEvent(event: Event): void {
+    if (event.kind !== 'candidate.generated') return;
+    this.entries.set(CandidateCodeStore.key(event.run, event.data.cycle, event.data.candidate), { text: event.data.code, final: true, gap: false });
+    this.emit(event.run, event.data.cycle, event.data.candidate);
+  }
+
+  private emit(run: string, cycle: number, candidate: string): void {
+    for (const listener of this.listeners) listener(run, cycle, candidate);
+  }
+}
+
+/** The one "live" tab of a run, which shows whichever candidate is being generated: `/<host>/<run>/live/live.py`. */
+export function livePath(host: string, run: string): string {
+  return `/${[host, run, 'live', 'live.py'].map(encodeURIComponent).join('/')}`;
+}
+
+export function parseLivePath(path: string): { host: string; run: string } | undefined {
+  const parts = path.replace(/^\//, '').split('/');
+  if (parts.length !== 4 || parts[2] !== 'live' || parts[3] !== 'live.py') return undefined;
+  try {
+    return { host: decodeURIComponent(parts[0] as string), run: decodeURIComponent(parts[1] as string) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The argv that prints a seed net's code on the host (`seed:<name>` keys name files in archloop/seeds/), or
+ * undefined for any other key. The name travels as an argument, never inside the Python source.
+ */
+export function seedSourceArgv(python: string, key: string): string[] | undefined {
+  const match = /^seed:([A-Za-z0-9_]+)$/.exec(key);
+  if (!match) return undefined;
+  const script =
+    'import sys, importlib.resources as r\n' +
+    'from archloop.demo_model import strip_seed_header\n' +
+    "sys.stdout.write(strip_seed_header(r.files('archloop.seeds').joinpath(sys.argv[1] + '.py').read_text()))";
+  return [python, '-c', script, match[1] as string];
+}

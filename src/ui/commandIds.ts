@@ -1,0 +1,27 @@
+/** Command ids contributed in package.json, in one list so the manifest and the code agree. */
+export const COMMANDS = {
+  connect: 'archloop.connect',
+  disconnect: 'archloop.disconnect',
+  startRun: 'archloop.startRun',
+  attachRun: 'archloop.attachRun',
+  runNextCycles: 'archloop.runNextCycles',
+  pauseRun: 'archloop.pauseRun',
+  resumeRun: 'archloop.resumeRun',
+  stopRun: 'archloop.stopRun',
+  openDashboard: 'archloop.openDashboard',
+  openCandidate: 'archloop.openCandidate',
+  acceptCandidate: 'archloop.acceptCandidate',
+  rejectCandidate: 'archloop.rejectCandidate',
+  annotateCandidate: 'archloop.annotateCandidate',
+  diffNearest: 'archloop.diffNearest',
+  exportCorpus: 'archloop.exportCorpus',
+  showBackendLog: 'archloop.showBackendLog',
+  checkHost: 'archloop.checkHost',
+  filterCandidates: 'archloop.filterCandidates',
+} as const;
+
+/** Context keys the `when` clauses in package.json read. */
+export const CONTEXT = {
+  connected: 'archloop.connected',
+  hasRun: 'archloop.hasRun',
+} as const;

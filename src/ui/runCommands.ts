@@ -1,0 +1,191 @@
+/**
+ * Start Run…, Attach to Run…, Run Next Cycles…, Pause/Resume/Stop Run, Export Corpus…: the run lifecycle.
+ * Start and attach create a RunSession (mirror included) and put it in the registry, which the tree, status bar and
+ * tabs follow. Requests go to the run's daemon through the RunClient; a refused or failed request is shown with the
+ * backend's reason. Nothing here throws into VS Code: every command reports its own failure.
+ */
+import { basename, join } from 'node:path';
+import * as vscode from 'vscode';
+import { listRuns, startRun, stopRun } from '../session/backendCommands';
+import type { HostConnection } from '../session/hostConnection';
+import { RunSession } from '../session/runSession';
+import { COMMANDS, CONTEXT } from './commandIds';
+import { connectCommand } from './connectionCommands';
+import { reportError, requireTrust, settings, type UiContext } from './uiContext';
+
+/** A tree node or command argument that names a run. */
+interface RunArgument {
+  host?: string;
+  run?: string;
+}
+
+export function registerRunCommands(ui: UiContext): void {
+  ui.extension.subscriptions.push(
+    vscode.commands.registerCommand(COMMANDS.startRun, (preset?: string) => startRunCommand(ui, typeof preset === 'string' ? preset : undefined)),
+    vscode.commands.registerCommand(COMMANDS.attachRun, () => attachRunCommand(ui)),
+    vscode.commands.registerCommand(COMMANDS.runNextCycles, (arg?: RunArgument) => runNextCycles(ui, arg)),
+    vscode.commands.registerCommand(COMMANDS.pauseRun, (arg?: RunArgument) => simpleRequest(ui, arg, 'run.pause', 'paused')),
+    vscode.commands.registerCommand(COMMANDS.resumeRun, (arg?: RunArgument) => simpleRequest(ui, arg, 'run.resume', 'resumed')),
+    vscode.commands.registerCommand(COMMANDS.stopRun, (arg?: RunArgument) => stopRunCommand(ui, arg)),
+    vscode.commands.registerCommand(COMMANDS.exportCorpus, (arg?: RunArgument) => exportCorpus(ui, arg)),
+  );
+  const updateContext = (): void => void vscode.commands.executeCommand('setContext', CONTEXT.hasRun, ui.registry.sessions().length > 0);
+  ui.extension.subscriptions.push({ dispose: ui.registry.onDidChange(updateContext) });
+  updateContext();
+}
+
+/** The connected host to act on: the only one, a picked one, or a new connection. */
+async function chooseHost(ui: UiContext): Promise<HostConnection | undefined> {
+  const names = ui.registry.hostNames();
+  if (names.length === 1) return ui.registry.host(names[0] as string);
+  if (names.length > 1) {
+    const name = await vscode.window.showQuickPick(names, { title: 'ArchLoop: on which host?' });
+    return name ? ui.registry.host(name) : undefined;
+  }
+  return connectCommand(ui);
+}
+
+function resolveSession(ui: UiContext, arg?: RunArgument): RunSession | undefined {
+  const session = arg?.host && arg.run ? ui.registry.session(arg.host, arg.run) : ui.registry.focused();
+  if (!session) void vscode.window.showWarningMessage('ArchLoop: no run is attached. Start or attach one first.');
+  return session;
+}
+
+async function startRunCommand(ui: UiContext, presetArgument?: string): Promise<void> {
+  if (!requireTrust()) return;
+  const host = await chooseHost(ui);
+  if (!host) return;
+  const preset =
+    presetArgument ??
+    (
+      await vscode.window.showQuickPick(
+        [
+          { label: 'demo', description: 'small local model, 3 short cycles: minutes on a CPU' },
+          { label: 'gpu-small', description: 'a small real run for one GPU' },
+          { label: 'paper', description: "the paper's full settings (22 cycles)" },
+        ],
+        { title: `ArchLoop: Start Run on ${host.name}`, placeHolder: settings().get<string>('run.defaultPreset') ?? 'demo' },
+      )
+    )?.label;
+  if (!preset) return;
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `ArchLoop: starting a ${preset} run on ${host.name}`, cancellable: true }, async (_progress, token) => {
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
+    try {
+      const started = await startRun(host.backend, { preset, signal: abort.signal });
+      ui.log.info(`started run in ${started.runDir} (daemon pid ${started.pid ?? '?'})`);
+      const runs = await listRuns(host.backend, abort.signal).catch(() => []);
+      const run = runs.find((summary) => summary.dir === started.runDir)?.run ?? basename(started.runDir);
+      await attach(ui, host, run, started.runDir);
+    } catch (error) {
+      reportError(ui, `cannot start a run on ${host.name}`, error);
+    }
+  });
+}
+
+async function attachRunCommand(ui: UiContext): Promise<void> {
+  if (!requireTrust()) return;
+  const host = await chooseHost(ui);
+  if (!host) return;
+  try {
+    const runs = await listRuns(host.backend);
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage(`ArchLoop: no runs under ${host.backend.runRoot} on ${host.name}. Start one first.`);
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(
+      runs.map((summary) => ({
+        label: summary.name,
+        description: `${summary.state} · cycle ${summary.cycle}/${summary.cycles}${summary.daemonAlive ? '' : ' · daemon not running'}`,
+        detail: summary.dir,
+        summary,
+      })),
+      { title: `ArchLoop: attach to a run on ${host.name}` },
+    );
+    if (picked) await attach(ui, host, picked.summary.run, picked.summary.dir);
+  } catch (error) {
+    reportError(ui, `cannot list the runs on ${host.name}`, error);
+  }
+}
+
+/** Attaches a RunSession for `run` (or focuses the existing one). */
+export async function attach(ui: UiContext, host: HostConnection, run: string, runDir: string): Promise<RunSession> {
+  const existing = ui.registry.session(host.name, run);
+  if (existing) {
+    ui.registry.setFocus(host.name, run);
+    return existing;
+  }
+  const corpusPath = settings().get<string>('corpusPath') || join(ui.extension.globalStorageUri.fsPath, 'corpus');
+  const session = new RunSession({
+    host: host.name,
+    run,
+    runDir,
+    backend: host.backend,
+    corpusPath: join(corpusPath, host.name.replace(/[^A-Za-z0-9_.-]/g, '_')),
+    log: { info: (m) => ui.log.info(m), warn: (m) => ui.log.warn(m), error: (m) => ui.log.error(m) },
+  });
+  await session.connect();
+  ui.registry.addSession(session);
+  ui.log.info(`attached to ${run} on ${host.name}`);
+  return session;
+}
+
+async function runNextCycles(ui: UiContext, arg?: RunArgument): Promise<void> {
+  const session = resolveSession(ui, arg);
+  if (!session) return;
+  const text = await vscode.window.showInputBox({
+    title: `ArchLoop: run more cycles of ${session.view.name ?? session.run}`,
+    value: '1',
+    validateInput: (value) => (/^[1-9]\d{0,3}$/.test(value.trim()) ? undefined : 'a whole number from 1 to 9999'),
+  });
+  if (!text) return;
+  try {
+    await session.client.request('cycle.run', { count: Number(text.trim()) });
+    void vscode.window.showInformationMessage(`ArchLoop: ${session.run} will run ${text.trim()} more cycle(s).`);
+  } catch (error) {
+    reportError(ui, 'cannot run more cycles', error);
+  }
+}
+
+async function simpleRequest(ui: UiContext, arg: RunArgument | undefined, method: 'run.pause' | 'run.resume', done: string): Promise<void> {
+  const session = resolveSession(ui, arg);
+  if (!session) return;
+  try {
+    await session.client.request(method, {});
+    vscode.window.setStatusBarMessage(`ArchLoop: ${session.run} ${done}`, 4000);
+  } catch (error) {
+    reportError(ui, `${method} failed`, error);
+  }
+}
+
+async function stopRunCommand(ui: UiContext, arg?: RunArgument): Promise<void> {
+  const session = resolveSession(ui, arg);
+  if (!session) return;
+  const host = ui.registry.host(session.host);
+  if (!host) return;
+  const answer = await vscode.window.showWarningMessage(`Stop run ${session.view.name ?? session.run} after its current step?`, { modal: true }, 'Stop Run');
+  if (answer !== 'Stop Run') return;
+  try {
+    // The request is acknowledged once stored; `archloop stop` also waits for the daemon, as a fallback.
+    await session.client.request('run.stop', {}).catch(() => stopRun(host.backend, session.runDir));
+  } catch (error) {
+    reportError(ui, 'cannot stop the run', error);
+  }
+}
+
+async function exportCorpus(ui: UiContext, arg?: RunArgument): Promise<void> {
+  const session = resolveSession(ui, arg);
+  if (!session) return;
+  const host = ui.registry.host(session.host);
+  if (!host) return;
+  const out = `${session.runDir.replace(/\/+$/, '')}/export`;
+  try {
+    const transport = await host.backend.transport();
+    const result = await transport.run([host.backend.python, '-m', 'archloop', 'export', '--run-dir', session.runDir, '--out', out]);
+    ui.log.info(`archloop export (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+    if (result.code !== 0) throw new Error(`archloop export exited ${result.code}: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    void vscode.window.showInformationMessage(`ArchLoop: exported ${session.run} to ${host.name}:${out}`);
+  } catch (error) {
+    reportError(ui, 'export failed', error);
+  }
+}
