@@ -3,7 +3,7 @@
 // not installed again; a fresh venv would take minutes here.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeKey, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -86,6 +86,27 @@ describe('deployBackend', () => {
     }
   });
 
+  it('reuses an installed venv of the same version instead of creating it again', async () => {
+    const local = new LocalTransport({ homeDir: join(work, 'venv-home') });
+    const root = join(work, 'venv-root');
+    try {
+      const { hash } = await collectBackendBundle(SOURCE);
+      const dir = join(root, hash);
+      // What an earlier deploy left: the venv (here the project's, linked) and the install marker with the hash.
+      mkdirSync(join(dir, 'venv', 'bin'), { recursive: true });
+      symlinkSync(PYTHON, join(dir, 'venv', 'bin', 'python'));
+      writeFileSync(join(dir, '.archloop-installed'), `${hash}\n`);
+      const steps: string[] = [];
+      const result = await deployBackend(local, { sourceDir: SOURCE, root, basePython: 'archloop-no-python3', runDoctor: false, onProgress: (event) => steps.push(event.step) });
+      assert.equal(result.installed, false);
+      assert.equal(result.python, join(dir, 'venv', 'bin', 'python'));
+      assert.deepEqual(result.command, [join(dir, 'venv', 'bin', 'python'), '-m', 'archloop']);
+      assert.ok(!steps.includes('venv'), 'no venv step');
+    } finally {
+      await local.close();
+    }
+  });
+
   it('fails with a classified DeployError: missing python, bad sources, cancellation', async () => {
     const local = new LocalTransport({ homeDir: join(work, 'local-home') });
     const isDeploy = (code: DeployError['code'], step: DeployError['step']) => (error: unknown) => {
@@ -94,6 +115,7 @@ describe('deployBackend', () => {
       return true;
     };
     await assert.rejects(deployBackend(local, { sourceDir: SOURCE, basePython: 'archloop-no-python3' }), isDeploy('python_missing', 'venv'));
+    await assert.rejects(deployBackend(local, { sourceDir: SOURCE, basePython: '/bin/false' }), isDeploy('venv_failed', 'venv'));
     await assert.rejects(deployBackend(local, { sourceDir: SOURCE, python: join(work, 'no-python') }), isDeploy('python_missing', 'doctor'));
     await assert.rejects(deployBackend(local, { sourceDir: join(work, 'nowhere') }), isDeploy('sources', 'bundle'));
     const controller = new AbortController();
