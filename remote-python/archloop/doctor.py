@@ -127,8 +127,6 @@ def run_doctor(run_root: Path) -> DoctorReport:
         cifar = None
 
     problems = [f"{p.name} is missing ({p.needed_for}): run `{p.install}`" for p in packages if not p.ok]
-    if sys.version_info < (3, 10):
-        problems.append(f"Python {platform.python_version()} is too old: ArchLoop needs 3.10 or newer")
     if disk_free is not None and disk_free < 5:
         problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
     return DoctorReport(
