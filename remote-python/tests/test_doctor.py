@@ -31,7 +31,10 @@ def test_doctor_names_the_install_command_for_a_missing_package(tmp_path):
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "archloop", "doctor", "--json", "--run-root", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     report = json.loads(result.stdout)
     datasketch = next(p for p in report["packages"] if p["name"] == "datasketch")
