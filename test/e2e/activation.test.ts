@@ -1,6 +1,9 @@
 // ArchLoop installs from its .vsix into real VS Code (code-server), activates, and its command works from the palette.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { e2eSkipReason, VsCodeHarness } from './harness.js';
 
 const skip = e2eSkipReason();
@@ -12,12 +15,17 @@ describe('ArchLoop in real VS Code (code-server + Chromium)', { skip, timeout: 6
     return vscode;
   };
 
+  const workspace = mkdtempSync(join(tmpdir(), 'archloop-e2e-ws-'));
+  const candidateCode = ['import torch.nn as nn', '', 'class Net(nn.Module):', '    def __init__(self, in_shape, out_shape, prm, device):', '        super().__init__()'];
+
   before(async () => {
-    vscode = await VsCodeHarness.start({ name: 'activation' });
+    writeFileSync(join(workspace, 'candidate.py'), `${candidateCode.join('\n')}\n`);
+    vscode = await VsCodeHarness.start({ name: 'activation', workspaceFolder: workspace });
   }, { timeout: 480_000 }); // a safety limit for a loaded machine; a quiet one starts in about a minute
 
   after(async () => {
     await vscode?.close();
+    rmSync(workspace, { recursive: true, force: true });
   });
 
   it('lists the contributed "ArchLoop: Show Backend Log" command in the palette', async () => {
@@ -49,5 +57,14 @@ describe('ArchLoop in real VS Code (code-server + Chromium)', { skip, timeout: 6
     assert.doesNotMatch(hostLog, /Activating extension .?archloop\.archloop.? failed/i);
     const channelFiles = vs.logs('ArchLoop');
     assert.ok(channelFiles.some((file) => file.text.includes('ArchLoop activated')), `log channel files: ${channelFiles.map((f) => f.path).join(', ')}`);
+  });
+
+  it('the harness reads an opened file back from the editor and sees the status bar', async () => {
+    const vs = workbench();
+    await vs.openFile('candidate.py');
+    assert.equal(await vs.activeEditorText(), candidateCode.join('\n') + '\n');
+    // The language indicator is a stable built-in status-bar item for a .py file.
+    assert.equal(await vs.waitForStatusBarText(/^Python$/), 'Python');
+    assert.deepEqual(await vs.notifications(), []);
   });
 });

@@ -61,6 +61,11 @@ const QUIET_SETTINGS: Record<string, unknown> = {
   'workbench.welcomePage.walkthroughs.openOnInstall': false,
   'extensions.autoCheckUpdates': false,
   'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  // Built-ins that only cost CPU here (code-server has no --disable-extension): repository scans, npm detection.
+  'git.enabled': false,
+  'git.autoRepositoryDetection': false,
+  'npm.autoDetect': 'off',
   'telemetry.telemetryLevel': 'off',
   'update.mode': 'none',
   // The secondary side bar opens empty (it hosts chat, which is disabled) and takes a third of a screenshot.
@@ -255,12 +260,19 @@ export class VsCodeHarness {
       // The status bar appears once the workbench has restored its parts; before that F1 may be swallowed.
       await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 120_000 });
       mark('workbench shown');
+      // Extension contributions (commands in the palette) exist only once the remote extension host has started
+      // and scanned them; on a loaded machine that is tens of seconds after the workbench paints.
+      await waitForFileText(join(userDataDir, 'logs'), 'remoteexthost.log', /Eager extensions activated/, 180_000);
+      mark('extension host ready');
       // On stderr so a slow CI run shows where its minutes went, without failing anything.
       console.error(`e2e harness start (ms): ${JSON.stringify(timings)}`);
       return new VsCodeHarness(page, browser, server, serverOutput, userDataDir, workspaceFolder, artifactsDir, scratch);
     } catch (error) {
       await browser?.close().catch(() => undefined);
       killGroup(server, 'SIGKILL');
+      // Keep what explains the failure before the temp dir goes.
+      writeFileSync(join(artifactsDir, 'code-server.log'), serverOutput.join(''));
+      if (existsSync(join(userDataDir, 'logs'))) cpSync(join(userDataDir, 'logs'), join(artifactsDir, 'logs'), { recursive: true });
       rmSync(scratch, { recursive: true, force: true });
       if (error instanceof HarnessError) throw error;
       throw new HarnessError('start code-server and the workbench', `${String(error)}\ncode-server output:\n${tail(serverOutput.join(''))}`);
@@ -315,6 +327,21 @@ export class VsCodeHarness {
 
   private async paletteRows(): Promise<string[]> {
     return (await this.page.locator('.quick-input-list .monaco-list-row .label-name').allInnerTexts()).map((text) => text.trim());
+  }
+
+  /** Opens a workspace file through Quick Open (Ctrl+P), as a user would, and waits for its editor tab. */
+  async openFile(relativePath: string, timeoutMs = 30_000): Promise<void> {
+    const name = basename(relativePath);
+    await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(relativePath);
+    // The file index builds in the background: the row may take a while on a fresh workspace.
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+    await row.waitFor({ timeout: timeoutMs });
+    await row.click();
+    await this.page.locator(`.tabs-container .tab[data-resource-name="${name}"], .tabs-container .tab[aria-label^="${name}"]`).first().waitFor({ timeout: timeoutMs });
   }
 
   /** Saves a full-page PNG under artifacts/e2e/<session>/ and returns its path. */
@@ -399,6 +426,17 @@ export class VsCodeHarness {
       rmSync(this.scratch, { recursive: true, force: true });
     }
   }
+}
+
+/** Polls for a file named `fileName` under `dir` whose text matches `pattern`. */
+async function waitForFileText(dir: string, fileName: string, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const hit = filesUnder(dir).some((path) => basename(path) === fileName && pattern.test(readFileSync(path, 'utf8')));
+    if (hit) return;
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 250));
+  }
+  throw new HarnessError(`wait for ${pattern} in ${fileName}`, `not seen within ${timeoutMs} ms under ${dir}`);
 }
 
 function waitForListening(server: ChildProcess, output: string[], timeoutMs: number): Promise<void> {

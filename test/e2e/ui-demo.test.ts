@@ -1,0 +1,186 @@
+// ArchLoop's UI in real VS Code (code-server + Chromium) driving the real backend in local mode: connect to Local,
+// start the embedded `demo` run, and check the live tab, the tree, the status bar, a CodeLens verdict that reaches
+// the run's SQLite store, and the nearest-neighbour diff editor. Screenshots go to artifacts/e2e/ui-demo/.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { e2eSkipReason, VsCodeHarness } from './harness.js';
+
+const skip = e2eSkipReason();
+const REPO = resolve(__dirname, '..', '..');
+const PYTHON = join(REPO, 'remote-python', '.venv', 'bin', 'python');
+
+describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backend)', { skip, timeout: 900_000 }, () => {
+  let vscode: VsCodeHarness | undefined;
+  const scratch = mkdtempSync(join(tmpdir(), 'archloop-ui-e2e-'));
+  const runRoot = join(scratch, 'runs');
+  const corpus = join(scratch, 'corpus');
+  const vs = (): VsCodeHarness => {
+    assert.ok(vscode, 'the workbench did not start (see the before() hook error)');
+    return vscode;
+  };
+
+  /** Runs a palette command and then picks `item` in the quick pick it opens. */
+  async function commandThenPick(title: string, item: string): Promise<void> {
+    const page = vs().page;
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+    await page.keyboard.press('F1');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(`>${title}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
+    await input.press('Enter');
+    // The command's own quick pick replaces the palette: wait for its row, not for the palette to close.
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: item }).first();
+    await row.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(300); // the list re-renders once as the pick's items settle
+    await row.click();
+  }
+
+  async function treeRows(): Promise<string[]> {
+    return (await vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+  }
+
+  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const value = await probe().catch(() => undefined);
+      if (value !== undefined) return value;
+      await vs().page.waitForTimeout(500);
+    }
+    await vs().screenshot(`timeout-${what.replace(/\W+/g, '-')}`);
+    throw new Error(`timed out waiting for ${what}`);
+  }
+
+  function storeVerdicts(): { id: string; verdict: string | null }[] {
+    const runDir = join(runRoot, readdirSync(runRoot).filter((name) => name.startsWith('run-'))[0] ?? 'missing');
+    const out = execFileSync(PYTHON, [
+      '-c',
+      'import sqlite3, sys, json; db = sqlite3.connect(sys.argv[1]); print(json.dumps([{"id": r[0], "verdict": r[1]} for r in db.execute("select id, verdict from candidates")]))',
+      join(runDir, 'run.sqlite'),
+    ]);
+    return JSON.parse(out.toString()) as { id: string; verdict: string | null }[];
+  }
+
+  before(async () => {
+    // Warm the demo model cache so the run's first candidate streams within a minute (a no-op once built).
+    execFileSync(PYTHON, ['-c', 'from pathlib import Path; from archloop.demo_model import ensure_demo_model; ensure_demo_model(Path.home() / ".cache" / "archloop" / "models")'], {
+      timeout: 600_000,
+      stdio: 'ignore',
+    });
+    vscode = await VsCodeHarness.start({
+      name: 'ui-demo',
+      settings: {
+        'archloop.local.python': PYTHON,
+        'archloop.local.runRoot': runRoot,
+        'archloop.corpusPath': corpus,
+        'archloop.followMode': 'live',
+      },
+    });
+  }, { timeout: 600_000 });
+
+  after(async () => {
+    for (const name of (() => {
+      try {
+        return readdirSync(runRoot);
+      } catch {
+        return [];
+      }
+    })()) {
+      try {
+        execFileSync(PYTHON, ['-m', 'archloop', 'stop', '--run-dir', join(runRoot, name), '--wait', '30'], { timeout: 60_000, stdio: 'ignore' });
+      } catch {
+        // already stopped, or never started
+      }
+    }
+    await vscode?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('lists the ArchLoop commands in the palette, and hides run commands until a run is attached', async () => {
+    for (const title of ['ArchLoop: Connect to Host…', 'ArchLoop: Start Run…', 'ArchLoop: Open Dashboard', 'ArchLoop: Check Host (doctor)', 'ArchLoop: Show Backend Log']) {
+      const rows = await vs().paletteEntries(title);
+      assert.ok(rows.includes(title), `${title} not in ${JSON.stringify(rows)}`);
+    }
+    const pause = await vs().paletteEntries('ArchLoop: Pause Run', 3_000);
+    assert.ok(!pause.includes('ArchLoop: Pause Run'), `Pause Run shown before any run: ${JSON.stringify(pause)}`);
+  });
+
+  it('connects to Local and starts the demo run: a live tab opens and its text grows', async () => {
+    await commandThenPick('ArchLoop: Connect to Host', 'Local');
+    await vs().waitForStatusBarText(/ArchLoop: Local/, 30_000);
+    await commandThenPick('ArchLoop: Start Run', 'demo');
+    await vs().waitForStatusBarText(/ArchLoop: (starting|cycle)/, 60_000);
+    const liveTab = vs().page.locator('.tabs-container .tab', { hasText: 'live.py' });
+    await liveTab.first().waitFor({ timeout: 240_000 });
+    await liveTab.first().click();
+    const first = await waitFor('code in the live tab', async () => {
+      const text = await vs().activeEditorText();
+      return /# cand\S* · cycle \d/.test(text) && text.split('\n').length > 5 ? text : undefined;
+    }, 180_000);
+    await vs().screenshot('live-tab-early');
+    const later = await waitFor('the live tab to grow', async () => {
+      const text = await vs().activeEditorText();
+      return text !== first && text.length > 0 ? text : undefined;
+    }, 120_000);
+    await vs().screenshot('live-tab-later');
+    assert.notEqual(later, first);
+    assert.match(first, /^# cand/m);
+  });
+
+  it('shows progress in the status bar', async () => {
+    const text = await vs().waitForStatusBarText(/ArchLoop: cycle 1\/3 · \d+\/6 generated/, 60_000);
+    assert.match(text, /cycle 1\/3/);
+  });
+
+  it('fills the Runs tree with hosts, the run, its cycle and candidates', async () => {
+    await vs().page.locator('.activitybar .action-item a[aria-label^="ArchLoop"], .activitybar .action-item[aria-label^="ArchLoop"]').first().click();
+    const rows = await waitFor('candidate rows in the tree', async () => {
+      const listed = await treeRows();
+      const cycleRow = vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: 'Cycle 1' }).first();
+      if (listed.some((row) => row.startsWith('Cycle 1')) && !listed.some((row) => /^cand/.test(row))) await cycleRow.click();
+      return listed.some((row) => /^cand/.test(row)) ? listed : undefined;
+    }, 60_000);
+    await vs().screenshot('runs-tree');
+    assert.ok(rows.some((row) => row.startsWith('Local')), JSON.stringify(rows));
+    assert.ok(rows.some((row) => row.startsWith('demo')), JSON.stringify(rows));
+  });
+
+  it('Accept from the CodeLens reaches the backend store and shows in the tree and the tab header', async () => {
+    const page = vs().page;
+    await page.locator('.tabs-container .tab', { hasText: 'live.py' }).first().click();
+    const header = (await vs().activeEditorText()).split('\n')[0] ?? '';
+    const candidate = /# (\S+) ·/.exec(header)?.[1];
+    assert.ok(candidate, `no candidate id in the live tab header: ${header}`);
+    await page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Accept' }).first().click();
+    await waitFor('accept in the store', async () => (storeVerdicts().some((row) => row.verdict === 'accept') ? true : undefined), 30_000);
+    const accepted = storeVerdicts().find((row) => row.verdict === 'accept');
+    assert.ok(accepted, 'no accepted candidate in run.sqlite');
+    await waitFor('verdict in the tab header', async () => ((await vs().activeEditorText()).includes('verdict: accept') ? true : undefined), 30_000);
+    const rows = await waitFor('accepted in the tree', async () => {
+      const listed = await treeRows();
+      return listed.some((row) => row.includes('accepted')) ? listed : undefined;
+    }, 30_000);
+    await vs().screenshot('accepted');
+    assert.ok(rows.some((row) => row.startsWith(accepted.id) && row.includes('accepted')), JSON.stringify(rows));
+  });
+
+  it('Compare with Nearest Neighbour opens the diff editor titled with the Jaccard score', async () => {
+    const page = vs().page;
+    // The nearest neighbour is known once the novelty filter ran on the first generated batch.
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Diff with nearest' }).first();
+    await waitFor('a candidate with a nearest neighbour', async () => {
+      await page.locator('.tabs-container .tab', { hasText: 'live.py' }).first().click();
+      return (await lens.count()) > 0 ? true : undefined;
+    }, 420_000);
+    await lens.click();
+    const tab = page.locator('.tabs-container .tab', { hasText: 'Jaccard' }).first();
+    await tab.waitFor({ timeout: 30_000 });
+    await page.locator('.editor-group-container.active .monaco-diff-editor').first().waitFor({ timeout: 30_000 });
+    await vs().screenshot('nearest-diff');
+    assert.match((await tab.innerText()).replace(/\s+/g, ' '), /↔ .*Jaccard 0\.\d{3}/);
+  });
+});
