@@ -175,13 +175,18 @@ async function connectHop(host: ResolvedHost, sock: Duplex | undefined, options:
 function forward(client: Client, host: ResolvedHost, signal: AbortSignal): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     if (signal.aborted) return reject(cancelledError(`Connecting to ${where(host)}`));
-    client.forwardOut('127.0.0.1', 0, host.hostName, host.port, (error, stream) => {
-      if (error) {
-        reject(new TransportError('channel_open', `The jump host could not reach ${host.hostName}:${host.port} (${error.message}). Check HostName/Port of that host and that the jump host allows TCP forwarding.`, { cause: error }));
+    const opened = (error: Error | undefined, stream?: unknown): void => {
+      if (error || !stream) {
+        reject(new TransportError('channel_open', `The jump host could not reach ${host.hostName}:${host.port} (${error?.message}). Check HostName/Port of that host and that the jump host allows TCP forwarding.`, { cause: error }));
       } else {
-        resolve(stream as unknown as Duplex);
+        resolve(stream as Duplex);
       }
-    });
+    };
+    try {
+      client.forwardOut('127.0.0.1', 0, host.hostName, host.port, opened);
+    } catch (error) {
+      opened(error as Error); // the jump host's connection went away
+    }
   });
 }
 

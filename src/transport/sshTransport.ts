@@ -71,10 +71,15 @@ export class SshTransport implements Transport {
     const command = loginShellCommand(argv, { cwd: options.cwd, env: options.env, announcePid: true });
     const stream = await abortable(
       new Promise<ClientChannel>((resolve, reject) => {
-        this.connection.client.exec(command, (error, channel) => {
-          if (error) reject(this.lostError ?? new TransportError('channel_open', `${this.description} refused to start ${argv[0]} (${error.message}). The server may limit sessions (MaxSessions).`, { cause: error }));
+        const opened = (error: Error | undefined, channel?: ClientChannel): void => {
+          if (error || !channel) reject(this.lostError ?? new TransportError('channel_open', `${this.description} refused to start ${argv[0]} (${error?.message}). The server may limit sessions (MaxSessions).`, { cause: error }));
           else resolve(channel);
-        });
+        };
+        try {
+          this.connection.client.exec(command, opened);
+        } catch (error) {
+          opened(error as Error); // ssh2 throws "Not connected" synchronously when the socket just went away
+        }
       }),
       options.signal,
       `Starting ${argv[0]}`,
@@ -156,9 +161,13 @@ export class SshTransport implements Transport {
     const killRemotePid = (signalName: KillSignal): void => {
       // Only while no exit status has arrived, so that a recycled pid is not hit.
       if (remotePid === undefined || status || this.lostError) return;
-      this.connection.client.exec(`kill -${signalName} ${remotePid}`, (error, killer) => {
-        if (!error) killer.on('close', () => undefined).resume().stderr.resume();
-      });
+      try {
+        this.connection.client.exec(`kill -${signalName} ${remotePid}`, (error, killer) => {
+          if (!error) killer.on('close', () => undefined).resume().stderr.resume();
+        });
+      } catch {
+        // not connected any more: the process goes with the session
+      }
     };
     const kill = (signalName: KillSignal = 'TERM'): void => {
       killedWith ??= signalName;
@@ -186,7 +195,7 @@ export class SshTransport implements Transport {
   private sftp(signal: AbortSignal | undefined): Promise<SFTPWrapper> {
     this.ensureOpen();
     this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
-      this.connection.client.sftp((error, sftp) => {
+      const opened = (error: Error | undefined, sftp: SFTPWrapper): void => {
         if (error) {
           this.sftpSession = undefined;
           reject(new TransportError('channel_open', `${this.description} refused the SFTP subsystem (${error.message}). Enable "Subsystem sftp" in the host's sshd_config.`, { cause: error }));
@@ -194,7 +203,13 @@ export class SshTransport implements Transport {
           sftp.on('close', () => (this.sftpSession = undefined));
           resolve(sftp);
         }
-      });
+      };
+      try {
+        this.connection.client.sftp(opened);
+      } catch (error) {
+        this.sftpSession = undefined;
+        reject(this.lostError ?? new TransportError('disconnected', `The connection to ${this.description} is gone: ${describeError(error)}.`, { cause: error }));
+      }
     });
     return abortable(this.sftpSession, signal, 'Opening SFTP');
   }

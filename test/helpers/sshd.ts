@@ -44,7 +44,7 @@ export interface Sshd {
 }
 
 export interface SshdOptions {
-  /** Extra sshd_config lines (e.g. `AllowTcpForwarding no`). */
+  /** Extra sshd_config lines (e.g. `AllowTcpForwarding no`); they take precedence over the defaults. */
   extraConfig?: string[];
   /** Reuse this directory for files instead of a new temp dir (it is not removed by stop()). */
   dir?: string;
@@ -118,6 +118,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     writeFileSync(
       configPath,
       [
+        // sshd keeps the first value of an option, so the caller's lines go first to override the defaults below.
+        ...(options.extraConfig ?? []),
         'ListenAddress 127.0.0.1',
         `Port ${port}`,
         `HostKey ${hostKey.privatePath}`,
@@ -133,7 +135,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         'Subsystem sftp internal-sftp',
         'LogLevel VERBOSE',
         'MaxStartups 50',
-        ...(options.extraConfig ?? []),
         '',
       ].join('\n'),
     );

@@ -195,6 +195,21 @@ describe('SshTransport against a real sshd', () => {
     }
   });
 
+  it('reports a jump host that refuses to forward as channel_open', async () => {
+    const strict = await startSshd({ extraConfig: ['AllowTcpForwarding no'] });
+    try {
+      strict.authorize(plainKey.publicLine);
+      const h = makeHome(
+        [...hostBlock('target', sshd, [`IdentityFile ${plainKey.privatePath}`, 'ProxyJump strict']), ...hostBlock('strict', strict, [`IdentityFile ${plainKey.privatePath}`])],
+        `${sshd.knownHostsLine()}\n${strict.knownHostsLine()}\n`,
+      );
+      await assert.rejects(SshTransport.open('target', options(h)), isCode('channel_open'));
+      assert.deepEqual(strict.connectionPids(), [], 'the jump connection was closed');
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('round-trips hostile argv, cwd and env through the remote login shell, and stdin to stdout', async () => {
     const h = makeHome(hostBlock('gpu', sshd, [`IdentityFile ${plainKey.privatePath}`]), `${sshd.knownHostsLine()}\n`);
     const transport = await SshTransport.open('gpu', options(h));
