@@ -73,8 +73,12 @@ fi
 
 step "code-server postinstall.sh"
 # postinstall.sh checks the Node major from npm's user agent; it then installs lib/vscode's own dependencies.
-(cd "$CS" && npm_config_user_agent="npm/11 node/$("$NODE24" -v) linux x64" npm_config_nodedir="$NODE_PKG" \
-  bash ./postinstall.sh)
+# Its output (thousands of lines) goes to a log; on failure the tail is shown.
+if ! (cd "$CS" && npm_config_user_agent="npm/11 node/$("$NODE24" -v) linux x64" npm_config_nodedir="$NODE_PKG" \
+  bash ./postinstall.sh) >"$ROOT/postinstall.log" 2>&1; then
+  tail -n 40 "$ROOT/postinstall.log" >&2
+  false
+fi
 
 # node-gyp must use the local headers: by default it downloads them, and these machines have no such network.
 NODE_GYP=$(dirname "$NPM_CLI")/../node_modules/node-gyp/bin/node-gyp.js
