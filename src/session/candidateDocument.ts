@@ -163,8 +163,10 @@ export function seedSourceArgv(python: string, key: string): string[] | undefine
   const match = /^seed:([A-Za-z0-9_]+)$/.exec(key);
   if (!match) return undefined;
   const script =
+    // Reads the file as text and drops its `# family:` line as the backend does; importing archloop's model code
+    // instead would load torch (seconds) just to print a file.
     'import sys, importlib.resources as r\n' +
-    'from archloop.demo_model import strip_seed_header\n' +
-    "sys.stdout.write(strip_seed_header(r.files('archloop.seeds').joinpath(sys.argv[1] + '.py').read_text()))";
+    "code = r.files('archloop.seeds').joinpath(sys.argv[1] + '.py').read_text()\n" +
+    "sys.stdout.write(code.split('\\n', 1)[1] if code.startswith('# family:') else code)";
   return [python, '-c', script, match[1] as string];
 }

@@ -52,8 +52,10 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
         const key = `${session.host}\u0000${run}`;
         const followed = this.following.get(key);
         const isNew = !followed || followed.cycle !== cycle || followed.candidate !== candidate;
-        // The live tab moves to a candidate when its code starts streaming (not when an old one's final event lands).
-        if (isNew && !session.code.isFinal(run, cycle, candidate)) this.following.set(key, { cycle, candidate });
+        // Batched sampling streams several candidates at once: the live tab stays on one until its code is final,
+        // then moves to the next one still streaming (never to an old candidate whose final event just landed).
+        const followedDone = !followed || session.code.isFinal(run, followed.cycle, followed.candidate);
+        if (isNew && followedDone && !session.code.isFinal(run, cycle, candidate)) this.following.set(key, { cycle, candidate });
         this.markDirty(candidateUri({ host: session.host, run, cycle, candidate }));
         this.markDirty(liveUri(session.host, run));
         if (isNew) void this.autoOpen(session, { host: session.host, run, cycle, candidate });

@@ -117,9 +117,10 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     const liveTab = vs().page.locator('.tabs-container .tab', { hasText: 'live.py' });
     await liveTab.first().waitFor({ timeout: 240_000 });
     await liveTab.first().click();
+    // The live tab keeps the end of the code in view, so compare what is visible: it changes as tokens arrive.
     const first = await waitFor('code in the live tab', async () => {
       const text = await vs().activeEditorText();
-      return /# cand\S* · cycle \d/.test(text) && text.split('\n').length > 5 ? text : undefined;
+      return text.split('\n').length > 3 ? text : undefined;
     }, 180_000);
     await vs().screenshot('live-tab-early');
     const later = await waitFor('the live tab to grow', async () => {
@@ -128,7 +129,6 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     }, 120_000);
     await vs().screenshot('live-tab-later');
     assert.notEqual(later, first);
-    assert.match(first, /^# cand/m);
   });
 
   it('shows progress in the status bar', async () => {
@@ -141,8 +141,8 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     const rows = await waitFor('candidate rows in the tree', async () => {
       const listed = await treeRows();
       const cycleRow = vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: 'Cycle 1' }).first();
-      if (listed.some((row) => row.startsWith('Cycle 1')) && !listed.some((row) => /^cand/.test(row))) await cycleRow.click();
-      return listed.some((row) => /^cand/.test(row)) ? listed : undefined;
+      if (listed.some((row) => row.startsWith('Cycle 1')) && !listed.some((row) => /^c\d+-\d{4}/.test(row))) await cycleRow.click();
+      return listed.some((row) => /^c\d+-\d{4}/.test(row)) ? listed : undefined;
     }, 60_000);
     await vs().screenshot('runs-tree');
     assert.ok(rows.some((row) => row.startsWith('Local')), JSON.stringify(rows));
@@ -151,36 +151,42 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
 
   it('Accept from the CodeLens reaches the backend store and shows in the tree and the tab header', async () => {
     const page = vs().page;
-    await page.locator('.tabs-container .tab', { hasText: 'live.py' }).first().click();
-    const header = (await vs().activeEditorText()).split('\n')[0] ?? '';
-    const candidate = /# (\S+) ·/.exec(header)?.[1];
-    assert.ok(candidate, `no candidate id in the live tab header: ${header}`);
+    const row = (await treeRows()).find((text) => /^c\d+-\d{4}/.test(text));
+    assert.ok(row, 'no candidate row in the tree');
+    const id = row.split(' ')[0] as string;
+    await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: id }).first().click();
+    await page.locator('.tabs-container .tab', { hasText: `${id}.py` }).first().waitFor({ timeout: 30_000 });
     await page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Accept' }).first().click();
-    await waitFor('accept in the store', async () => (storeVerdicts().some((row) => row.verdict === 'accept') ? true : undefined), 30_000);
-    const accepted = storeVerdicts().find((row) => row.verdict === 'accept');
-    assert.ok(accepted, 'no accepted candidate in run.sqlite');
-    await waitFor('verdict in the tab header', async () => ((await vs().activeEditorText()).includes('verdict: accept') ? true : undefined), 30_000);
+    await waitFor('accept in the store', async () => (storeVerdicts().some((r) => r.id === id && r.verdict === 'accept') ? true : undefined), 30_000);
     const rows = await waitFor('accepted in the tree', async () => {
       const listed = await treeRows();
-      return listed.some((row) => row.includes('accepted')) ? listed : undefined;
+      return listed.some((text) => text.startsWith(id) && text.includes('accepted')) ? listed : undefined;
     }, 30_000);
+    assert.ok(rows.length > 0);
+    await waitFor('verdict in the tab header', async () => ((await vs().activeEditorText()).includes('verdict: accept') ? true : undefined), 30_000);
     await vs().screenshot('accepted');
-    assert.ok(rows.some((row) => row.startsWith(accepted.id) && row.includes('accepted')), JSON.stringify(rows));
   });
 
   it('Compare with Nearest Neighbour opens the diff editor titled with the Jaccard score', async () => {
     const page = vs().page;
-    // The nearest neighbour is known once the novelty filter ran on the first generated batch.
-    const lens = page.locator('.codelens-decoration a', { hasText: 'Diff with nearest' }).first();
-    await waitFor('a candidate with a nearest neighbour', async () => {
-      await page.locator('.tabs-container .tab', { hasText: 'live.py' }).first().click();
-      return (await lens.count()) > 0 ? true : undefined;
-    }, 420_000);
+    // The nearest neighbour is known once the novelty filter ran on the first generated batch: the tree then shows
+    // "J 0.xx" in that candidate's description. Its tab's CodeLens offers the diff.
+    const row = await waitFor('a candidate with a Jaccard score in the tree', async () => {
+      const listed = await treeRows();
+      return listed.find((text) => /^c\d+-\d{4}.* J \d\.\d\d/.test(text));
+    }, 480_000);
+    const id = row.split(' ')[0] as string;
+    await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: id }).first().click();
+    await page.locator('.tabs-container .tab', { hasText: `${id}.py` }).first().waitFor({ timeout: 30_000 });
+    const lens = page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Diff with nearest' }).first();
+    await lens.waitFor({ timeout: 30_000 });
+    await vs().screenshot('candidate-tab-with-lens');
     await lens.click();
     const tab = page.locator('.tabs-container .tab', { hasText: 'Jaccard' }).first();
     await tab.waitFor({ timeout: 30_000 });
     await page.locator('.editor-group-container.active .monaco-diff-editor').first().waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(1000); // let both sides render for the screenshot
     await vs().screenshot('nearest-diff');
-    assert.match((await tab.innerText()).replace(/\s+/g, ' '), /↔ .*Jaccard 0\.\d{3}/);
+    assert.match((await tab.innerText()).replace(/\s+/g, ' '), new RegExp(`↔ ${id} \\(Jaccard 0\\.\\d{3}\\)`));
   });
 });
