@@ -37,6 +37,7 @@ from archloop.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_pair
 # Bump when the recipe changes in a way that changes the built model: it is part of the cache key.
 DEMO_MODEL_VERSION = "2"
 INFO_FILE = "demo_model.json"
+_REQUIRED_FILES = (INFO_FILE, "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -230,21 +231,29 @@ def ensure_demo_model(
         raise ValueError("the demo model needs a non-empty seed corpus")
     root = Path(cache_dir)
     final = root / f"demo-{cache_key(codes, config)[:16]}"
-    if (final / INFO_FILE).is_file():
+    if is_complete(final):
         return final
     root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     try:
         info = build_demo_model(building, codes, config, on_progress)
         (building / INFO_FILE).write_text(json.dumps(info, indent=2))
+        if final.exists() and not is_complete(final):
+            shutil.rmtree(final, ignore_errors=True)  # a damaged earlier build: replace it
         try:
             building.rename(final)
         except OSError:
-            if not (final / INFO_FILE).is_file():  # not a concurrent builder that finished first
+            if not is_complete(final):  # not a concurrent builder that finished first
                 raise
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return final
+
+
+def is_complete(model_dir: Path) -> bool:
+    """A finished build: written last, INFO_FILE vouches for the rest, which is checked too (a cache directory
+    can be damaged by hand or by cleaners, and a half model must be rebuilt, not loaded)."""
+    return all((model_dir / name).is_file() for name in _REQUIRED_FILES)
 
 
 def build_demo_model(

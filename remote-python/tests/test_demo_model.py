@@ -84,6 +84,11 @@ def test_tiny_build_is_loadable_generates_and_the_second_call_is_cached(tmp_path
     changed = ensure_demo_model(tmp_path, config=config, corpus=[corpus[0]])
     assert changed != built and (changed / INFO_FILE).is_file()
 
+    (built / "tokenizer.json").unlink()  # a damaged cache entry is rebuilt, not returned
+    rebuilt = ensure_demo_model(tmp_path, config=config, corpus=corpus)
+    assert rebuilt == built and (built / "tokenizer.json").is_file()
+    assert load_model(rebuilt, device="cpu").tokenizer.chat_template
+
 
 def test_an_empty_corpus_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="non-empty"):
