@@ -1,0 +1,180 @@
+"""RayExecutor on a real multi-node Ray cluster on this machine (ray.cluster_utils.Cluster), sandbox included.
+
+One cluster for the module (Ray start-up takes many seconds on a 2-core machine): a head node and a worker node with
+one CPU each. The fault test adds a third node and removes it while it runs a candidate. Nothing fake: real Ray
+nodes (separate raylets), real sandboxed training on a small synthetic set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from archloop.data import cache_synthetic  # noqa: E402
+from archloop.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
+from archloop.executor import LocalExecutor  # noqa: E402
+from archloop.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
+from archloop.sandbox import SandboxLimits  # noqa: E402
+from archloop.seeds import load_seed_corpus  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+LENET = next(s.code for s in load_seed_corpus() if s.name == "lenet")
+N_TRAIN, N_TEST, DATA_SEED = 192, 64, 3
+
+
+def _slow(seconds: int) -> str:
+    """LeNet that sleeps while being built: long enough to kill its node while it runs."""
+    return LENET.replace(
+        "super().__init__()", f"super().__init__()\n        import time\n        time.sleep({seconds})"
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    # Each node gets its own raylet and object store; small stores keep three nodes within memory.
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * 2**20})
+    try:
+        c.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+        c.wait_for_nodes()
+        ray.init(address=c.address, log_to_driver=False)
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> DataSpec:
+    return DataSpec(
+        "synthetic", str(tmp_path_factory.mktemp("ray-data")), n_train=N_TRAIN, n_test=N_TEST, seed=DATA_SEED
+    )
+
+
+@pytest.fixture(scope="module")
+def limits(tmp_path_factory: pytest.TempPathFactory) -> SandboxLimits:
+    return SandboxLimits(timeout_s=60, memory_mb=3072, scratch_root=tmp_path_factory.mktemp("ray-scratch"))
+
+
+def _node_of(notes: tuple[str, ...]) -> str:
+    return next(n.split()[2] for n in notes if n.startswith("ray node "))
+
+
+def test_candidates_spread_over_both_nodes_and_match_the_local_executor(cluster, spec, limits, tmp_path):
+    tasks = [EvalTask(f"c{i}", LENET, seed=i) for i in range(4)]
+    with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0)) as executor:
+        assert executor.capacity() == 2
+        assert executor.describe() == "ray: 2 nodes, 2 CPU, 0 GPU"
+        results = list(executor.map_unordered(tasks))
+    assert sorted(r.candidate for r in results) == [t.candidate for t in tasks]  # each exactly once
+    assert all(r.outcome == "ok" for r in results), [r.message for r in results]
+    assert len({_node_of(r.notes) for r in results}) == 2  # both nodes trained candidates
+
+    local_data = cache_synthetic(tmp_path / "data", N_TRAIN, N_TEST, DATA_SEED)  # the same bytes as every node's
+    with LocalExecutor(local_data, FAST, limits, workers=1) as local:
+        expected = {r.candidate: r for r in local.map_unordered(tasks[:2])}
+    for r in results:
+        if r.candidate in expected:
+            assert (r.outcome, r.accuracy, r.params) == (
+                expected[r.candidate].outcome,
+                expected[r.candidate].accuracy,
+                expected[r.candidate].params,
+            )
+
+
+def test_the_sandbox_applies_inside_the_ray_worker(cluster, spec, limits):
+    crash = LENET.replace("super().__init__()", "super().__init__()\n        import os\n        os.abort()")
+    broken = "def f(:\n"
+    with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0)) as executor:
+        results = {r.candidate: r for r in executor.map_unordered([EvalTask("abort", crash), EvalTask("bad", broken)])}
+    assert results["abort"].outcome == "crashed"  # the child died, the Ray worker did not
+    assert results["bad"].outcome == "syntax_error"
+
+
+def test_should_stop_halts_new_tasks_and_reports_those_started(cluster, spec, limits):
+    tasks = [EvalTask(f"s{i}", LENET, seed=i) for i in range(6)]
+    submitted: list[str] = []
+
+    def feed() -> Iterator[EvalTask]:
+        for t in tasks:
+            submitted.append(t.candidate)
+            yield t
+
+    results = []
+    with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0)) as executor:
+        for r in executor.map_unordered(feed(), should_stop=lambda: len(results) >= 1):
+            results.append(r)
+    assert len(submitted) < len(tasks)
+    assert sorted(r.candidate for r in results) == sorted(submitted)
+
+
+def _descendants(root: int) -> list[tuple[int, str]]:
+    """(pid, cmdline) of every process below `root`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdlines[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append((child, cmdlines.get(child, "")))
+            stack.append(child)
+    return found
+
+
+def _raylet_pid(node: Any) -> int:
+    return node.all_processes["raylet"][0].process.pid
+
+
+def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, spec, limits):
+    doomed = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+    cluster.wait_for_nodes()
+    tasks = [EvalTask(f"k{i}", _slow(3), seed=i) for i in range(5)]
+    results: list[EvalResult] = []
+    with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0, max_retries=3)) as executor:
+        assert executor.capacity() == 3
+        consumer = threading.Thread(target=lambda: results.extend(executor.map_unordered(tasks)), daemon=True)
+        consumer.start()
+        # Wait until a candidate's sandbox child runs under the doomed node, then take the node away.
+        deadline = time.monotonic() + 90
+        while not any("archloop.sandbox_child" in cmd for _, cmd in _descendants(_raylet_pid(doomed))):
+            assert time.monotonic() < deadline, "no candidate started on the doomed node"
+            time.sleep(0.2)
+        cluster.remove_node(doomed)
+        consumer.join(timeout=150)
+        assert not consumer.is_alive()
+    assert sorted(r.candidate for r in results) == [t.candidate for t in tasks]  # none lost, none twice
+    assert all(r.outcome == "ok" for r in results), [r.message for r in results]
+    assert len({_node_of(r.notes) for r in results}) == 2  # the doomed node delivered nothing
+
+
+def test_an_impossible_request_is_refused_with_a_clear_error(cluster, spec, limits):
+    with pytest.raises(RayExecutorError, match="no node can run a candidate needing 1 CPU and 1 GPU"):
+        RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=1))
+    assert ray.is_initialized()  # the test's own connection was not torn down
+
+
+def test_a_node_without_the_data_records_crashed_and_the_batch_goes_on(cluster, limits, tmp_path):
+    missing = DataSpec("cifar10", str(tmp_path / "cache"), source=str(tmp_path / "no-such-archive.tar.gz"))
+    with RayExecutor(missing, FAST, limits, RaySettings(num_cpus=1, num_gpus=0)) as executor:
+        results = list(executor.map_unordered([EvalTask("a", LENET), EvalTask("b", LENET)]))
+    assert sorted(r.candidate for r in results) == ["a", "b"]
+    assert all(r.outcome == "crashed" and "DataError" in (r.message or "") for r in results)
