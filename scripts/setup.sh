@@ -39,7 +39,7 @@ if [ ! -f "$VENV/.archloop-$py_hash" ]; then
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q -e "remote-python[dev]"
+  "$VENV/bin/pip" install -q -e "remote-python[dev,ray]"  # ray: the Ray executor and its tests
   touch "$VENV/.archloop-$py_hash"
 fi
 
