@@ -119,6 +119,10 @@ class EvaluationSection:
     executor: Literal["local", "ray"] = _key("local", None, "where candidates are trained")
     workers: int = _key(1, _positive(), "candidates trained at once")
     devices: list[str] = _key([], None, "devices for the workers (empty = auto)")
+    ray_address: str | None = _key(None, None, "Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    ray_num_cpus: float = _key(1.0, _positive(), "CPUs each candidate's Ray task reserves")
+    ray_num_gpus: float | None = _key(None, None, "GPU share per Ray task, fractions allowed (default: 1 if any GPU)")
+    ray_max_retries: int = _key(2, _non_negative(), "re-runs of a candidate whose Ray worker or node died")
     time_limit_s: float = _key(1800.0, _positive(), "wall-clock limit per candidate (paper: 30 min)")
     memory_limit_mb: int = _key(0, _non_negative(), "address-space limit per candidate process (0 = none)")
 
@@ -329,6 +333,8 @@ def _type_word(hint: Any) -> str:
 
 
 def _check_cross_keys(config: RunConfig, source: str) -> None:
+    if config.evaluation.ray_num_gpus is not None and config.evaluation.ray_num_gpus < 0:
+        raise ConfigError(f"{source}: [evaluation] ray_num_gpus must be >= 0, got {config.evaluation.ray_num_gpus}")
     if config.selection.fallback_threshold > config.selection.threshold:
         raise ConfigError(
             f"{source}: [selection] fallback_threshold ({config.selection.fallback_threshold}) must not exceed "
