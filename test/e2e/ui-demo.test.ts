@@ -140,8 +140,9 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     await vs().page.locator('.activitybar .action-item a[aria-label^="ArchLoop"], .activitybar .action-item[aria-label^="ArchLoop"]').first().click();
     const rows = await waitFor('candidate rows in the tree', async () => {
       const listed = await treeRows();
-      const cycleRow = vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: 'Cycle 1' }).first();
-      if (listed.some((row) => row.startsWith('Cycle 1')) && !listed.some((row) => /^c\d+-\d{4}/.test(row))) await cycleRow.click();
+      // A row that had no children when first shown stays collapsed in VS Code: open it as a user would.
+      const collapsed = vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row[aria-expanded="false"]');
+      if ((await collapsed.count()) > 0) await collapsed.first().click();
       return listed.some((row) => /^c\d+-\d{4}/.test(row)) ? listed : undefined;
     }, 60_000);
     await vs().screenshot('runs-tree');
