@@ -33,9 +33,18 @@ from typing import Any, Literal
 
 from archloop.data import DatasetFiles, cache_cifar10, cache_synthetic
 from archloop.evaluate import FAST, EvalProtocol, EvalResult, EvalTask
-from archloop.sandbox import SandboxLimits, evaluate_candidate
+from archloop.launcher import ForkServer
+from archloop.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
 
-__all__ = ["ClusterNode", "DataSpec", "RayExecutor", "RayExecutorError", "RaySettings", "describe_cluster"]
+__all__ = [
+    "ClusterNode",
+    "DataSpec",
+    "RayExecutor",
+    "RayExecutorError",
+    "RaySettings",
+    "describe_cluster",
+    "probe_cluster",
+]
 
 
 class RayExecutorError(RuntimeError):
@@ -87,6 +96,7 @@ class RaySettings:
     num_gpus: float | None = None
     max_retries: int = 2
     unschedulable_after_s: float = 60.0
+    fork_server: bool = True  # a warm fork server per Ray worker process; False spawns a fresh interpreter each time
     init_kwargs: dict[str, Any] = field(default_factory=dict)  # extra ray.init arguments for a local instance
 
 
@@ -133,10 +143,35 @@ def describe_cluster(ray: Any) -> list[ClusterNode]:
     return nodes
 
 
+def probe_cluster(address: str) -> list[ClusterNode]:
+    """The nodes of the cluster at `address` (for `archloop doctor`); joins and leaves it unless already connected.
+    Raises RayExecutorError when Ray is missing or the cluster cannot be reached."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return describe_cluster(ray)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    except Exception as exc:
+        raise RayExecutorError(
+            f"could not connect to the Ray cluster at {address}: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return describe_cluster(ray)
+    finally:
+        ray.shutdown()
+
+
 # A Ray worker process runs many tasks; resolving the spec once per process spares each later task the cache check.
 @functools.lru_cache(maxsize=4)
 def _node_dataset(spec: DataSpec) -> DatasetFiles:
     return spec.materialise()
+
+
+# One warm fork server per Ray worker process (workers are reused across tasks), so a candidate does not pay for a
+# fresh torch import. It exits by itself when the worker dies: it stops when its socket to the worker closes.
+@functools.lru_cache(maxsize=1)
+def _worker_fork_server(scratch_root: Path | None) -> ForkServer:
+    return make_fork_server(scratch_root)
 
 
 def evaluate_on_node(
@@ -148,6 +183,7 @@ def evaluate_on_node(
     test_limit: int | None,
     static_check: bool,
     gpu_share: float,
+    fork_server: bool = True,
 ) -> EvalResult:
     """The body of one Ray task: the sandboxed evaluation on whatever device Ray gave this task.
 
@@ -170,6 +206,7 @@ def evaluate_on_node(
         train_limit=train_limit,
         test_limit=test_limit,
         static_check=static_check,
+        launcher=_worker_fork_server(limits.scratch_root) if fork_server else None,
     )
     node = ray.get_runtime_context().get_node_id()
     return replace(result, notes=(*result.notes, f"ray node {node[:12]} {device}"))
@@ -279,6 +316,7 @@ class RayExecutor:
             self.test_limit,
             self.static_check,
             self.num_gpus,
+            self.settings.fork_server,
         )
 
     def _result_of(self, ref: Any, task: EvalTask) -> EvalResult:

@@ -155,7 +155,8 @@ def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, 
         consumer.start()
         # Wait until a candidate's sandbox child runs under the doomed node, then take the node away.
         deadline = time.monotonic() + 90
-        while not any("archloop.sandbox_child" in cmd for _, cmd in _descendants(_raylet_pid(doomed))):
+        # (the worker's fork server and a candidate forked from it: two sandbox_child processes).
+        while sum("archloop.sandbox_child" in cmd for _, cmd in _descendants(_raylet_pid(doomed))) < 2:
             assert time.monotonic() < deadline, "no candidate started on the doomed node"
             time.sleep(0.2)
         cluster.remove_node(doomed)
