@@ -192,8 +192,9 @@ class RealStages:
     def _executor(self) -> Executor:
         if self._pool is None:
             ev = self.config.evaluation
-            if ev.executor != "local":
-                raise ValueError(f"[evaluation] executor {ev.executor!r} is not available on this host; use 'local'")
+            if ev.executor == "ray":
+                self._pool = self._ray_executor()
+                return self._pool
             self._pool = LocalExecutor(
                 self.dataset(),
                 PROTOCOLS[ev.protocol],
@@ -202,6 +203,25 @@ class RealStages:
                 devices=list(ev.devices) or [self._device],
             )
         return self._pool
+
+    def _ray_executor(self) -> Executor:
+        """Candidates as Ray tasks; each node rebuilds the data set from a spec (the same path or synthetic seed).
+        Raises RayExecutorError when Ray is missing, the cluster unreachable or the requested share fits no node."""
+        from archloop.ray_executor import DataSpec, RayExecutor, RaySettings  # Ray is an optional extra
+
+        ev = self.config.evaluation
+        # "~" stays unexpanded so each node resolves it for the user its Ray workers run as.
+        node_cache = Path(self.config.run.cache_dir or "~/.cache/archloop") / "data"
+        spec = DataSpec.for_files(
+            self.dataset(), node_cache, ev.synthetic_train, ev.synthetic_test, self.config.run.seed
+        )
+        settings = RaySettings(
+            address=ev.ray_address,
+            num_cpus=ev.ray_num_cpus,
+            num_gpus=ev.ray_num_gpus,
+            max_retries=ev.ray_max_retries,
+        )
+        return RayExecutor(spec, PROTOCOLS[ev.protocol], self._limits, settings)
 
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
