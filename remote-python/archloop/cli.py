@@ -23,7 +23,7 @@ DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
 def cmd_doctor(args: argparse.Namespace) -> int:
     from archloop.doctor import format_report, report_dict, run_doctor
 
-    report = run_doctor(Path(args.run_root).expanduser())
+    report = run_doctor(Path(args.run_root).expanduser(), ray_address=args.ray_address)
     if args.json:
         json.dump(report_dict(report), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable report (used by the extension)")
     doctor.add_argument(
         "--run-root", default=str(DEFAULT_RUN_ROOT), help="where runs are kept (for the free-disk check)"
+    )
+    doctor.add_argument(
+        "--ray-address", default=None, help="also list the nodes and GPUs of this Ray cluster (default: RAY_ADDRESS)"
     )
     doctor.set_defaults(func=cmd_doctor)
 

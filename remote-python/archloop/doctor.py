@@ -51,6 +51,38 @@ class GpuReport:
 
 
 @dataclass
+class RayNodeReport:
+    node_id: str
+    address: str
+    alive: bool
+    cpus: float
+    gpus: float
+    gpu_types: list[str]
+
+
+@dataclass
+class RayClusterReport:
+    """The Ray cluster the Ray executor would use: its nodes and their GPUs, or why it could not be reached."""
+
+    address: str
+    connected: bool
+    nodes: list[RayNodeReport]
+    error: str | None = None
+
+
+def _probe_ray_cluster(address: str) -> RayClusterReport:
+    """Join the cluster at `address` just long enough to list its nodes; never raises."""
+    try:
+        from archloop.ray_executor import probe_cluster
+
+        nodes = probe_cluster(address)
+    except Exception as exc:  # no Ray, no cluster there, a version mismatch: all reported, none raised
+        return RayClusterReport(address, False, [], f"{type(exc).__name__}: {exc}")
+    reports = [RayNodeReport(n.node_id, n.address, n.alive, n.cpus, n.gpus, list(n.gpu_types)) for n in nodes]
+    return RayClusterReport(address, True, reports)
+
+
+@dataclass
 class DoctorReport:
     archloop: str
     protocol: int
@@ -69,6 +101,7 @@ class DoctorReport:
     cifar10: str | None
     ok: bool
     problems: list[str] = field(default_factory=list)
+    ray_cluster: RayClusterReport | None = None  # only when an address was given (--ray-address or RAY_ADDRESS)
 
 
 def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
@@ -109,7 +142,8 @@ def find_cifar10(extra: list[Path] | None = None) -> Path | None:
     return None
 
 
-def run_doctor(run_root: Path) -> DoctorReport:
+def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
+    """`ray_address` (else RAY_ADDRESS) also probes that Ray cluster; without either no cluster is contacted."""
     python = sys.executable
     packages = [_probe(i, d, w, python) for i, d, w in PACKAGES]
     optional = [_probe(i, d, w, python) for i, d, w in OPTIONAL]
@@ -127,6 +161,10 @@ def run_doctor(run_root: Path) -> DoctorReport:
         cifar = None
 
     problems = [f"{p.name} is missing ({p.needed_for}): run `{p.install}`" for p in packages if not p.ok]
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    ray_cluster = _probe_ray_cluster(address) if address else None
+    if ray_cluster is not None and not ray_cluster.connected:
+        problems.append(f"the Ray cluster at {address} cannot be reached: {ray_cluster.error}")
     if disk_free is not None and disk_free < 5:
         problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
     return DoctorReport(
@@ -147,6 +185,7 @@ def run_doctor(run_root: Path) -> DoctorReport:
         cifar10=str(cifar) if cifar else None,
         ok=not problems,
         problems=problems,
+        ray_cluster=ray_cluster,
     )
 
 
@@ -167,7 +206,15 @@ def format_report(report: DoctorReport) -> str:
         state = pkg.version if pkg.ok else f"missing: {pkg.install}"
         lines.append(f"{pkg.name:<12} {state}")
     lines.append(f"run root   {report.run_root} ({report.disk_free_gib} GiB free)")
-    lines.append(f"CIFAR-10   {report.cifar10 or 'not found (synthetic data will be used; see README for where to put it)'}")
+    lines.append(
+        f"CIFAR-10   {report.cifar10 or 'not found (synthetic data will be used; see README for where to put it)'}"
+    )
+    if report.ray_cluster is not None and report.ray_cluster.connected:
+        alive = [n for n in report.ray_cluster.nodes if n.alive]
+        lines.append(f"ray        {report.ray_cluster.address}: {len(alive)} alive node(s)")
+        for n in alive:
+            types = f" ({', '.join(n.gpu_types)})" if n.gpu_types else ""
+            lines.append(f"  node {n.address} {n.node_id[:12]}: {n.cpus:g} CPU, {n.gpus:g} GPU{types}")
     lines.extend(f"PROBLEM: {p}" for p in report.problems)
     lines.append("ok" if report.ok else "not ready")
     return "\n".join(lines)
