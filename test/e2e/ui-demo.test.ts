@@ -154,7 +154,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     const page = vs().page;
     const row = (await treeRows()).find((text) => /^c\d+-\d{4}/.test(text));
     assert.ok(row, 'no candidate row in the tree');
-    const id = row.split(' ')[0] as string;
+    const id = /^c\d+-\d{4}/.exec(row)?.[0] as string;
     await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: id }).first().click();
     await page.locator('.tabs-container .tab', { hasText: `${id}.py` }).first().waitFor({ timeout: 30_000 });
     await page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Accept' }).first().click();
@@ -176,7 +176,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
       const listed = await treeRows();
       return listed.find((text) => /^c\d+-\d{4}.* J \d\.\d\d/.test(text));
     }, 480_000);
-    const id = row.split(' ')[0] as string;
+    const id = /^c\d+-\d{4}/.exec(row)?.[0] as string;
     await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: id }).first().click();
     await page.locator('.tabs-container .tab', { hasText: `${id}.py` }).first().waitFor({ timeout: 30_000 });
     const lens = page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Diff with nearest' }).first();
