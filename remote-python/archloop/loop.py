@@ -11,6 +11,7 @@ model that will not load) is recorded as a fatal run.error and re-raised as Loop
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -391,6 +392,15 @@ class RunLoop:
         return True
 
 
+def _executor_label(config: RunConfig) -> str:
+    """What run.created says about where candidates train (<= 64 characters): the executor and, for Ray, the cluster
+    it joins. The cluster's nodes and GPUs are in `archloop doctor --ray-address`."""
+    ev = config.evaluation
+    if ev.executor != "ray":
+        return ev.executor
+    return f"ray @ {ev.ray_address or os.environ.get('RAY_ADDRESS') or 'a local Ray instance'}"[:64]
+
+
 def open_run(run_dir: Path, config: RunConfig, on_commit: Any = None) -> RunStore:
     """Open the run in `run_dir`, creating it with `config` (and its run.created event) if there is none yet.
 
@@ -403,7 +413,7 @@ def open_run(run_dir: Path, config: RunConfig, on_commit: Any = None) -> RunStor
         "cycles": config.run.cycles,
         "candidatesPerCycle": config.run.candidates_per_cycle,
         "protocol": config.evaluation.protocol,
-        "executor": config.evaluation.executor,
+        "executor": _executor_label(config),
         "config": config.to_dict(),
     }
     return RunStore.create_run(
