@@ -7,7 +7,10 @@ nodes (separate raylets), real sandboxed training on a small synthetic set.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +23,16 @@ ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from archloop.config import config_from_dict  # noqa: E402
 from archloop.data import cache_synthetic  # noqa: E402
 from archloop.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
 from archloop.executor import LocalExecutor  # noqa: E402
+from archloop.loop import open_run  # noqa: E402
 from archloop.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
 from archloop.sandbox import SandboxLimits  # noqa: E402
 from archloop.seeds import load_seed_corpus  # noqa: E402
+from archloop.stages import EvalJob  # noqa: E402
+from archloop.stages_factory import RealStages  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -179,3 +186,57 @@ def test_a_node_without_the_data_records_crashed_and_the_batch_goes_on(cluster, 
         results = list(executor.map_unordered([EvalTask("a", LENET), EvalTask("b", LENET)]))
     assert sorted(r.candidate for r in results) == ["a", "b"]
     assert all(r.outcome == "crashed" and "DataError" in (r.message or "") for r in results)
+
+
+def test_doctor_lists_the_clusters_nodes(cluster, tmp_path):
+    # A separate process, so doctor really joins the cluster at its address (and leaves it).
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archloop",
+            "doctor",
+            "--json",
+            "--run-root",
+            str(tmp_path),
+            "--ray-address",
+            cluster.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(out.stdout)
+    ray_cluster = report["ray_cluster"]
+    assert ray_cluster["connected"] and ray_cluster["error"] is None, ray_cluster
+    alive = [n for n in ray_cluster["nodes"] if n["alive"]]
+    assert len(alive) == 2 and all(n["cpus"] == 1 and n["gpus"] == 0 for n in alive)
+
+
+def test_a_ray_run_evaluates_through_the_stages_and_says_so_in_run_created(cluster, tmp_path):
+    data = {
+        "run": {"cache_dir": str(tmp_path / "cache")},
+        "evaluation": {
+            "executor": "ray",
+            "ray_address": cluster.address,
+            "ray_num_gpus": 0,
+            "protocol": "fast",
+            "data": "synthetic",
+            "synthetic_train": N_TRAIN,
+            "synthetic_test": N_TEST,
+            "time_limit_s": 60.0,
+        },
+    }
+    config = config_from_dict(data)
+    with open_run(tmp_path / "run", config) as store:
+        created = store.events_since(0)[0]
+    assert created.kind == "run.created" and created.data["executor"] == f"ray @ {cluster.address}"
+    stages = RealStages(config, tmp_path / "run")
+    try:
+        jobs = [EvalJob("a", LENET, 1), EvalJob("b", LENET, 2)]
+        results = list(stages.evaluate(jobs, lambda: False))
+    finally:
+        stages.close()
+    assert sorted(r.candidate for r in results) == ["a", "b"]
+    assert all(r.outcome == "ok" and r.accuracy is not None for r in results), [r.message for r in results]
+    assert ray.is_initialized()  # closing the stages left the test's own connection alone
