@@ -196,7 +196,8 @@ def evaluate_on_node(
     gpu_ids = ray.get_gpu_ids()
     device = f"cuda:{gpu_ids[0]}" if gpu_ids else "cpu"
     threads = max(1, int(limits.threads))
-    limits = replace(limits, threads=threads, gpu_memory_fraction=gpu_share if 0 < gpu_share < 1 else None)
+    # As LocalExecutor does: 90% of the share, leaving room for each process's CUDA context.
+    limits = replace(limits, threads=threads, gpu_memory_fraction=0.9 * gpu_share if 0 < gpu_share < 1 else None)
     result = evaluate_candidate(
         task,
         _node_dataset(spec),
