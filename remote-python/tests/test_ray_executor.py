@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,17 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
+from scripted_stages import ScriptedStages  # noqa: E402
 
 from archloop.config import config_from_dict  # noqa: E402
 from archloop.data import cache_synthetic  # noqa: E402
 from archloop.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
 from archloop.executor import LocalExecutor  # noqa: E402
-from archloop.loop import open_run  # noqa: E402
+from archloop.loop import LoopHooks, RunLoop, open_run  # noqa: E402
 from archloop.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
 from archloop.sandbox import SandboxLimits  # noqa: E402
 from archloop.seeds import load_seed_corpus  # noqa: E402
-from archloop.stages import EvalJob  # noqa: E402
+from archloop.stages import EvalJob, Evaluation, StopPredicate  # noqa: E402
 from archloop.stages_factory import RealStages  # noqa: E402
 
 pytestmark = pytest.mark.ray
@@ -240,3 +241,50 @@ def test_a_ray_run_evaluates_through_the_stages_and_says_so_in_run_created(clust
     assert sorted(r.candidate for r in results) == ["a", "b"]
     assert all(r.outcome == "ok" and r.accuracy is not None for r in results), [r.message for r in results]
     assert ray.is_initialized()  # closing the stages left the test's own connection alone
+
+
+class _RayScriptedStages(ScriptedStages):
+    """The scripted stand-in stages (tests/scripted_stages.py) except evaluation, which goes through a real
+    RayExecutor. The scripted codes fail the contract check inside the Ray worker: cheap, and each is one result."""
+
+    def __init__(self, state_file: Path, spec: DataSpec, limits: SandboxLimits) -> None:
+        super().__init__(state_file)
+        self.spec, self.limits = spec, limits
+        self.submitted: list[str] = []
+
+    def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
+        def feed() -> Iterator[EvalTask]:
+            for job in jobs:
+                self.submitted.append(job.candidate)
+                yield EvalTask(job.candidate, job.code, job.seed)
+
+        with RayExecutor(self.spec, FAST, self.limits, RaySettings(num_cpus=1, num_gpus=0)) as executor:
+            for r in executor.map_unordered(feed(), should_stop=should_stop):
+                yield Evaluation(r.candidate, r.outcome, r.accuracy, r.params, None, None, None, None, r.message)
+
+
+def test_resume_resubmits_only_candidates_without_a_result(cluster, spec, limits, tmp_path):
+    config = config_from_dict(
+        {"run": {"name": "t", "cycles": 1, "candidates_per_cycle": 8}, "generation": {"batch_size": 4}}
+    )
+    stop = {"now": False, "evaluated": 0}
+
+    def stop_after_two_results(name: str, cycle: int) -> None:
+        if name == "evaluation":
+            stop["evaluated"] += 1
+            stop["now"] = stop["evaluated"] >= 2
+
+    first = _RayScriptedStages(tmp_path / "state.json", spec, limits)
+    with open_run(tmp_path / "r", config) as store:
+        hooks = LoopHooks(should_stop=lambda: stop["now"], checkpoint=stop_after_two_results)
+        assert RunLoop(store, config, first, hooks).run() == "stopped"
+        evaluated_first = {c.id for c in store.candidates() if c.eval_outcome is not None}
+    second = _RayScriptedStages(tmp_path / "state.json", spec, limits)  # the restarted daemon: a new executor
+    with open_run(tmp_path / "r", config) as store:
+        assert RunLoop(store, config, second, LoopHooks()).run() == "completed"
+        kinds = [e.data["candidate"] for e in store.events_since(0, limit=10_000) if e.kind == "candidate.evaluated"]
+        evaluated_all = {c.id for c in store.candidates() if c.eval_outcome is not None}
+    assert evaluated_first and set(first.submitted) == evaluated_first  # everything submitted was recorded
+    assert not set(second.submitted) & evaluated_first  # nothing with a result went out again
+    assert set(second.submitted) | evaluated_first == evaluated_all
+    assert len(kinds) == len(set(kinds)) == len(evaluated_all)  # one candidate.evaluated per candidate
