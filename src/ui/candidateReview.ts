@@ -82,6 +82,7 @@ export function registerCandidateReview(ui: UiContext, documents: CandidateDocum
   };
 
   const lenses = new ReviewLenses(ui, documents);
+  let lastSeen = -1;
   const giveVerdict = (verdict: Verdict) => async (arg?: CandidateArgument) => {
     const address = await resolveCandidate(ui, documents, arg);
     if (!address) return;
@@ -115,7 +116,17 @@ export function registerCandidateReview(ui: UiContext, documents: CandidateDocum
 
   ui.extension.subscriptions.push(
     vscode.languages.registerCodeLensProvider({ scheme: CANDIDATE_SCHEME }, lenses),
-    { dispose: ui.registry.onDidChange(() => lenses.refresh()) },
+    // Lenses depend on verdicts and novelty, which arrive as events (never as stream deltas): refresh when the
+    // event count moves, not on every registry change, or a streaming run would keep cancelling their computation.
+    {
+      dispose: ui.registry.onDidChange(() => {
+        const seen = ui.registry.sessions().reduce((sum, session) => sum + session.view.lastSeq, 0);
+        if (seen !== lastSeen) {
+          lastSeen = seen;
+          lenses.refresh();
+        }
+      }),
+    },
     vscode.commands.registerCommand(COMMANDS.acceptCandidate, giveVerdict('accept')),
     vscode.commands.registerCommand(COMMANDS.rejectCandidate, giveVerdict('reject')),
     vscode.commands.registerCommand(COMMANDS.annotateCandidate, (arg?: CandidateArgument) => annotate(arg)),

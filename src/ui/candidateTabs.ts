@@ -139,7 +139,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
     }
   }
 
-  /** Coalesces change notifications: a streaming candidate changes many times a second, an editor redraw is costly. */
+  /** Coalesces change notifications: a streaming candidate changes many times a second; each change re-renders the tab. */
   private markDirty(uri: vscode.Uri): void {
     this.dirty.set(uri.toString(), uri);
     if (this.flushTimer) return;
@@ -149,7 +149,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
       this.dirty.clear();
       for (const uri of uris) this.changeEmitter.fire(uri);
       this.revealEndOfLiveTabs(uris);
-    }, 150);
+    }, 500); // slower than VS Code's CodeLens debounce, so lenses on a streaming tab get computed between updates
   }
 
   /** Keeps the live tab scrolled to the code being written. */
