@@ -65,7 +65,8 @@ def test_slots_split_cpu_cores_and_gpu_memory():
 
 
 def test_results_come_in_completion_order_and_stop_halts_new_work(executor):
-    slow = LENET.replace("super().__init__()", "super().__init__()\n        import time\n        time.sleep(4)")
+    # 15 s: long enough that even a loaded 2-core machine finishes a fast one first (4 s was not, at load 15).
+    slow = LENET.replace("super().__init__()", "super().__init__()\n        import time\n        time.sleep(15)")
     tasks = [EvalTask("slow", slow)] + [EvalTask(f"fast{i}", LENET, seed=i) for i in range(6)]
     started: list[str] = []
 
