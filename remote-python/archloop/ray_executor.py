@@ -168,10 +168,11 @@ def _node_dataset(spec: DataSpec) -> DatasetFiles:
 
 
 # One warm fork server per Ray worker process (workers are reused across tasks), so a candidate does not pay for a
-# fresh torch import. It exits by itself when the worker dies: it stops when its socket to the worker closes.
+# fresh torch import. It exits by itself when the worker dies: it stops when its socket to the worker closes. It is
+# keyed on nothing, so tasks with other limits or data still share it (its folder only holds torch's caches).
 @functools.lru_cache(maxsize=1)
-def _worker_fork_server(scratch_root: Path | None) -> ForkServer:
-    return make_fork_server(scratch_root)
+def _worker_fork_server() -> ForkServer:
+    return make_fork_server()
 
 
 def evaluate_on_node(
@@ -207,7 +208,7 @@ def evaluate_on_node(
         train_limit=train_limit,
         test_limit=test_limit,
         static_check=static_check,
-        launcher=_worker_fork_server(limits.scratch_root) if fork_server else None,
+        launcher=_worker_fork_server() if fork_server else None,
     )
     node = ray.get_runtime_context().get_node_id()
     return replace(result, notes=(*result.notes, f"ray node {node[:12]} {device}"))

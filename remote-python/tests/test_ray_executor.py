@@ -155,7 +155,7 @@ def _raylet_pid(node: Any) -> int:
 def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, spec, limits):
     doomed = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
     cluster.wait_for_nodes()
-    tasks = [EvalTask(f"k{i}", _slow(3), seed=i) for i in range(5)]
+    tasks = [EvalTask(f"k{i}", _slow(2), seed=i) for i in range(4)]
     results: list[EvalResult] = []
     with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0, max_retries=3)) as executor:
         assert executor.capacity() == 3
