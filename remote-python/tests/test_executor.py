@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -64,8 +65,9 @@ def test_slots_split_cpu_cores_and_gpu_memory():
         plan_slots([], 1, cpu_count=2)
 
 
-def test_results_come_in_completion_order_and_stop_halts_new_work(executor):
-    # 15 s: long enough that even a loaded 2-core machine finishes a fast one first (4 s was not, at load 15).
+def test_results_come_in_completion_order_and_stop_halts_new_work(dataset, limits):
+    # 15 s: long enough that even a loaded 2-core machine finishes a fast one first (4 s was not, at load 15); its own
+    # pool, so the other tests keep their short timeout.
     slow = LENET.replace("super().__init__()", "super().__init__()\n        import time\n        time.sleep(15)")
     tasks = [EvalTask("slow", slow)] + [EvalTask(f"fast{i}", LENET, seed=i) for i in range(6)]
     started: list[str] = []
@@ -76,8 +78,9 @@ def test_results_come_in_completion_order_and_stop_halts_new_work(executor):
             yield task
 
     results = []
-    for result in executor.map_unordered(feed(), should_stop=lambda: len(results) >= 3):
-        results.append(result)
+    with LocalExecutor(dataset, FAST, dataclasses.replace(limits, timeout_s=60), workers=2) as executor:
+        for result in executor.map_unordered(feed(), should_stop=lambda: len(results) >= 3):
+            results.append(result)
     assert results[0].candidate != "slow"  # a fast one overtook it
     assert all(r.outcome == "ok" for r in results), [r.message for r in results]
     assert len(started) < len(tasks)  # stopping left tasks unsubmitted
