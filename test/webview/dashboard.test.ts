@@ -22,6 +22,7 @@ import {
   posted,
   serveDashboard,
   violations,
+  waitForPosted,
   waitRendered,
   type DashboardServer,
   type OpenOptions,
@@ -265,7 +266,7 @@ test('novelty histogram counts each candidate’s highest Jaccard; the scatter n
   }, point.id);
   await clearPosted(page);
   await page.mouse.click(point.x, point.y);
-  const messages = await posted(page);
+  const messages = await waitForPosted(page);
   assert.equal(messages.length, 1);
   assert.equal(messages[0]?.type, 'open');
   assert.deepEqual(messages[0], { type: 'open', cycle: 3, candidate: messages[0]?.type === 'open' ? messages[0].candidate : '' });

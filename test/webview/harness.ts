@@ -206,6 +206,12 @@ export async function posted(page: Page): Promise<WebviewMessage[]> {
   return page.evaluate(() => (window as unknown as { __posted: WebviewMessage[] }).__posted);
 }
 
+/** Waits until the webview has posted at least `count` messages (Chart.js handles clicks on its next frame). */
+export async function waitForPosted(page: Page, count = 1): Promise<WebviewMessage[]> {
+  await page.waitForFunction((n) => (window as unknown as { __posted: unknown[] }).__posted.length >= n, count);
+  return posted(page);
+}
+
 export async function clearPosted(page: Page): Promise<void> {
   await page.evaluate(() => {
     (window as unknown as { __posted: unknown[] }).__posted.length = 0;
