@@ -10,10 +10,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTransport } from '../transport/localTransport';
 import { SshTransport, type OpenSshOptions } from '../transport/sshTransport';
-import type { Transport } from '../transport/types';
 import type { Backend } from './backendCommands';
 import { deployBackend, type DeployOptions, type DeployedBackend } from './deploy';
 import { LOCAL_HOST } from './hostChoices';
+import { reconnectingTransport } from './transportSource';
 
 export interface HostConnection {
   /** The name shown in the tree ("Local" or the SSH target as typed). */
@@ -55,20 +55,14 @@ export interface SshHostOptions {
 
 /** Connects, deploys (or reuses) the backend, and returns a connection whose backend reconnects after a drop. */
 export async function connectSsh(options: SshHostOptions): Promise<HostConnection> {
-  let current: Promise<Transport> = SshTransport.open(options.target, { ...options.ssh, ...(options.signal ? { signal: options.signal } : {}) });
-  let transport = await current;
-  let lost = false;
-  const watch = (t: Transport): void => {
-    t.onDisconnect(() => {
-      lost = true;
-    });
-  };
-  watch(transport);
+  // reconnectingTransport shares one reconnect among concurrent callers and retries after a failed one.
+  const source = reconnectingTransport((signal) => SshTransport.open(options.target, { ...options.ssh, ...(signal ? { signal } : {}) }));
+  const transport = await source.get(options.signal);
   let deployed: DeployedBackend;
   try {
     deployed = await deployBackend(transport, { ...options.deploy, ...(options.signal ? { signal: options.signal } : {}) });
   } catch (error) {
-    await transport.close();
+    await source.close();
     throw error;
   }
   let closed = false;
@@ -77,13 +71,7 @@ export async function connectSsh(options: SshHostOptions): Promise<HostConnectio
     runRoot: options.runRoot,
     transport: async (signal) => {
       if (closed) throw new Error(`the connection to ${options.target} was closed`);
-      if (lost) {
-        lost = false;
-        current = SshTransport.open(options.target, { ...options.ssh, ...(signal ? { signal } : {}) });
-        transport = await current;
-        watch(transport);
-      }
-      return transport;
+      return source.get(signal);
     },
   };
   return {
@@ -93,7 +81,7 @@ export async function connectSsh(options: SshHostOptions): Promise<HostConnectio
     deployed,
     close: async () => {
       closed = true;
-      await transport.close();
+      await source.close();
     },
   };
 }
