@@ -16,6 +16,8 @@ import ast
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from archloop.pysource import parse_source
+
 OUTCOME_OK = "ok"
 OUTCOME_SYNTAX_ERROR = "syntax_error"
 OUTCOME_CONTRACT_ERROR = "contract_error"
@@ -103,7 +105,7 @@ def check_source(source: str, known_hyperparameters: frozenset[str] | None = KNO
             frozenset(),
         )
     try:
-        tree = ast.parse(source)
+        tree = parse_source(source)
     except SyntaxError as error:
         line = error.lineno
         where = f"line {line}: " if line else ""

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+from archloop.pysource import parse_source
+
 _SCHEME = "affine32"  # datasketch >= 2.0: bijective uint32 permutations, no 61-bit prime fold
 _MASK64 = (1 << 64) - 1
 # Odd 64-bit multipliers: the polynomial base for combining token hashes, and a final avalanche multiplier.
@@ -385,7 +387,7 @@ def structural_signature(code: str) -> str:
     Raises ValueError if the code does not parse.
     """
     try:
-        tree = ast.parse(code)
+        tree = parse_source(code)
     except (SyntaxError, ValueError, RecursionError) as error:
         raise ValueError(f"cannot compute a structural signature of unparseable code: {error}") from None
     skeleton = _Skeleton(tree).describe()

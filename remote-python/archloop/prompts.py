@@ -19,6 +19,8 @@ import ast
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from archloop.pysource import parse_source
+
 SYSTEM_TEXT = (
     "You are an expert PyTorch architecture designer. You design a UNIQUE neural network, unlike the well-known "
     "ones, optimised for the highest first-epoch accuracy (accuracy after a single epoch of training). Answer with Python code only."
@@ -125,7 +127,7 @@ def completion_after_prefix(code: str, spec: PromptSpec = PromptSpec()) -> str:
     if code.startswith(spec.forced_prefix):
         return code[len(spec.forced_prefix) :]
     try:
-        tree = ast.parse(code)
+        tree = parse_source(code)
     except SyntaxError as error:
         raise PromptError(f"code does not parse (line {error.lineno}): {error.msg}") from error
     function = next(
