@@ -18,6 +18,16 @@ export interface Backend {
   python: string;
   /** Folder that holds the runs (`archloop runs --root`). */
   runRoot: string;
+  /**
+   * Environment every backend command needs (PYTHONPATH when the host's own interpreter runs the uploaded package
+   * as it is); absent when the venv's python needs none.
+   */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** Run/exec options for a backend command: the backend's environment plus the caller's signal. */
+export function backendRunOptions(backend: Backend, signal?: AbortSignal): { signal?: AbortSignal; env?: Record<string, string> } {
+  return { ...(signal ? { signal } : {}), ...(backend.env && Object.keys(backend.env).length ? { env: { ...backend.env } } : {}) };
 }
 
 export class BackendCommandError extends Error {
@@ -52,7 +62,7 @@ function archloop(backend: Backend, ...args: string[]): string[] {
 async function runJson<T>(backend: Backend, argv: string[], schema: z.ZodType<T>, signal: AbortSignal | undefined): Promise<T> {
   const transport = await backend.transport(signal);
   const command = argv.slice(3).join(' ');
-  const result = await transport.run(argv, signal ? { signal } : {});
+  const result = await transport.run(argv, backendRunOptions(backend, signal));
   const output = `${result.stdout}\n${result.stderr}`.trim();
   if (result.code !== 0) {
     const tail = output.split('\n').slice(-12).join('\n');
@@ -97,7 +107,7 @@ export async function startRun(backend: Backend, options: StartRunOptions): Prom
 /** Asks a run's daemon to stop after its current step. */
 export async function stopRun(backend: Backend, runDir: string, signal?: AbortSignal): Promise<void> {
   const transport = await backend.transport(signal);
-  const result = await transport.run(archloop(backend, 'stop', '--run-dir', runDir), signal ? { signal } : {});
+  const result = await transport.run(archloop(backend, 'stop', '--run-dir', runDir), backendRunOptions(backend, signal));
   if (result.code !== 0) {
     throw new BackendCommandError('stop', result.code, `${result.stdout}\n${result.stderr}`, `archloop stop failed: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
   }
@@ -107,7 +117,7 @@ export async function stopRun(backend: Backend, runDir: string, signal?: AbortSi
 export function attachOpener(backend: Backend, runDir: string): AttachOpener {
   return async (since: number, signal: AbortSignal): Promise<Channel> => {
     const transport = await backend.transport(signal);
-    return transport.exec(archloop(backend, 'attach', '--run-dir', runDir, '--since', String(since)), { signal });
+    return transport.exec(archloop(backend, 'attach', '--run-dir', runDir, '--since', String(since)), backendRunOptions(backend, signal));
   };
 }
 

@@ -69,6 +69,8 @@ export async function connectSsh(options: SshHostOptions): Promise<HostConnectio
   const backend: Backend = {
     python: deployed.python,
     runRoot: options.runRoot,
+    // With `deploy.python` the uploaded package runs through PYTHONPATH: every command needs it, not just doctor.
+    env: deployed.env,
     transport: async (signal) => {
       if (closed) throw new Error(`the connection to ${options.target} was closed`);
       return source.get(signal);

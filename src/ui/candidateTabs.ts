@@ -17,6 +17,7 @@ import {
   seedSourceArgv,
   type CandidateAddress,
 } from '../session/candidateDocument';
+import { backendRunOptions } from '../session/backendCommands';
 import type { RunSession } from '../session/runSession';
 import type { TreeNode } from '../session/views/treeModel';
 import { COMMANDS } from './commandIds';
@@ -131,7 +132,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
     const argv = connection ? seedSourceArgv(connection.backend.python, key) : undefined;
     if (!connection || !argv) return `# ${key}: its code is not available here (not a seed net and not a candidate of this run).\n`;
     try {
-      const result = await (await connection.backend.transport()).run(argv);
+      const result = await (await connection.backend.transport()).run(argv, backendRunOptions(connection.backend));
       if (result.code === 0) return result.stdout;
       return `# ${key}: reading it on ${host} failed (exit ${result.code}): ${result.stderr.trim().split('\n').at(-1) ?? ''}\n`;
     } catch (error) {

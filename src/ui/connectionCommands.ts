@@ -5,6 +5,7 @@
  * the backend deployed with a cancellable progress notification.
  * Failures are shown with the transport's or deploy's own message and logged; nothing is left half-connected.
  */
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { hostChoices, LOCAL_HOST, passphraseSecretKey, rememberRecent } from '../session/hostChoices';
@@ -13,6 +14,7 @@ import { listConfiguredHosts } from '../transport/sshConfig';
 import type { HostKeyPrompt } from '../transport/hostKeyCheck';
 import type { PassphraseRequest } from '../transport/identityFiles';
 import { COMMANDS, CONTEXT } from './commandIds';
+import { backendRunOptions } from '../session/backendCommands';
 import { reportError, requireTrust, settings, type UiContext } from './uiContext';
 
 const RECENT_HOSTS_KEY = 'archloop.recentHosts';
@@ -50,12 +52,16 @@ export async function connectCommand(ui: UiContext, target?: string): Promise<Ho
       const abort = new AbortController();
       token.onCancellationRequested(() => abort.abort());
       try {
-        const knownHosts = settings().get<string>('ssh.knownHostsFile') || undefined;
+        const knownHosts = localPathSetting('ssh.knownHostsFile');
+        const configPath = localPathSetting('ssh.configFile');
+        const remotePython = settings().get<string>('remote.python') || undefined;
+        const backendRoot = settings().get<string>('remote.backendRoot') || undefined;
         const connection = await connectSsh({
           target: chosen,
           signal: abort.signal,
           runRoot: settings().get<string>('remote.runRoot') || '~/.archloop/runs',
           ssh: {
+            ...(configPath ? { configPath } : {}),
             ...(knownHosts ? { knownHostsFile: knownHosts, extraKnownHostsFiles: [knownHosts] } : {}),
             confirmHostKey: (prompt) => confirmHostKey(prompt),
             passphrase: (request) => askPassphrase(ui, chosen, request),
@@ -64,6 +70,8 @@ export async function connectCommand(ui: UiContext, target?: string): Promise<Ho
           },
           deploy: {
             sourceDir: join(ui.extension.extensionPath, 'remote-python'),
+            ...(backendRoot ? { root: backendRoot } : {}),
+            ...(remotePython ? { python: remotePython } : {}),
             ...(settings().get<string>('remote.basePython') ? { basePython: settings().get<string>('remote.basePython') as string } : {}),
             onProgress: (step) => {
               progress.report({ message: `${step.step}: ${step.message.slice(0, 120)}` });
@@ -84,6 +92,13 @@ export async function connectCommand(ui: UiContext, target?: string): Promise<Ho
   );
 }
 
+/** A path setting for a file on this machine, with a leading `~` expanded; undefined when empty. */
+function localPathSetting(name: string): string | undefined {
+  const value = settings().get<string>(name)?.trim();
+  if (!value) return undefined;
+  return value === '~' || value.startsWith('~/') ? join(homedir(), value.slice(1)) : value;
+}
+
 function recentHosts(ui: UiContext): string[] {
   return ui.extension.globalState.get<string[]>(RECENT_HOSTS_KEY) ?? [];
 }
@@ -91,9 +106,10 @@ function recentHosts(ui: UiContext): string[] {
 async function pickHost(ui: UiContext): Promise<string | undefined> {
   let sshConfig: string[] = [];
   try {
-    sshConfig = listConfiguredHosts();
+    const configPath = localPathSetting('ssh.configFile');
+    sshConfig = listConfiguredHosts(configPath ? { configPath } : {});
   } catch (error) {
-    ui.log.warn(`cannot read ~/.ssh/config: ${String(error)}`);
+    ui.log.warn(`cannot read the SSH config (${localPathSetting('ssh.configFile') ?? '~/.ssh/config'}): ${String(error)}`);
   }
   const choices = hostChoices(recentHosts(ui), settings().get<string[]>('hosts') ?? [], sshConfig);
   const items: (vscode.QuickPickItem & { target?: string })[] = [
@@ -166,7 +182,7 @@ async function checkHostCommand(ui: UiContext, host?: string): Promise<void> {
     token.onCancellationRequested(() => abort.abort());
     try {
       const transport = await connection.backend.transport(abort.signal);
-      const result = await transport.run([connection.backend.python, '-m', 'archloop', 'doctor'], { signal: abort.signal });
+      const result = await transport.run([connection.backend.python, '-m', 'archloop', 'doctor'], backendRunOptions(connection.backend, abort.signal));
       ui.log.info(`archloop doctor on ${name} (exit ${result.code}):\n${result.stdout}${result.stderr}`);
       ui.log.show(true);
       if (result.code === 0) void vscode.window.showInformationMessage(`ArchLoop: ${name} is ready (details in the log).`);

@@ -6,7 +6,7 @@
  */
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { listRuns, startRun, stopRun } from '../session/backendCommands';
+import { backendRunOptions, listRuns, startRun, stopRun } from '../session/backendCommands';
 import type { HostConnection } from '../session/hostConnection';
 import { RunSession } from '../session/runSession';
 import { COMMANDS, CONTEXT } from './commandIds';
@@ -181,7 +181,7 @@ async function exportCorpus(ui: UiContext, arg?: RunArgument): Promise<void> {
   const out = `${session.runDir.replace(/\/+$/, '')}/export`;
   try {
     const transport = await host.backend.transport();
-    const result = await transport.run([host.backend.python, '-m', 'archloop', 'export', '--run-dir', session.runDir, '--out', out]);
+    const result = await transport.run([host.backend.python, '-m', 'archloop', 'export', '--run-dir', session.runDir, '--out', out], backendRunOptions(host.backend));
     ui.log.info(`archloop export (exit ${result.code}):\n${result.stdout}${result.stderr}`);
     if (result.code !== 0) throw new Error(`archloop export exited ${result.code}: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
     void vscode.window.showInformationMessage(`ArchLoop: exported ${session.run} to ${host.name}:${out}`);

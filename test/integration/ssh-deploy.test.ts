@@ -3,6 +3,7 @@
 // not installed again; a fresh venv would take minutes here.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,8 @@ import { SshTransport } from '../../src/transport/sshTransport.js';
 import { LocalTransport } from '../../src/transport/localTransport.js';
 import { DeployError, deployBackend, type DeployProgress } from '../../src/session/deploy.js';
 import { collectBackendBundle } from '../../src/session/backendBundle.js';
+import { connectSsh } from '../../src/session/hostConnection.js';
+import { listRuns, startRun } from '../../src/session/backendCommands.js';
 
 const SOURCE = resolve('remote-python');
 const PYTHON = resolve('remote-python/.venv/bin/python');
@@ -128,5 +131,28 @@ describe('deployBackend', () => {
     });
     await assert.rejects(pending, isDeploy('cancelled', 'upload'));
     assert.ok(!existsSync(join(work, 'cancelled-root', (await collectBackendBundle(SOURCE)).hash, '.archloop-uploaded')), 'no marker after a cancelled upload');
+  });
+
+  it('with a named python, every backend command runs the uploaded package (PYTHONPATH), not only doctor', async () => {
+    // The venv's base interpreter: a Python without archloop installed, like a user's conda env.
+    const bare = execFileSync(PYTHON, ['-c', 'import sys; print(sys._base_executable)'], { cwd: tmpdir() }).toString().trim();
+    assert.throws(() => execFileSync(bare, ['-c', 'import archloop'], { cwd: tmpdir(), stdio: 'pipe' }), 'the bare interpreter must not see archloop');
+    const home = join(work, 'home');
+    const runRoot = join(work, 'named-python-runs');
+    const connection = await connectSsh({
+      target: `${sshd.user}@127.0.0.1:${sshd.port}`,
+      ssh: { homeDir: home, env: {} },
+      deploy: { sourceDir: SOURCE, root: join(work, 'named-python-root'), python: bare, runDoctor: false },
+      runRoot,
+    });
+    try {
+      assert.equal(connection.backend.python, bare);
+      assert.match(connection.backend.env?.['PYTHONPATH'] ?? '', /named-python-root/);
+      assert.deepEqual(await listRuns(connection.backend), []);
+      // A config that fails validation still proves `archloop start` ran from the upload: its error names the key.
+      await assert.rejects(startRun(connection.backend, { configToml: 'preset = "demo"\nno_such_key = 1\n' }), /no_such_key/);
+    } finally {
+      await connection.close();
+    }
   });
 });
