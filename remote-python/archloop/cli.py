@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="output directory")
     export.set_defaults(func=cmd_export)
 
-    daemon = sub.add_parser("daemon", help=argparse.SUPPRESS)  # what `start` launches; not for direct use
+    # No help= on purpose: argparse lists only subcommands given help (SUPPRESS would print "==SUPPRESS==").
+    daemon = sub.add_parser("daemon")  # what `start` launches; not for direct use
     daemon.add_argument("--run-dir", required=True)
     daemon.set_defaults(func=cmd_daemon)
     return parser

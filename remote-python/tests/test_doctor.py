@@ -7,10 +7,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "archloop", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_help_lists_doctor():
+def test_help_lists_the_user_commands_and_hides_the_internal_daemon():
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "doctor" in result.stdout
+    for command in ("doctor", "run", "start", "stop", "attach", "status", "runs", "export"):
+        assert f"    {command} " in result.stdout, command
+    assert "daemon" not in result.stdout and "SUPPRESS" not in result.stdout
 
 
 def test_doctor_json_reports_this_host(tmp_path):
