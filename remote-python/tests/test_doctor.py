@@ -12,7 +12,7 @@ def test_help_lists_the_user_commands_and_hides_the_internal_daemon():
     assert result.returncode == 0
     for command in ("doctor", "run", "start", "stop", "attach", "status", "runs", "export"):
         assert f"    {command} " in result.stdout, command
-    assert "daemon" not in result.stdout and "SUPPRESS" not in result.stdout
+    assert "    daemon" not in result.stdout and "SUPPRESS" not in result.stdout
 
 
 def test_doctor_json_reports_this_host(tmp_path):
