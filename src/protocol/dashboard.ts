@@ -109,6 +109,13 @@ export type Stage = z.infer<typeof Stage>;
 export const LossPoint = z.object({ step: z.int().min(0), loss: z.number() });
 export type LossPoint = z.infer<typeof LossPoint>;
 
+/** The code the live view keeps per streaming candidate, and how many such candidates it tracks. */
+export const LIVE_TAIL_CHARS = 2048;
+export const MAX_LIVE_STREAMS = 64;
+
+export const StreamTail = z.object({ candidate: Id, chars: z.int().min(0), tail: z.string().max(4096) });
+export type StreamTail = z.infer<typeof StreamTail>;
+
 export const LiveState = z.object({
   stage: Stage,
   cycle: z.int().min(0).nullable(),
@@ -124,7 +131,10 @@ export const LiveState = z.object({
   finetuneLoss: z.number().nullable(),
   etaSeconds: z.number().min(0).nullable(),
   lossCurve: z.array(LossPoint).max(5000),
-  streaming: z.object({ candidate: Id, chars: z.int().min(0), tail: z.string().max(4096) }).nullable(),
+  /** The candidate the code pane follows (one at a time, as the live tab does), with the tail of its code. */
+  streaming: StreamTail.nullable(),
+  /** Every candidate still streaming (batched sampling writes several at once), so a switch shows code at once. */
+  streams: z.array(StreamTail).max(MAX_LIVE_STREAMS).default([]),
 });
 export type LiveState = z.infer<typeof LiveState>;
 

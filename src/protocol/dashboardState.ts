@@ -16,7 +16,9 @@ import type {
   LiveState,
   RunError,
   RunInfo,
+  StreamTail,
 } from './dashboard';
+import { LIVE_TAIL_CHARS, MAX_LIVE_STREAMS } from './dashboard';
 
 export type { CandidateRow, CandidateStatus, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
 
@@ -72,6 +74,7 @@ const idleLive: LiveState = {
   etaSeconds: null,
   lossCurve: [],
   streaming: null,
+  streams: [],
 };
 
 export function initialState(): DashboardState {
@@ -200,8 +203,7 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
       return live.stage === 'generating' ? state : { ...state, live: { ...live, stage: 'generating' } };
     case 'candidate.generated': {
       rows.upsert(event.data.cycle, event.data.candidate, (row) => ({ ...row, status: 'generated' }));
-      const streaming = live.streaming?.candidate === event.data.candidate ? null : live.streaming;
-      return { ...state, live: { ...live, stage: 'generating', generated: live.generated + 1, streaming } };
+      return { ...state, live: { ...endStream(live, event.data.candidate), stage: 'generating', generated: live.generated + 1 } };
     }
     case 'candidate.validated': {
       const { ok, outcome, message, params } = event.data;
@@ -303,16 +305,37 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
   }
 }
 
-/** Applies an ephemeral stream update (not numbered, not persisted: it only moves the live view). */
+/**
+ * Applies an ephemeral stream update (not numbered, not persisted: it only moves the live view). Each message carries
+ * the tail of one delta; contiguous deltas are joined into the candidate's tail (a gap starts it afresh, a repeated
+ * piece after a re-attach is dropped). Batched sampling streams several candidates at once: the code pane follows one
+ * until its stream ends (done, or its candidate.generated event), then the candidate that has written the most.
+ */
 export function applyStream(state: DashboardState, stream: DashboardStream): DashboardState {
-  if (stream.done) {
-    if (state.live.streaming?.candidate !== stream.candidate) return state;
-    return { ...state, live: { ...state.live, streaming: null } };
+  const live = state.live;
+  if (stream.done) return { ...state, live: endStream(live, stream.candidate) };
+  const previous = live.streams.find((entry) => entry.candidate === stream.candidate);
+  let tail: string;
+  if (!previous) tail = stream.tail;
+  else if (stream.offset <= previous.chars) return state;
+  else {
+    const start = stream.offset - stream.tail.length;
+    tail = start > previous.chars ? stream.tail : previous.tail + stream.tail.slice(previous.chars - start);
   }
-  return {
-    ...state,
-    live: { ...state.live, streaming: { candidate: stream.candidate, chars: stream.offset, tail: stream.tail } },
-  };
+  const entry: StreamTail = { candidate: stream.candidate, chars: stream.offset, tail: tail.slice(-LIVE_TAIL_CHARS) };
+  const others = live.streams.filter((other) => other.candidate !== stream.candidate);
+  const streams = [...others.slice(-(MAX_LIVE_STREAMS - 1)), entry];
+  const follows = live.streaming === null || live.streaming.candidate === stream.candidate;
+  return { ...state, live: { ...live, streams, streaming: follows ? entry : live.streaming } };
+}
+
+/** The candidate's stream is over: forget it, and follow the stream that has written the most, if any. */
+function endStream(live: LiveState, candidate: string): LiveState {
+  const streams = live.streams.filter((entry) => entry.candidate !== candidate);
+  if (streams.length === live.streams.length && live.streaming?.candidate !== candidate) return live;
+  if (live.streaming !== null && live.streaming.candidate !== candidate) return { ...live, streams };
+  const next = streams.reduce<StreamTail | null>((best, entry) => (best === null || entry.chars > best.chars ? entry : best), null);
+  return { ...live, streams, streaming: next };
 }
 
 export function candidateKey(cycle: number, id: string): string {

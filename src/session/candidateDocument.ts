@@ -105,6 +105,21 @@ export class CandidateCodeStore {
     return undefined;
   }
 
+  /**
+   * The code of the run's candidates still streaming, longest first, each as one stream piece holding its last
+   * `keepChars` characters (what a dashboard opened mid-stream starts from).
+   */
+  streaming(run: string, keepChars = 4096): Stream[] {
+    const pieces: Stream[] = [];
+    for (const [key, entry] of this.entries) {
+      const [entryRun, cycle, candidate] = key.split('\u0000');
+      if (entryRun !== run || entry.final || candidate === undefined) continue;
+      const delta = entry.text.slice(-keepChars);
+      pieces.push({ type: 'stream', run, cycle: Number(cycle), candidate, offset: entry.text.length - delta.length, delta, done: false });
+    }
+    return pieces.sort((a, b) => b.offset + b.delta.length - (a.offset + a.delta.length));
+  }
+
   isFinal(run: string, cycle: number, candidate: string): boolean {
     return this.entries.get(CandidateCodeStore.key(run, cycle, candidate))?.final ?? false;
   }

@@ -30,6 +30,11 @@ export interface DashboardSource {
   snapshot(): Promise<readonly Event[]> | readonly Event[];
   /** Calls the listener with new events and streams until the returned function is called. */
   subscribe(listener: DashboardListener): () => void;
+  /**
+   * The code of candidates still being written, as one stream piece each (offset: where the piece starts), the one
+   * to follow first: streams are not in the event log, so a dashboard opened mid-stream starts from these.
+   */
+  streams?(): readonly Stream[];
 }
 
 /** What the dashboard's buttons do. A rejected promise is shown to the user as a failed action. */
@@ -114,6 +119,13 @@ export class DashboardController {
     if (this.disposed) return;
     // Folded here, off the webview's thread: the webview validates rows, not the whole log.
     this.post({ type: 'snapshot', state: toSnapshot(fromEvents(events.map(toDashboardEvent))) });
+    let streams: readonly Stream[] = [];
+    try {
+      streams = this.source.streams?.() ?? [];
+    } catch (error) {
+      this.log.warn(`dashboard: could not read the code being streamed: ${String(error)}`);
+    }
+    for (const stream of streams) this.post({ type: 'stream', stream: toDashboardStream(stream) });
     const held = this.held;
     this.held = null;
     if (held.length) this.queue(held);

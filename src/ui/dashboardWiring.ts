@@ -28,6 +28,7 @@ function dependencies(ui: UiContext, documents: CandidateDocuments, review: Cand
               onStream: (stream: Stream) => listener.onStream(stream),
             })
           : () => undefined,
+      streams: () => (session ? session.code.streaming(session.run) : []),
     },
     actions: {
       open: (ref) => documents.open(address(ref)),

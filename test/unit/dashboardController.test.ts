@@ -11,6 +11,7 @@ const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve
 
 class FakeSource implements DashboardSource {
   listener: DashboardListener | null = null;
+  streams?: () => readonly Stream[];
   subscriptions = 0;
   constructor(public events: Event[], private readonly delay: Promise<void> = Promise.resolve()) {}
   async snapshot(): Promise<readonly Event[]> {
@@ -72,6 +73,28 @@ test('events that arrive while the snapshot is read are held and sent after it, 
   await ready;
   await flush();
   assert.deepEqual(sent.map((m) => m.type), ['snapshot', 'events']);
+});
+
+test('a dashboard opened mid-stream gets the code written so far right after the snapshot', async () => {
+  const source = new FakeSource(fixture.events.slice(0, 10));
+  const streaming: Stream[] = [
+    { type: 'stream', run: 'r', cycle: 1, candidate: 'b1', offset: 0, delta: 'import torch\nclass Net', done: false },
+    { type: 'stream', run: 'r', cycle: 1, candidate: 'b0', offset: 0, delta: 'import', done: false },
+  ];
+  source.streams = () => streaming;
+  const { controller, sent } = harness(source);
+  await controller.receive({ type: 'ready' });
+  assert.deepEqual(sent.map((m) => m.type), ['snapshot', 'stream', 'stream']);
+  assert.deepEqual(sent[1]?.type === 'stream' && [sent[1].stream.candidate, sent[1].stream.offset, sent[1].stream.tail], ['b1', 22, 'import torch\nclass Net']);
+  // A source that fails to list its streams still gives the snapshot, and says why in the log.
+  const failing = new FakeSource(fixture.events.slice(0, 10));
+  failing.streams = () => {
+    throw new Error('gone');
+  };
+  const other = harness(failing);
+  await other.controller.receive({ type: 'ready' });
+  assert.deepEqual(other.sent.map((m) => m.type), ['snapshot']);
+  assert.match(other.warnings.join('\n'), /could not read the code being streamed: Error: gone/);
 });
 
 test('a second ready (webview reloaded) gets a fresh snapshot without subscribing twice', async () => {

@@ -141,6 +141,50 @@ test('stream updates show the streaming candidate and clear when it is done or g
   assert.equal(applyStream(streaming, { ...stream, done: true }).live.streaming, null);
 });
 
+test('the live code pane joins a candidate\'s deltas and follows one candidate of a batch at a time', () => {
+  const base = fromEvents(dashboardEvents);
+  const piece = (candidate: string, offset: number, delta: string, done = false) =>
+    toDashboardStream({ type: 'stream', run: 'r', cycle: 5, candidate, offset, delta, done });
+  // Three candidates sampled as one batch, their deltas interleaved as the backend streams them.
+  let state = base;
+  for (const [candidate, offset, delta] of [
+    ['b0', 0, 'class Net'],
+    ['b1', 0, 'import torch'],
+    ['b0', 9, '(nn.Module):'],
+    ['b2', 0, 'def supported'],
+    ['b1', 12, '\nimport torch.nn'],
+    ['b0', 21, '\n    def __init__'],
+  ] as const) {
+    state = applyStream(state, piece(candidate, offset, delta));
+  }
+  // The pane shows the first candidate's code so far, not the last token of whichever candidate spoke last.
+  assert.deepEqual(state.live.streaming, { candidate: 'b0', chars: 38, tail: 'class Net(nn.Module):\n    def __init__' });
+  const tails = Object.fromEntries(state.live.streams.map((s) => [s.candidate, s.tail]));
+  assert.deepEqual(tails, { b0: 'class Net(nn.Module):\n    def __init__', b1: 'import torch\nimport torch.nn', b2: 'def supported' });
+  // A piece repeated after a re-attach changes nothing; an overlapping one adds only what is new.
+  assert.equal(applyStream(state, piece('b0', 9, '(nn.Module):')), state);
+  const overlap = applyStream(state, piece('b0', 30, '__init__(self'));
+  assert.equal(overlap.live.streaming?.tail, 'class Net(nn.Module):\n    def __init__(self');
+  // A gap (missed deltas) starts the tail afresh from what arrived.
+  assert.equal(applyStream(state, piece('b0', 100, 'x = 1')).live.streaming?.tail, 'x = 1');
+  // The tail is capped at the end of the code.
+  const long = applyStream(state, piece('b0', 38, 'y'.repeat(5000)));
+  assert.equal(long.live.streaming?.tail.length, 2048);
+  assert.ok(long.live.streaming?.tail.endsWith('yyy'));
+  // b0 finishes (its generated event): the pane moves to the candidate that has written the most, with its tail.
+  const generated = applyEvent(state, {
+    type: 'event', seq: state.lastSeq + 1, run: 'r', ts: 0, kind: 'candidate.generated',
+    data: { cycle: 5, candidate: 'b0', codeChars: 38, attempts: 1, tokens: 10, seconds: 1 },
+  });
+  assert.deepEqual(generated.live.streaming, { candidate: 'b1', chars: 28, tail: 'import torch\nimport torch.nn' });
+  assert.deepEqual(generated.live.streams.map((s) => s.candidate).sort(), ['b1', 'b2']);
+  // A done message for a candidate the pane does not follow only forgets it.
+  const doneOther = applyStream(generated, piece('b2', 13, '', true));
+  assert.equal(doneOther.live.streaming?.candidate, 'b1');
+  assert.deepEqual(doneOther.live.streams.map((s) => s.candidate), ['b1']);
+  assert.equal(applyStream(doneOther, piece('b1', 28, '', true)).live.streaming, null);
+});
+
 test('a fatal run error moves the stage to failed and keeps the message', () => {
   const state = fromEvents(dashboardEvents);
   const failed = applyEvent(state, {

@@ -59,6 +59,26 @@ describe('CandidateCodeStore', () => {
     assert.equal(store.codeById('r2', 'c1-0000'), undefined);
     assert.deepEqual(changes, ['c1-0000', 'c1-0000', 'c1-0000', 'c1-0000']);
   });
+
+  it('lists the code still streaming in a run, longest first, cut to its tail, without final code', () => {
+    const script = new EventScript('r1');
+    const store = new CandidateCodeStore();
+    store.applyStream(script.stream(1, 'c1-0000', 0, 'import torch'));
+    store.applyStream(script.stream(1, 'c1-0001', 0, 'import torch.nn as nn\n'));
+    store.applyStream(script.stream(1, 'c1-0002', 0, 'class Net: ...'));
+    script.emit('candidate.generated', { cycle: 1, candidate: 'c1-0002', code: 'class Net: ...\n', attempts: 1, tokens: 5, seconds: 1 });
+    store.applyEvent(script.events.at(-1)!);
+    store.applyStream({ ...script.stream(1, 'c1-0000', 0, 'x'), run: 'r2' });
+    const pieces = store.streaming('r1', 8);
+    assert.deepEqual(
+      pieces.map((p) => [p.candidate, p.offset, p.delta, p.done]),
+      [
+        ['c1-0001', 14, 'n as nn\n', false],
+        ['c1-0000', 4, 'rt torch', false],
+      ],
+    );
+    assert.equal(store.streaming('r3').length, 0);
+  });
 });
 
 describe('candidateHeader', () => {
