@@ -103,12 +103,12 @@ export class CandidatesView {
     const headerRow = h('div', { className: 'grid-row grid-header', attrs: { role: 'row' } });
     for (const column of COLUMNS) {
       if (column.key === 'actions') {
-        headerRow.appendChild(h('div', { className: 'cell', text: column.label, attrs: { role: 'columnheader' } }));
+        headerRow.appendChild(h('div', { className: 'cell col-actions', text: column.label, attrs: { role: 'columnheader' } }));
         continue;
       }
       const key = column.key;
       const cell = h('div', {
-        className: 'cell sortable',
+        className: `cell sortable col-${key}`,
         text: column.label,
         attrs: { role: 'columnheader', 'aria-sort': 'none' },
         dataset: { sort: key },

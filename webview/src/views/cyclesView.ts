@@ -181,7 +181,8 @@ function chartOptions(yTitle: string) {
     parsing: false as const,
     normalized: true,
     scales: {
-      x: { type: 'linear' as const, title: { display: true, text: 'Cycle' }, ticks: { stepSize: 1, precision: 0 } },
+      // Level labels, skipped where they would crowd (22 cycles in a half-width chart), never rotated.
+      x: { type: 'linear' as const, title: { display: true, text: 'Cycle' }, ticks: { stepSize: 1, precision: 0, maxRotation: 0, autoSkipPadding: 8 } },
       y: { type: 'linear' as const, title: { display: true, text: yTitle }, suggestedMin: 0, suggestedMax: 100 },
     },
     plugins: {

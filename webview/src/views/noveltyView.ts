@@ -58,7 +58,8 @@ export class NoveltyView {
         parsing: false,
         scales: {
           x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'Highest Jaccard (lower is more novel)' } },
-          y: { type: 'linear', title: { display: true, text: 'Accuracy (%)' } },
+          // Percent: an empty chart shows 0–100, not Chart.js's default 0–1.
+          y: { type: 'linear', suggestedMin: 0, suggestedMax: 100, title: { display: true, text: 'Accuracy (%)' } },
         },
         plugins: {
           legend: { display: true },
