@@ -359,6 +359,48 @@ export class VsCodeHarness {
     return this.page.locator('iframe.webview').nth(index).contentFrame().locator('iframe').contentFrame();
   }
 
+  /**
+   * The content frame of a webview panel, the one VS Code shows: `iframe.webview` holds an `iframe#active-frame`
+   * (while a webview loads, a second, pending frame may exist beside it, which `webviewFrame` would trip over).
+   */
+  webviewContent(index = 0): FrameLocator {
+    return this.page.locator('iframe.webview').nth(index).contentFrame().locator('iframe#active-frame').contentFrame();
+  }
+
+  /** Runs a palette command by its title, then clicks `item` in the quick pick (or input's list) the command opens. */
+  async runCommandThenPick(title: string, item: string, timeoutMs = 60_000): Promise<void> {
+    const input = await this.openPalette(title);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
+    await input.press('Enter');
+    // The command's own quick pick replaces the palette: wait for its row, not for the palette to close.
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: item }).first();
+    try {
+      await row.waitFor({ timeout: timeoutMs });
+    } catch {
+      throw new HarnessError(`pick "${item}" after "${title}"`, `no such row; rows shown: ${JSON.stringify(await this.paletteRows())}`);
+    }
+    await this.page.waitForTimeout(300); // the list re-renders once as the pick's items settle
+    await row.click();
+  }
+
+  /**
+   * Merges `patch` into the user settings.json (an `undefined` value removes the key) and returns the values it
+   * replaced. VS Code watches the file and applies changes live, as when a user edits it. The colour theme is set
+   * this way: code-server's theme picker searches the marketplace as one types, which this machine cannot reach.
+   */
+  updateUserSettings(patch: Record<string, unknown>): Record<string, unknown> {
+    const path = join(this.userDataDir, 'User', 'settings.json');
+    const current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const previous: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(patch)) {
+      previous[key] = current[key];
+      if (value === undefined) delete current[key];
+      else current[key] = value;
+    }
+    writeFileSync(path, JSON.stringify(current, null, 2));
+    return previous;
+  }
+
   /** Text of the active editor's visible lines (Monaco renders only what is on screen; spaces come back as spaces). */
   async activeEditorText(): Promise<string> {
     const lines = this.page.locator('.editor-group-container.active .monaco-editor .view-lines .view-line');
