@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=1024)
     parser.add_argument("--pretrain-seconds", type=float, default=None, help="override the build's time cap")
     parser.add_argument("--steps", type=int, default=None, help="override the build's step count")
+    parser.add_argument("--temperature", type=float, default=None, help="default: the paper's 0.7")
+    parser.add_argument("--top-k", type=int, default=None, help="default: the paper's 100")
     parser.add_argument("--save", default=None, help="write the candidates' code and verdicts to this JSON file")
     args = parser.parse_args()
     config = DemoModelConfig()
@@ -80,6 +82,10 @@ def main() -> None:
 
     loaded = load_model(model_dir, device="cpu")
     settings = GenerationSettings(max_new_tokens=args.new_tokens, batch_size=8, retries=0, seed=0)
+    if args.temperature is not None:
+        settings = replace(settings, temperature=args.temperature)
+    if args.top_k is not None:
+        settings = replace(settings, top_k=args.top_k)
     sampling_started = time.perf_counter()
     results = Generator(loaded, settings).generate(args.candidates)
     sampling_seconds = time.perf_counter() - sampling_started

@@ -12,6 +12,7 @@ from llm_fixtures import small_corpus
 
 from archloop.demo_model import (
     INFO_FILE,
+    MAX_TOKEN_CHARS,
     DemoModelConfig,
     builds_and_fits,
     cache_key,
@@ -35,6 +36,15 @@ def test_tokenizer_round_trips_the_whole_seed_corpus_and_unseen_text():
         assert tokenizer.decode(ids) == code
     # The merges learn the corpus: code compresses to well under one token per 2 characters.
     assert len(tokenizer(corpus[0])["input_ids"]) < len(corpus[0]) / 2
+
+
+def test_tokens_may_span_spaces_and_lines_but_stay_short():
+    corpus = default_corpus()
+    tokenizer = train_tokenizer(corpus, vocab_size=2048)
+    pieces = [tokenizer.decode([i]) for i in range(len(tokenizer)) if i not in tokenizer.all_special_ids]
+    assert max(len(piece) for piece in pieces) <= MAX_TOKEN_CHARS
+    # No regex pre-split: merges cross spaces and newlines (indentation + keyword), which shortens code ~3x.
+    assert any(" " in piece.strip() or "\n" in piece.strip("\n") for piece in pieces)
 
 
 def test_rescaling_keeps_a_width_shared_by_two_layers_shared():
