@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Hugging Face's tqdm bars ("Loading weights", "Writing model shards") fill the run log and the extension's
+    # Backend Log with carriage-return lines; the loop reports its own progress as events. Read at import time, so
+    # set before any subcommand imports transformers; a user's explicit setting wins.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
