@@ -320,6 +320,36 @@ test('hostile strings render as text and run nothing', async () => {
   await page.close();
 });
 
+test('charts follow a theme switch in place: axis ticks and titles too, not only legends', async () => {
+  const { page } = await loaded();
+  // What VS Code does on a theme change: new --vscode-* values inline on <html>, and the body's theme class swapped.
+  await page.evaluate(() => {
+    const style = document.documentElement.style;
+    for (const [name, value] of Object.entries({ foreground: '#ffffff', 'charts-foreground': '#ffffff', 'charts-lines': '#6fc3df', 'editor-background': '#000000', 'descriptionForeground': '#ffffff' })) {
+      style.setProperty(`--vscode-${name}`, value);
+    }
+    document.body.classList.replace('vscode-light', 'vscode-high-contrast');
+  });
+  const colours = async (chart: string) =>
+    page.evaluate((name) => {
+      type Resolved = { ticks: { color: unknown }; title: { color: unknown }; grid: { color: unknown } };
+      const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { scales: Record<string, { options: Resolved }>; options: { plugins: { legend: { labels: { color: unknown } } } } } | undefined } }).__archloopChart;
+      const instance = Chart.getChart(document.querySelector(`canvas[data-chart=${name}]`) as HTMLCanvasElement);
+      if (!instance) return null;
+      return Object.values(instance.scales).flatMap((scale) => [scale.options.ticks.color, scale.options.title.color, scale.options.grid.color]);
+    }, chart);
+  for (const [view, charts] of [['cycles', ['accuracy', 'share']], ['novelty', ['histogram', 'scatter']], ['live', ['loss']]] as const) {
+    await showView(page, view);
+    await page.waitForTimeout(100);
+    for (const chart of charts) {
+      const seen = await colours(chart);
+      assert.ok(seen && seen.length >= 6, `${chart}: no scales`);
+      assert.deepEqual([...new Set(seen)].sort(), ['#6fc3df', '#ffffff'], `${chart} kept the old theme's colours: ${JSON.stringify(seen)}`);
+    }
+  }
+  await page.close();
+});
+
 test('in a narrow editor the id and the row actions stay in view while the wide grid scrolls sideways', async () => {
   const { page } = await loaded(fixture, { width: 900 });
   await showView(page, 'candidates');

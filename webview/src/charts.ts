@@ -91,6 +91,40 @@ export function applyThemeDefaults(colours: ThemeColours): void {
   Chart.defaults.maintainAspectRatio = false;
 }
 
+interface ThemableScale {
+  ticks?: Record<string, unknown>;
+  title?: Record<string, unknown>;
+  grid?: Record<string, unknown>;
+  border?: Record<string, unknown>;
+}
+interface ThemableOptions {
+  color?: unknown;
+  borderColor?: unknown;
+  scales?: Record<string, ThemableScale | undefined>;
+  plugins?: { legend?: { labels?: Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown>;
+}
+
+/**
+ * Writes the theme's colours into a chart's own options; call before `update()`. Changing `Chart.defaults` is not
+ * enough after a theme switch: an existing chart's scales keep the tick, title and grid colours they resolved when
+ * the chart was made (only its legend followed), which left dark-grey axes on a high-contrast black background.
+ */
+export function themeChart(chart: { config: { options?: unknown } }, colours: ThemeColours): void {
+  const options = (chart.config.options ?? {}) as ThemableOptions;
+  chart.config.options = options;
+  options.color = colours.foreground;
+  options.borderColor = colours.grid;
+  for (const scale of Object.values(options.scales ?? {})) {
+    if (!scale) continue;
+    scale.ticks = { ...scale.ticks, color: colours.foreground };
+    scale.title = { ...scale.title, color: colours.foreground };
+    scale.grid = { ...scale.grid, color: colours.grid };
+    scale.border = { ...scale.border, color: colours.grid };
+  }
+  const plugins = (options.plugins ??= {});
+  plugins.legend = { ...plugins.legend, labels: { ...plugins.legend?.labels, color: colours.foreground } };
+}
+
 /** Draws a vertical line at `value` on the x axis with a label: the novelty threshold on the histogram. */
 export function thresholdLine(getValue: () => number, getColour: () => string): Plugin {
   return {

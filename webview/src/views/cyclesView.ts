@@ -3,7 +3,7 @@
  * charts of best/mean accuracy and of the valid and >= 40 % shares with their interval bands.
  */
 import type { CycleStats } from '../../../src/protocol/messages';
-import { Chart, themeColours, withAlpha, type ThemeColours } from '../charts';
+import { Chart, themeChart, themeColours, withAlpha, type ThemeColours } from '../charts';
 import { checkbox } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatInterval, formatPercent } from '../format';
@@ -130,6 +130,8 @@ export class CyclesView {
       paperPoints('Paper valid %', paper((r) => r.validPct), colours.orange),
       paperPoints('Paper ≥ 40 %', paper((r) => r.atLeast40Pct), colours.purple),
     ];
+    themeChart(this.accuracyChart, colours);
+    themeChart(this.shareChart, colours);
     this.accuracyChart.update('none');
     this.shareChart.update('none');
   }

@@ -3,7 +3,7 @@
  * fine-tune step and loss curve) and the code being streamed. Updates touch only the text and bars that changed,
  * and the loss chart gets appended points, never a rebuild.
  */
-import { Chart, themeColours } from '../charts';
+import { Chart, themeChart, themeColours } from '../charts';
 import { h, setText } from '../dom';
 import { formatSeconds } from '../format';
 import type { DashboardState, LiveState, RunError } from '../../../src/protocol/dashboardState';
@@ -102,8 +102,13 @@ export class LiveView {
   }
 
   restyle(): void {
+    const colours = themeColours();
     const dataset = this.lossChart.data.datasets[0];
-    if (dataset) dataset.borderColor = themeColours().yellow;
+    if (dataset) {
+      dataset.borderColor = colours.yellow;
+      dataset.backgroundColor = colours.yellow;
+    }
+    themeChart(this.lossChart, colours);
     this.lossChart.update('none');
   }
 

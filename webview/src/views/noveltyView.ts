@@ -3,7 +3,7 @@
  * against novelty (hover names the candidate; a click asks the host to open it).
  */
 import type { CandidateAction } from '../../../src/protocol/dashboard';
-import { Chart, themeColours, thresholdLine, withAlpha } from '../charts';
+import { Chart, themeChart, themeColours, thresholdLine, withAlpha } from '../charts';
 import { dropdown, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatJaccard, formatPercent } from '../format';
@@ -123,6 +123,8 @@ export class NoveltyView {
       { label: 'Novel', data: novel, backgroundColor: withAlpha(colours.blue, 0.7), pointRadius: 3, pointHoverRadius: 6 },
       { label: 'At or above threshold', data: duplicates, backgroundColor: withAlpha(colours.red, 0.7), pointRadius: 3, pointHoverRadius: 6 },
     ];
+    themeChart(this.histogram, colours);
+    themeChart(this.scatter, colours);
     this.histogram.update('none');
     this.scatter.update('none');
     const counted = bins.reduce((sum, bin) => sum + bin.y, 0);
