@@ -318,11 +318,25 @@ export class VsCodeHarness {
 
   private async openPalette(query: string) {
     const input = this.page.locator('.quick-input-widget input');
-    await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+    await this.focusWorkbench();
     await this.page.keyboard.press('F1');
     await input.waitFor({ timeout: 10_000 });
     await input.fill(`>${query}`);
     return input;
+  }
+
+  /**
+   * Gives the workbench keyboard focus before a shortcut (F1, Ctrl+P) with a click in the editor area, unless a
+   * webview covers that point: the click would land on its content (a dashboard row, or one of its buttons), so
+   * focus is taken out of the webview's frame instead.
+   */
+  private async focusWorkbench(): Promise<void> {
+    const overWebview = await this.page.evaluate(() => document.elementFromPoint(640, 300)?.tagName === 'IFRAME');
+    if (!overWebview) {
+      await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+      return;
+    }
+    await this.page.evaluate(() => (document.activeElement as { blur?: () => void } | null)?.blur?.());
   }
 
   private async paletteRows(): Promise<string[]> {
@@ -332,7 +346,7 @@ export class VsCodeHarness {
   /** Opens a workspace file through Quick Open (Ctrl+P), as a user would, and waits for its editor tab. */
   async openFile(relativePath: string, timeoutMs = 30_000): Promise<void> {
     const name = basename(relativePath);
-    await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
+    await this.focusWorkbench();
     await this.page.keyboard.press('Control+P');
     const input = this.page.locator('.quick-input-widget input');
     await input.waitFor({ timeout: 10_000 });
