@@ -290,6 +290,26 @@ test('live view follows incoming events and the code stream without a reload', a
   await hostPost(page, stream);
   await page.waitForFunction(() => document.querySelector('[data-testid=live-stream]')?.textContent?.endsWith('<b>not bold</b>'));
   assert.equal(await page.locator('[data-testid=live-stream] b').count(), 0);
+  // More of the same candidate's code, piece by piece: the pane joins the pieces and keeps the newest line in view.
+  let end = 1234;
+  for (let line = 0; line < 30; line++) {
+    const piece = `\n        self.layer${line} = nn.Conv2d(32, 32, 3, padding=1)`;
+    end += piece.length;
+    await hostPost(page, { type: 'stream', stream: { type: 'stream', run: 'fixture-run', cycle: 7, candidate: 'live-11', offset: end, tail: piece, done: false } });
+  }
+  await page.waitForFunction(() => document.querySelector('[data-testid=live-stream]')?.textContent?.endsWith('self.layer29 = nn.Conv2d(32, 32, 3, padding=1)'));
+  const pane = page.locator('[data-testid=live-stream]');
+  const metrics = () => pane.evaluate((el) => ({ top: el.scrollTop, height: el.scrollHeight, client: el.clientHeight, text: el.textContent ?? '' }));
+  const following = await metrics();
+  assert.ok(following.text.includes('self.layer0 ='), 'the pieces were not joined');
+  assert.ok(following.height > following.client, 'the code should overflow the pane');
+  assert.ok(following.height - following.top - following.client < 2, `the newest line is out of view: ${JSON.stringify(following)}`);
+  // A reader who scrolled up keeps their place while code arrives.
+  await pane.evaluate((el) => (el.scrollTop = 0));
+  end += 12;
+  await hostPost(page, { type: 'stream', stream: { type: 'stream', run: 'fixture-run', cycle: 7, candidate: 'live-11', offset: end, tail: '\n        pass', done: false } });
+  await page.waitForFunction(() => document.querySelector('[data-testid=live-stream]')?.textContent?.endsWith('pass'));
+  assert.equal((await metrics()).top, 0);
   await page.close();
 });
 

@@ -94,7 +94,11 @@ export class LiveView {
     this.renderLoss(live.lossCurve);
     if (live.streaming) {
       setText(this.streamTitle, `Generating ${live.streaming.candidate}: ${live.streaming.chars.toLocaleString('en-US')} characters`);
-      setText(this.streamTail, live.streaming.tail);
+      // Keeps the newest code in view, as the live tab does, unless the reader scrolled up to look at something.
+      const tail = this.streamTail;
+      const following = tail.scrollHeight - tail.scrollTop - tail.clientHeight < 24;
+      setText(tail, live.streaming.tail);
+      if (following) tail.scrollTop = tail.scrollHeight;
     } else {
       setText(this.streamTitle, 'No candidate streaming.');
       setText(this.streamTail, '');
