@@ -40,6 +40,10 @@ def _positive() -> Check:
     return (lambda v: v > 0, "> 0")
 
 
+def _positive_or_none() -> Check:
+    return (lambda v: v is None or v > 0, "> 0 (or absent)")
+
+
 def _non_negative() -> Check:
     return (lambda v: v >= 0, ">= 0")
 
@@ -112,6 +116,7 @@ class NoveltySection:
 @dataclass(frozen=True)
 class EvaluationSection:
     protocol: Literal["paper", "fast"] = _key("paper", None, "training protocol (evaluate.py)")
+    batch_size: int | None = _key(None, _positive_or_none(), "training batch size (default: the protocol's, paper 16, fast 128)")
     data: Literal["auto", "cifar10", "synthetic"] = _key("auto", None, "auto = CIFAR-10 if found, else synthetic")
     data_path: str | None = _key(None, None, "CIFAR-10 archive or folder (default: search the usual places)")
     synthetic_train: int = _key(2000, _positive(), "images in the synthetic training set")

@@ -16,6 +16,7 @@ import json
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from archloop.generate import ModelLoadError, load_base_model, resolve_device
+
+# PEFT (0.21) still reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
+# every adapter load: noise in each cycle's log that the user cannot act on.
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 ProgressCallback = Callable[[int, int, float, float], None]
 StopPredicate = Callable[[], bool]

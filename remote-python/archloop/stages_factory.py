@@ -10,6 +10,7 @@ the stage that needs it; the loop records that as a fatal run.error with the mes
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from archloop.config import DEMO_MODEL_ID, RunConfig
 from archloop.contract import check_source
 from archloop.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
 from archloop.demo_model import ensure_demo_model, strip_seed_header
-from archloop.evaluate import PROTOCOLS, EvalTask
+from archloop.evaluate import PROTOCOLS, EvalProtocol, EvalTask
 from archloop.executor import Executor, LocalExecutor
 from archloop.finetune import LoraSettings, SftSettings, finetune
 from archloop.generate import GenerationSettings, Generator, LoadedModel, load_model
@@ -197,7 +198,7 @@ class RealStages:
                 return self._pool
             self._pool = LocalExecutor(
                 self.dataset(),
-                PROTOCOLS[ev.protocol],
+                self._protocol(),
                 self._limits,
                 workers=ev.workers,
                 devices=list(ev.devices) or [self._device],
@@ -221,7 +222,13 @@ class RealStages:
             num_gpus=ev.ray_num_gpus,
             max_retries=ev.ray_max_retries,
         )
-        return RayExecutor(spec, PROTOCOLS[ev.protocol], self._limits, settings)
+        return RayExecutor(spec, self._protocol(), self._limits, settings)
+
+    def _protocol(self) -> EvalProtocol:
+        """The configured protocol, with the run's batch size when it sets one."""
+        ev = self.config.evaluation
+        protocol = PROTOCOLS[ev.protocol]
+        return protocol if ev.batch_size is None else dataclasses.replace(protocol, batch_size=ev.batch_size)
 
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]

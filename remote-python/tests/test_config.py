@@ -86,3 +86,18 @@ def test_a_missing_file_is_a_config_error(tmp_path):
 def test_sft_epoch_schedule_follows_the_paper():
     sft = load_config(preset="paper").sft
     assert [sft.epochs_for(c) for c in (1, 5, 6, 22)] == [5, 5, 2, 2]
+
+
+def test_a_run_may_set_its_training_batch_size_and_the_executor_uses_it(tmp_path):
+    from archloop.evaluate import FAST
+    from archloop.stages_factory import RealStages
+
+    assert load_config(preset="paper").evaluation.batch_size is None
+    path = write(tmp_path, 'preset = "demo"\n[evaluation]\nbatch_size = 48\n')
+    stages = RealStages(load_config(path), tmp_path / "run")
+    protocol = stages._protocol()
+    assert protocol.batch_size == 48 and protocol.name == "fast" and protocol.lr == FAST.lr
+    stages = RealStages(config_from_dict({"evaluation": {"protocol": "fast"}}), tmp_path / "run2")
+    assert stages._protocol() == FAST
+    with pytest.raises(ConfigError, match="batch_size must be an integer > 0"):
+        load_config(write(tmp_path, "[evaluation]\nbatch_size = 0\n"))
