@@ -50,13 +50,22 @@ DEFAULT_CACHE = Path.home() / ".cache" / "archloop"
 class _MinHashNovelty:
     def __init__(self, settings: NoveltySettings) -> None:
         self._index = MinHashIndex(settings)
+        self._threshold = settings.threshold
 
     def add(self, key: str, code: str) -> None:
         self._index.add(key, code)
 
     def query(self, code: str) -> Novelty:
         result = self._index.query(code)
-        return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
+        if result.nearest is not None:
+            return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
+        # LSH found no near-duplicate: still name the closest stored net (exhaustive, ~10 ms at 10^5 nets), so the
+        # editor can diff against it and the dashboard shows a real score instead of 0.
+        closest = self._index.nearest(code)
+        if closest is None:
+            return Novelty(0.0, None, True)
+        key, jaccard = closest
+        return Novelty(jaccard, key, jaccard < self._threshold)
 
 
 class RealStages:

@@ -238,3 +238,24 @@ def test_the_benchmark_runs_end_to_end_on_a_tiny_corpus(
     output = capsys.readouterr().out
     table_row = next(line for line in output.splitlines() if line.startswith("| 300 |"))
     assert table_row.count("x)") == 4  # every baseline has its ratio to LSH
+
+
+def test_the_loop_names_the_closest_stored_net_even_when_lsh_finds_no_near_duplicate():
+    from archloop.demo_corpus import family_corpus
+    from archloop.stages_factory import _MinHashNovelty
+
+    novelty = _MinHashNovelty(NoveltySettings())
+    empty = novelty.query(SEEDS["lenet"])
+    assert empty.nearest is None and empty.novel and empty.max_jaccard == 0.0
+    for name, code in SEEDS.items():
+        novelty.add(name, code)
+    near_copy = SEEDS["vgg_style"].replace("nn.ReLU(inplace=True)", "nn.SiLU(inplace=True)")
+    hit = novelty.query(near_copy)
+    assert hit.nearest == "vgg_style" and hit.max_jaccard >= 0.5
+    far = family_corpus(1, seed=5)[0]  # another style: LSH returns nothing at 0.85
+    assert NoveltyIndex().query(far).nearest is None
+    result = novelty.query(far)
+    assert result.novel and result.nearest in SEEDS and 0.0 < result.max_jaccard < 0.85
+    exhaustive = NoveltyIndex()
+    exhaustive.add_many(SEEDS.items())
+    assert (result.nearest, result.max_jaccard) == exhaustive.nearest(far)
