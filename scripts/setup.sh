@@ -43,6 +43,11 @@ if [ ! -f "$VENV/.archloop-$py_hash" ]; then
   touch "$VENV/.archloop-$py_hash"
 fi
 
+# --- the embedded demo's model: built once from the seed corpus, cached in ~/.cache/archloop/models ----------------
+# (the demo run and the e2e tests need it; a warm cache answers in seconds)
+say "demo model (the first time: about 5 minutes on 2 cores)"
+"$VENV/bin/python" -m archloop prepare-demo
+
 # --- code-server + Chromium for the e2e tests (cached outside the repo; a warm cache returns at once) --------------
 if [ "${ARCHLOOP_SKIP_E2E:-}" = 1 ]; then
   say "ARCHLOOP_SKIP_E2E=1: not installing code-server (e2e tests will be skipped)"

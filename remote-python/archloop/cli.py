@@ -32,6 +32,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_prepare_demo(args: argparse.Namespace) -> int:
+    from archloop.demo_model import INFO_FILE, ensure_demo_model
+
+    started = time.monotonic()
+    last = {"stage": "", "at": 0.0}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != last["stage"] or now - last["at"] >= 15 or done == total:
+            last.update(stage=stage, at=now)
+            print(f"  {now - started:6.0f}s  {stage} {done}/{total}", flush=True)
+
+    model_dir = ensure_demo_model(Path(args.cache_dir).expanduser() / "models", on_progress=progress)
+    info = json.loads((model_dir / INFO_FILE).read_text())
+    print(
+        f"demo model ready: {model_dir} ({info['parameters'] / 1e6:.1f}M parameters, {info['steps']} pre-training "
+        f"steps, loss {info['final_loss']:.2f}, built in {info['seconds']:.0f} s)"
+    )
+    return 0
+
+
 # ---- runs -----------------------------------------------------------------------------------------------------------
 
 
@@ -268,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run-dir", required=True)
     export.add_argument("--out", required=True, help="output directory")
     export.set_defaults(func=cmd_export)
+
+    prepare = sub.add_parser(
+        "prepare-demo", help="build the embedded demo's model now (else the first demo run builds it: ~5 min, once)"
+    )
+    prepare.add_argument(
+        "--cache-dir", default="~/.cache/archloop", help="where models are cached (the run config's run.cache_dir)"
+    )
+    prepare.set_defaults(func=cmd_prepare_demo)
 
     # No help= on purpose: argparse lists only subcommands given help (SUPPRESS would print "==SUPPRESS==").
     daemon = sub.add_parser("daemon")  # what `start` launches; not for direct use

@@ -116,7 +116,9 @@ class NoveltySection:
 @dataclass(frozen=True)
 class EvaluationSection:
     protocol: Literal["paper", "fast"] = _key("paper", None, "training protocol (evaluate.py)")
-    batch_size: int | None = _key(None, _positive_or_none(), "training batch size (default: the protocol's, paper 16, fast 128)")
+    batch_size: int | None = _key(
+        None, _positive_or_none(), "training batch size (default: the protocol's, paper 16, fast 128)"
+    )
     data: Literal["auto", "cifar10", "synthetic"] = _key("auto", None, "auto = CIFAR-10 if found, else synthetic")
     data_path: str | None = _key(None, None, "CIFAR-10 archive or folder (default: search the usual places)")
     synthetic_train: int = _key(2000, _positive(), "images in the synthetic training set")

@@ -10,7 +10,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_user_commands_and_hides_the_internal_daemon():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("doctor", "run", "start", "stop", "attach", "status", "runs", "export"):
+    for command in ("doctor", "prepare-demo", "run", "start", "stop", "attach", "status", "runs", "export"):
         assert f"    {command} " in result.stdout, command
     assert "    daemon" not in result.stdout and "SUPPRESS" not in result.stdout
 
