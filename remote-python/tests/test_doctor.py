@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ def test_help_lists_the_user_commands_and_hides_the_internal_daemon():
     result = run_cli("--help")
     assert result.returncode == 0
     for command in ("doctor", "prepare-demo", "run", "start", "stop", "attach", "status", "runs", "export"):
-        assert f"    {command} " in result.stdout, command
+        assert re.search(rf"^    {command}\b", result.stdout, re.MULTILINE), command
     assert "    daemon" not in result.stdout and "SUPPRESS" not in result.stdout
 
 
