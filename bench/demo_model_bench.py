@@ -50,7 +50,7 @@ def builds_in_child(code: str) -> int | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/archloop"))
+    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/archloop/models"))  # the runs' cache
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=1024)
     parser.add_argument("--pretrain-seconds", type=float, default=None, help="override the build's time cap")
