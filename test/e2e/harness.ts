@@ -327,16 +327,13 @@ export class VsCodeHarness {
 
   /**
    * Gives the workbench keyboard focus before a shortcut (F1, Ctrl+P) with a click in the editor area, unless a
-   * webview covers that point: the click would land on its content (a dashboard row, or one of its buttons), so
-   * focus is taken out of the webview's frame instead.
+   * webview covers that point: the click would land on its content (a dashboard row, or one of its buttons). A
+   * webview passes shortcuts on to the workbench, so then no click is needed. (Taking focus out of its frame with
+   * blur() does not work: the workbench gives it back, and closes the palette that had just opened.)
    */
   private async focusWorkbench(): Promise<void> {
     const overWebview = await this.page.evaluate(() => document.elementFromPoint(640, 300)?.tagName === 'IFRAME');
-    if (!overWebview) {
-      await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
-      return;
-    }
-    await this.page.evaluate(() => (document.activeElement as { blur?: () => void } | null)?.blur?.());
+    if (!overWebview) await this.page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
   }
 
   private async paletteRows(): Promise<string[]> {
