@@ -232,7 +232,10 @@ class RunLoop:
         signature = self.stages.signature(code)
         let_through = not novelty.novel and self.config.novelty.check_at_generation
         self.store.candidate_novelty(cid, novelty.max_jaccard, novelty.nearest, novelty.novel, signature, let_through)
-        if novelty.novel and self._index is not None:
+        # A reject that came while it was generating keeps it out of the corpus (later ones rebuild the index).
+        current = self.store.candidate(cid)
+        rejected = current is not None and current.verdict == "reject"
+        if novelty.novel and not rejected and self._index is not None:
             self._index.add(cid, code)
         clock.add("novelty", started)
 

@@ -97,6 +97,26 @@ def test_reject_before_selection_keeps_a_candidate_out_and_out_of_the_corpus(tmp
     assert all(c.selected for c in store.candidates(1) if c.status == "evaluated" and c.id != rejected[0])
 
 
+def test_a_candidate_rejected_while_it_was_generated_never_joins_the_novelty_corpus(tmp_path):
+    from archloop.loop import _StageClock
+
+    config = small_config(cycles=1, candidates=2)
+    store = open_run(tmp_path / "r", config)
+    stages = ScriptedStages(tmp_path / "r" / "scripted-state.json")
+    loop = RunLoop(store, config, stages)
+    store.start_cycle(1, 2, None)
+    code = "def supported_hyperparameters():\n    return {'lr'}\n# rejected while streaming\n"
+    for index in (0, 1):
+        cid, _ = store.start_candidate(1, index)
+        store.candidate_generated(cid, code, 1, 10, 0.1)
+    store.set_verdict("c1-0000", "reject")  # the user rejects it before its novelty check
+    loop._check_candidate(1, "c1-0000", _StageClock())
+    loop._check_candidate(1, "c1-0001", _StageClock())
+    # The same code again is novel: the rejected one is not corpus, so it cannot make its twin a duplicate.
+    assert store.candidate("c1-0001").novel is True
+    assert "c1-0000" not in {c.id for c in store.corpus_candidates()}
+
+
 def test_accept_after_selection_joins_from_the_next_fine_tune(tmp_path):
     config = small_config(cycles=1, candidates=8, selection={"threshold": 100.0, "fallback_threshold": 100.0})
     accepted = []
