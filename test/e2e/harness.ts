@@ -395,6 +395,50 @@ export class VsCodeHarness {
   }
 
   /**
+   * Polls `probe` every 500 ms until it returns a value other than undefined (a probe that throws counts as
+   * undefined), and returns that value; after `timeoutMs` takes a screenshot named after `what` and throws.
+   */
+  async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const value = await probe().catch(() => undefined);
+      if (value !== undefined) return value;
+      await this.page.waitForTimeout(500);
+    }
+    await this.screenshot(`timeout-${what.replace(/\W+/g, '-')}`);
+    throw new HarnessError(`wait for ${what}`, `not seen within ${timeoutMs} ms`);
+  }
+
+  /** The texts of the side bar's tree rows, white space folded. */
+  async sideBarTreeRows(): Promise<string[]> {
+    return (await this.page.locator('#workbench\\.parts\\.sidebar .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+  }
+
+  /**
+   * Opens the run's live tab (live.py) and waits for it to show code, then for that code to change: the tab keeps
+   * the end of the code in view, so what is visible changes as tokens arrive. Returns the two texts seen.
+   */
+  async liveTabGrowth(
+    timeouts: { open: number; code: number; grow: number },
+    screenshots: { early?: string; later?: string } = {},
+  ): Promise<{ first: string; later: string }> {
+    const liveTab = this.page.locator('.tabs-container .tab', { hasText: 'live.py' });
+    await liveTab.first().waitFor({ timeout: timeouts.open });
+    await liveTab.first().click();
+    const first = await this.waitFor('code in the live tab', async () => {
+      const text = await this.activeEditorText();
+      return text.split('\n').length > 3 ? text : undefined;
+    }, timeouts.code);
+    if (screenshots.early) await this.screenshot(screenshots.early);
+    const later = await this.waitFor('the live tab to grow', async () => {
+      const text = await this.activeEditorText();
+      return text !== first && text.length > 0 ? text : undefined;
+    }, timeouts.grow);
+    if (screenshots.later) await this.screenshot(screenshots.later);
+    return { first, later };
+  }
+
+  /**
    * Merges `patch` into the user settings.json (an `undefined` value removes the key) and returns the values it
    * replaced. VS Code watches the file and applies changes live, as when a user edits it. The colour theme is set
    * this way: code-server's theme picker searches the marketplace as one types, which this machine cannot reach.

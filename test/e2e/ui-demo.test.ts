@@ -23,37 +23,8 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     return vscode;
   };
 
-  /** Runs a palette command and then picks `item` in the quick pick it opens. */
-  async function commandThenPick(title: string, item: string): Promise<void> {
-    const page = vs().page;
-    const input = page.locator('.quick-input-widget input');
-    await page.locator('.monaco-workbench').click({ position: { x: 640, y: 300 } });
-    await page.keyboard.press('F1');
-    await input.waitFor({ timeout: 10_000 });
-    await input.fill(`>${title}`);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
-    await input.press('Enter');
-    // The command's own quick pick replaces the palette: wait for its row, not for the palette to close.
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: item }).first();
-    await row.waitFor({ timeout: 60_000 });
-    await page.waitForTimeout(300); // the list re-renders once as the pick's items settle
-    await row.click();
-  }
-
-  async function treeRows(): Promise<string[]> {
-    return (await vs().page.locator('#workbench\\.parts\\.sidebar .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
-  }
-
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const value = await probe().catch(() => undefined);
-      if (value !== undefined) return value;
-      await vs().page.waitForTimeout(500);
-    }
-    await vs().screenshot(`timeout-${what.replace(/\W+/g, '-')}`);
-    throw new Error(`timed out waiting for ${what}`);
-  }
+  const treeRows = (): Promise<string[]> => vs().sideBarTreeRows();
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> => vs().waitFor(what, probe, timeoutMs);
 
   /** The dashboard's content frame (the only webview this session opens). */
   const dashboard = () => vs().webviewContent();
@@ -130,24 +101,11 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
   });
 
   it('connects to Local and starts the demo run: a live tab opens and its text grows', async () => {
-    await commandThenPick('ArchLoop: Connect to Host', 'Local');
+    await vs().runCommandThenPick('ArchLoop: Connect to Host', 'Local');
     await vs().waitForStatusBarText(/ArchLoop: Local/, 30_000);
-    await commandThenPick('ArchLoop: Start Run', 'demo');
+    await vs().runCommandThenPick('ArchLoop: Start Run', 'demo');
     await vs().waitForStatusBarText(/ArchLoop: (starting|cycle)/, 60_000);
-    const liveTab = vs().page.locator('.tabs-container .tab', { hasText: 'live.py' });
-    await liveTab.first().waitFor({ timeout: 240_000 });
-    await liveTab.first().click();
-    // The live tab keeps the end of the code in view, so compare what is visible: it changes as tokens arrive.
-    const first = await waitFor('code in the live tab', async () => {
-      const text = await vs().activeEditorText();
-      return text.split('\n').length > 3 ? text : undefined;
-    }, 180_000);
-    await vs().screenshot('live-tab-early');
-    const later = await waitFor('the live tab to grow', async () => {
-      const text = await vs().activeEditorText();
-      return text !== first && text.length > 0 ? text : undefined;
-    }, 120_000);
-    await vs().screenshot('live-tab-later');
+    const { first, later } = await vs().liveTabGrowth({ open: 240_000, code: 180_000, grow: 120_000 }, { early: 'live-tab-early', later: 'live-tab-later' });
     assert.notEqual(later, first);
   });
 

@@ -41,16 +41,7 @@ describe('ArchLoop UI on an SSH host (code-server + Chromium + private sshd)', {
     return sshd;
   };
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const value = await probe().catch(() => undefined);
-      if (value !== undefined) return value;
-      await vs().page.waitForTimeout(500);
-    }
-    await vs().screenshot(`timeout-${what.replace(/\W+/g, '-')}`);
-    throw new Error(`timed out waiting for ${what}`);
-  }
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> => vs().waitFor(what, probe, timeoutMs);
 
   function fingerprint(key: KeyPair): string {
     const line = execFileSync('ssh-keygen', ['-lf', `${key.privatePath}.pub`]).toString();
@@ -138,18 +129,7 @@ describe('ArchLoop UI on an SSH host (code-server + Chromium + private sshd)', {
   it('Start Run… demo on the SSH host: a live tab opens and its text grows', async () => {
     await vs().runCommandThenPick('ArchLoop: Start Run', 'demo');
     await vs().waitForStatusBarText(/ArchLoop: (starting|cycle)/, 90_000);
-    const liveTab = vs().page.locator('.tabs-container .tab', { hasText: 'live.py' });
-    await liveTab.first().waitFor({ timeout: 150_000 });
-    await liveTab.first().click();
-    const first = await waitFor('code in the live tab', async () => {
-      const text = await vs().activeEditorText();
-      return text.split('\n').length > 3 ? text : undefined;
-    }, 150_000);
-    const later = await waitFor('the live tab to grow', async () => {
-      const text = await vs().activeEditorText();
-      return text !== first && text.length > 0 ? text : undefined;
-    }, 90_000);
-    await vs().screenshot('live-tab');
+    const { first, later } = await vs().liveTabGrowth({ open: 150_000, code: 150_000, grow: 90_000 }, { later: 'live-tab' });
     assert.notEqual(later, first);
     // The run lives where the settings put it on the host, and the tree names the SSH host.
     assert.ok(readdirSync(runRoot).some((name) => name.startsWith('run-')), readdirSync(runRoot).join(' '));
