@@ -71,11 +71,14 @@ def main() -> None:
         # The same recipe without the procedural family: what the seeds and their variants alone teach.
         results["baseline: seeds only"] = measure(replace(config, family_nets=0), args)
         ours, base = results["demo model"], results["baseline: seeds only"]
-        ratio = ours["valid"] / base["valid"] if base["valid"] else float("inf")
-        print(
-            f"\nvalid nets (build + forward, <= 300k params): demo model {ours['valid']}/{ours['n']}, "
-            f"seeds only {base['valid']}/{base['n']}; ratio {ratio:.1f}x"
-        )
+        for key, label in (
+            ("valid", "valid nets (build + forward, <= 300k params)"),
+            ("novel_valid", "valid and novel"),
+        ):
+            ratio = ours[key] / base[key] if base[key] else float("inf")
+            print(
+                f"{label}: demo model {ours[key]}/{ours['n']}, seeds only {base[key]}/{base['n']}; ratio {ratio:.1f}x"
+            )
     if args.save:
         Path(args.save).write_text(json.dumps(results, indent=2))
 
