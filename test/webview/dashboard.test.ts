@@ -433,7 +433,12 @@ test('an invalid host message is reported to the host and dropped; the dashboard
     post({ type: 'events', events: [{ type: 'event', seq: 999999, kind: 'candidate.verdict', data: { candidate: '<img src=x>' } }] });
     post('not even an object');
   });
-  await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length >= 2);
+  // A snapshot whose rows pass the fast row check except one: rejected whole, the shown state kept.
+  const state = snapshotOf(fixture.events);
+  const rows = state.candidates.map((row, i) => (i === 300 ? { ...row, id: '<img src=x>' } : row));
+  await hostPost(page, { type: 'snapshot', state: { ...state, candidates: rows } } as unknown as HostMessage);
+  await hostPost(page, { type: 'snapshot', state: { ...state, candidates: state.candidates.map((row, i) => (i === 7 ? { ...row, accuracy: 1e9 } : row)) } });
+  await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length >= 4);
   const messages = await posted(page);
   assert.ok(messages.every((m) => m.type === 'webviewError' && m.message.startsWith('invalid host message dropped')));
   assert.match(await page.locator('[data-testid=run-header]').innerText(), new RegExp(`event #${lastSeq(fixture)}$`));

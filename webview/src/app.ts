@@ -2,7 +2,7 @@
  * The dashboard app: receives host messages (validated), folds them into the state with the pure reducer, and
  * redraws what changed once per animation frame, so a burst of events costs one DOM update, not one per event.
  */
-import { HostMessage, describeInvalid, type ActionResultMessage, type CandidateAction } from '../../src/protocol/dashboard';
+import { describeInvalid, parseHostMessage, type ActionResultMessage, type CandidateAction } from '../../src/protocol/dashboard';
 import { applyThemeDefaults, themeColours } from './charts';
 import { progressRing, tabs } from './components';
 import { h, setText } from './dom';
@@ -77,7 +77,7 @@ export class DashboardApp {
 
   /** Handles one message from the host; an invalid one is reported to the host and dropped. */
   receive(raw: unknown): void {
-    const parsed = HostMessage.safeParse(raw);
+    const parsed = parseHostMessage(raw);
     if (!parsed.success) {
       this.channel.post({ type: 'webviewError', message: `invalid host message dropped: ${describeInvalid(parsed.error)}` });
       return;

@@ -15,8 +15,13 @@ export class CyclesView {
   readonly element: HTMLElement;
   private readonly body: HTMLTableSectionElement;
   private readonly summary: HTMLElement;
-  private readonly accuracyChart: Chart<'line', Point[]>;
-  private readonly shareChart: Chart<'line', Point[]>;
+  private readonly accuracyCanvas: HTMLCanvasElement;
+  private readonly shareCanvas: HTMLCanvasElement;
+  // Made on the first render, with its data, when the view has its size (the first snapshot arrives with the view
+  // shown): a chart made empty in the still hidden page laid out and drew once at 0 x 0, then all over again when
+  // its resize observer saw the real size, which was a third of the first render.
+  private accuracyChart: Chart<'line', Point[]> | undefined;
+  private shareChart: Chart<'line', Point[]> | undefined;
   private cycles: readonly CycleStats[] = [];
   private paperReference: boolean;
 
@@ -50,8 +55,8 @@ export class CyclesView {
       ]),
       h('table', { className: 'data-table cycles-table', dataset: { testid: 'cycles-table' } }, [h('thead', {}, [header]), this.body]),
     ]);
-    this.accuracyChart = new Chart<'line', Point[]>(accuracyCanvas, { type: 'line', data: { datasets: [] }, options: chartOptions('Accuracy (%)') });
-    this.shareChart = new Chart<'line', Point[]>(shareCanvas, { type: 'line', data: { datasets: [] }, options: chartOptions('Share (%)') });
+    this.accuracyCanvas = accuracyCanvas;
+    this.shareCanvas = shareCanvas;
   }
 
   update(cycles: readonly CycleStats[]): void {
@@ -116,13 +121,13 @@ export class CyclesView {
     const paper = (pick: (row: (typeof PAPER_ROWS)[number]) => number): Point[] =>
       this.paperReference ? PAPER_ROWS.map((row) => ({ x: row.cycle, y: pick(row) })) : [];
 
-    this.accuracyChart.data.datasets = [
+    const accuracy = [
       line('Best', at((c) => c.bestAcc), colours.blue),
       line('Mean', at((c) => c.meanAcc), colours.green),
       paperPoints('Paper best', paper((r) => r.bestAcc), colours.blue),
       paperPoints('Paper mean', paper((r) => r.meanAcc), colours.green),
     ];
-    this.shareChart.data.datasets = [
+    const share = [
       ...band('Valid %', at((c) => c.validCI[0]), at((c) => c.validCI[1]), colours.orange),
       line('Valid %', at((c) => c.validPct), colours.orange),
       ...band('≥ 40 %', at((c) => c.atLeast40CI?.[0] ?? null), at((c) => c.atLeast40CI?.[1] ?? null), colours.purple),
@@ -130,11 +135,24 @@ export class CyclesView {
       paperPoints('Paper valid %', paper((r) => r.validPct), colours.orange),
       paperPoints('Paper ≥ 40 %', paper((r) => r.atLeast40Pct), colours.purple),
     ];
-    themeChart(this.accuracyChart, colours);
-    themeChart(this.shareChart, colours);
-    this.accuracyChart.update('none');
-    this.shareChart.update('none');
+    this.accuracyChart = drawChart(this.accuracyChart, this.accuracyCanvas, 'Accuracy (%)', accuracy, colours);
+    this.shareChart = drawChart(this.shareChart, this.shareCanvas, 'Share (%)', share, colours);
   }
+}
+
+type LineDatasets = Chart<'line', Point[]>['data']['datasets'];
+
+/** Updates `chart` with `datasets` in the theme's colours, or makes it (drawn once, with them) if there is none yet. */
+function drawChart(chart: Chart<'line', Point[]> | undefined, canvas: HTMLCanvasElement, yTitle: string, datasets: LineDatasets, colours: ThemeColours): Chart<'line', Point[]> {
+  if (!chart) {
+    const options = chartOptions(yTitle);
+    themeChart({ config: { options } }, colours);
+    return new Chart<'line', Point[]>(canvas, { type: 'line', data: { datasets }, options });
+  }
+  chart.data.datasets = datasets;
+  themeChart(chart, colours);
+  chart.update('none');
+  return chart;
 }
 
 function runRow(stats: CycleStats): HTMLTableRowElement {
