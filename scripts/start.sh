@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `npm start`: ArchLoop in a local code-server (VS Code in the browser), ready to run the embedded demo.
-#   1. installs what it needs (scripts/setup.sh: npm deps, the Python venv, code-server + Chromium; each step cached)
+#   1. installs what it needs (scripts/setup.sh: npm deps, the Python venv, the demo model, code-server + Chromium;
+#      each step cached)
 #   2. builds the .vsix and installs it into a code-server kept under .archloop-start/ (gitignored state)
-#   3. builds the demo model once (cached under ~/.cache/archloop) so the first run starts streaming quickly
-#   4. starts code-server on 127.0.0.1 and prints the URL; ArchLoop there uses this repo's venv for Local mode
+#   3. starts code-server on 127.0.0.1 and prints the URL; ArchLoop there uses this repo's venv for Local mode
 # Then: ArchLoop icon → "Connect to Host…" → Local → "Start Run…" → demo.
 # Environment: PORT (default 8080), ARCHLOOP_START_DIR (default .archloop-start), ARCHLOOP_NO_OPEN=1 to only print.
 set -euo pipefail
@@ -50,9 +50,6 @@ cat > "$STATE/user-data/User/settings.json" <<JSON
 }
 JSON
 [ -f "$WORKSPACE/README.md" ] || printf '# ArchLoop demo workspace\n\nOpen the ArchLoop view, Connect to Host… → Local, then Start Run… → demo.\n' > "$WORKSPACE/README.md"
-
-say "building the demo model if needed (minutes on the first run, then cached)"
-"$ROOT/remote-python/.venv/bin/python" -c 'from pathlib import Path; from archloop.demo_model import ensure_demo_model; ensure_demo_model(Path.home() / ".cache" / "archloop" / "models")' >&2
 
 URL="http://127.0.0.1:$PORT/?folder=$WORKSPACE"
 say "starting code-server; ArchLoop is installed. Open: $URL"
