@@ -36,36 +36,8 @@ from archloop.seeds import load_seed_corpus  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 LENET = next(s.code for s in load_seed_corpus() if s.name == "lenet")
-TRIVIAL = """
-import torch
-import torch.nn as nn
+from bench_nets import TRIVIAL  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
 
-def supported_hyperparameters():
-    return {"lr", "momentum"}
-
-class Net(nn.Module):
-    def __init__(self, in_shape, out_shape, prm, device):
-        super().__init__()
-        self.device = device
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_shape[1], out_shape[0]))
-
-    def forward(self, x):
-        return self.head(x)
-
-    def train_setup(self, prm):
-        self.to(self.device)
-        self.criteria = (nn.CrossEntropyLoss().to(self.device),)
-        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"], momentum=prm["momentum"])
-
-    def learn(self, train_data):
-        self.train()
-        for inputs, labels in train_data:
-            inputs, labels = inputs.to(self.device), labels.to(self.device)
-            self.optimizer.zero_grad()
-            loss = self.criteria[0](self(inputs), labels)
-            loss.backward()
-            self.optimizer.step()
-"""
 N_TRAIN, N_TEST, SEED = 256, 64, 7
 
 

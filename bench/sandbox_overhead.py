@@ -30,34 +30,7 @@ from archloop.sandbox import (
     make_fork_server,
     validate_candidate,
 )  # noqa: E402
-
-TRIVIAL = """
-import torch
-import torch.nn as nn
-
-def supported_hyperparameters():
-    return {"lr", "momentum"}
-
-class Net(nn.Module):
-    def __init__(self, in_shape, out_shape, prm, device):
-        super().__init__()
-        self.device = device
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_shape[1], out_shape[0]))
-
-    def forward(self, x):
-        return self.head(x)
-
-    def train_setup(self, prm):
-        self.to(self.device)
-        self.criteria = nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"], momentum=prm["momentum"])
-
-    def learn(self, train_data):
-        for x, y in train_data:
-            self.optimizer.zero_grad()
-            self.criteria(self(x), y).backward()
-            self.optimizer.step()
-"""
+from bench_nets import TRIVIAL  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
 
 
 def main() -> int:
