@@ -316,13 +316,24 @@ export class VsCodeHarness {
     return rows;
   }
 
+  /**
+   * Opens the palette and types `query`. A webview that takes focus back just after F1 (seen while the dashboard
+   * re-renders) closes the palette before the text is typed: then open it again, up to three times.
+   */
   private async openPalette(query: string) {
     const input = this.page.locator('.quick-input-widget input');
-    await this.focusWorkbench();
-    await this.page.keyboard.press('F1');
-    await input.waitFor({ timeout: 10_000 });
-    await input.fill(`>${query}`);
-    return input;
+    for (let attempt = 1; ; attempt++) {
+      await this.focusWorkbench();
+      await this.page.keyboard.press('F1');
+      try {
+        await input.waitFor({ timeout: 10_000 });
+        await input.fill(`>${query}`, { timeout: 5_000 });
+        return input;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        await this.page.waitForTimeout(500);
+      }
+    }
   }
 
   /**
