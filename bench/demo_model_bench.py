@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
 from archloop.contract import check_source  # noqa: E402
-from archloop.demo_model import INFO_FILE, DemoModelConfig, default_corpus, ensure_demo_model  # noqa: E402
+from archloop.demo_model import INFO_FILE, DemoModelConfig, default_corpus, ensure_demo_model, printing_progress  # noqa: E402
 from archloop.generate import GenerationSettings, Generator, load_model  # noqa: E402
 from archloop.novelty import NoveltyIndex  # noqa: E402
 
@@ -85,15 +85,7 @@ def main() -> None:
 
 def measure(config: DemoModelConfig, args: argparse.Namespace) -> dict:
     """Build (or reuse) the model of `config`, sample, and print and return what the candidates are worth."""
-    started = time.perf_counter()
-    last = {"at": 0.0}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if time.perf_counter() - last["at"] > 30 or done == total:
-            last["at"] = time.perf_counter()
-            print(f"  {time.perf_counter() - started:7.1f}s {stage} {done}/{total}", flush=True)
-
-    model_dir = ensure_demo_model(args.cache_dir, on_progress=progress, config=config)
+    model_dir = ensure_demo_model(args.cache_dir, on_progress=printing_progress(30.0), config=config)
     info = json.loads((model_dir / INFO_FILE).read_text())
     print(
         f"demo model {model_dir}: {info['parameters'] / 1e6:.2f}M params, {info['examples']} training examples, "

@@ -33,18 +33,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_demo(args: argparse.Namespace) -> int:
-    from archloop.demo_model import INFO_FILE, ensure_demo_model
+    from archloop.demo_model import INFO_FILE, ensure_demo_model, printing_progress
 
-    started = time.monotonic()
-    last = {"stage": "", "at": 0.0}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if stage != last["stage"] or now - last["at"] >= 15 or done == total:
-            last.update(stage=stage, at=now)
-            print(f"  {now - started:6.0f}s  {stage} {done}/{total}", flush=True)
-
-    model_dir = ensure_demo_model(Path(args.cache_dir).expanduser() / "models", on_progress=progress)
+    model_dir = ensure_demo_model(Path(args.cache_dir).expanduser() / "models", on_progress=printing_progress())
     info = json.loads((model_dir / INFO_FILE).read_text())
     print(
         f"demo model ready: {model_dir} ({info['parameters'] / 1e6:.1f}M parameters, {info['steps']} pre-training "

@@ -73,6 +73,20 @@ class DemoModelConfig:
     seed: int = 0
 
 
+def printing_progress(interval_s: float = 15.0) -> ProgressCallback:
+    """A build progress callback that prints a line when a stage starts or ends, and every `interval_s` between."""
+    started = time.monotonic()
+    last = {"stage": "", "at": 0.0}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != last["stage"] or now - last["at"] >= interval_s or done == total:
+            last.update(stage=stage, at=now)
+            print(f"  {now - started:6.0f}s  {stage} {done}/{total}", flush=True)
+
+    return progress
+
+
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int, max_token_chars: int = MAX_TOKEN_CHARS
 ) -> PreTrainedTokenizerFast:

@@ -124,3 +124,20 @@ def test_shared_prompt_loss_equals_the_full_sequence_loss(tmp_path: Path):
         full = loaded.model(**collate(examples, tokenizer.pad_token_id)).loss  # type: ignore[arg-type]
         shared = completion_loss(loaded.model, prompt, examples, tokenizer.pad_token_id)  # type: ignore[arg-type]
     assert shared.item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_printing_progress_prints_stage_changes_and_ends_not_every_step(capsys):
+    from archloop.demo_model import printing_progress
+
+    progress = printing_progress(interval_s=3600)
+    for done in range(1, 301):
+        progress("pretrain", done, 300)
+    progress("save", 0, 1)
+    progress("save", 1, 1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-2:] for line in lines] == [
+        ["pretrain", "1/300"],
+        ["pretrain", "300/300"],
+        ["save", "0/1"],
+        ["save", "1/1"],
+    ]
