@@ -169,11 +169,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       stop: () => {
         stopped ??= new Promise<void>((resolve) => {
           for (const pid of execFileSync('sh', ['-c', `pgrep -P ${child.pid} || true`]).toString().split(/\s+/).filter(Boolean)) {
-            try {
-              process.kill(Number(pid), 'SIGKILL');
-            } catch {
-              // already gone
-            }
+            signalIfAlive(Number(pid), 'SIGKILL');
           }
           if (child.exitCode !== null) resolve();
           else {
@@ -186,6 +182,20 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         return stopped;
       },
     };
+  }
+}
+
+/**
+ * Sends `signal` unless the process is already gone (ESRCH): sshd reaps its per-connection children at any moment,
+ * so a pid read a millisecond ago may no longer exist. Any other error is a real failure and is thrown.
+ */
+export function signalIfAlive(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
   }
 }
 
@@ -203,12 +213,6 @@ export function startAgent(dir: string): Agent {
   return {
     socket,
     add: (privatePath) => execFileSync('ssh-add', ['-q', privatePath], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'pipe' }),
-    stop: () => {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    },
+    stop: () => void signalIfAlive(pid, 'SIGTERM'),
   };
 }

@@ -15,7 +15,7 @@ import { LocalTransport } from '../../src/transport/localTransport';
 import { SshTransport } from '../../src/transport/sshTransport';
 import type { Channel } from '../../src/transport/types';
 import { PYTHON, prepareTinyRun } from '../helpers/backendRun';
-import { makeKey, startSshd, type Sshd } from '../helpers/sshd';
+import { makeKey, signalIfAlive, startSshd, type Sshd } from '../helpers/sshd';
 
 const KILLS = 5;
 const RUN_TIMEOUT_MS = 12 * 60_000;
@@ -111,7 +111,7 @@ describe('run session against the real backend', () => {
     const [localOutcome, sshOutcome] = await Promise.all([
       followWithCuts(localBackend, started.runDir, (channel) => channel.kill('KILL')),
       followWithCuts(sshBackend, started.runDir, () => {
-        for (const pid of sshd.connectionPids()) process.kill(pid, 'SIGKILL');
+        for (const pid of sshd.connectionPids()) signalIfAlive(pid, 'SIGKILL');
       }),
     ]);
 

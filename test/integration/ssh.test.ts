@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeKey, startAgent, startSshd, type KeyPair, type Sshd } from '../helpers/sshd.js';
+import { makeKey, signalIfAlive, startAgent, startSshd, type KeyPair, type Sshd } from '../helpers/sshd.js';
 import { SshTransport, type OpenSshOptions } from '../../src/transport/sshTransport.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { sha256Fingerprint } from '../../src/transport/knownHosts.js';
@@ -261,7 +261,7 @@ describe('SshTransport against a real sshd', () => {
     const mine = sshd.connectionPids().filter((pid) => !before.has(pid));
     assert.ok(mine.length > 0, 'found the per-connection sshd');
     const started = Date.now();
-    for (const pid of mine) process.kill(pid, 'SIGKILL');
+    for (const pid of mine) signalIfAlive(pid, 'SIGKILL');
     await assert.rejects(channel.exit, isCode('disconnected'));
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     assert.equal(disconnected.length, 1);
@@ -278,15 +278,13 @@ describe('SshTransport against a real sshd', () => {
     const frozen = [...mine, ...mine.flatMap((pid) => execFileSync('sh', ['-c', `pgrep -P ${pid} || true`]).toString().split(/\s+/).filter(Boolean).map(Number))];
     const lost = new Promise<Error>((resolve) => transport.onDisconnect(resolve));
     const started = Date.now();
-    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    for (const pid of frozen) signalIfAlive(pid, 'SIGSTOP');
     try {
       isCode('disconnected')(await lost);
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     } finally {
-      for (const pid of frozen) {
-        process.kill(pid, 'SIGKILL');
-        process.kill(pid, 'SIGCONT');
-      }
+      // SIGKILL ends a stopped process too; its parent may reap it before any later signal, hence no SIGCONT.
+      for (const pid of frozen) signalIfAlive(pid, 'SIGKILL');
       await transport.close();
     }
   });
