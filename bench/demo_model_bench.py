@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
 from archloop.contract import check_source  # noqa: E402
-from archloop.demo_model import INFO_FILE, DemoModelConfig, default_corpus, ensure_demo_model, printing_progress  # noqa: E402
+from archloop.demo_model import (  # noqa: E402
+    INFO_FILE,
+    DemoModelConfig,
+    default_corpus,
+    ensure_demo_model,
+    models_dir,
+    printing_progress,
+)
 from archloop.generate import GenerationSettings, Generator, load_model  # noqa: E402
 from archloop.novelty import NoveltyIndex  # noqa: E402
 
@@ -50,7 +56,7 @@ def builds_in_child(code: str) -> int | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/archloop/models"))  # the runs' cache
+    parser.add_argument("--cache-dir", default=str(models_dir()))  # where the demo runs keep theirs
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=1024)
     parser.add_argument("--pretrain-seconds", type=float, default=None, help="override the build's time cap")

@@ -33,9 +33,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_demo(args: argparse.Namespace) -> int:
-    from archloop.demo_model import INFO_FILE, ensure_demo_model, printing_progress
+    from archloop.demo_model import INFO_FILE, ensure_demo_model, models_dir, printing_progress
 
-    model_dir = ensure_demo_model(Path(args.cache_dir).expanduser() / "models", on_progress=printing_progress())
+    model_dir = ensure_demo_model(models_dir(args.cache_dir), on_progress=printing_progress())
     info = json.loads((model_dir / INFO_FILE).read_text())
     print(
         f"demo model ready: {model_dir} ({info['parameters'] / 1e6:.1f}M parameters, {info['steps']} pre-training "
@@ -285,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         "prepare-demo", help="build the embedded demo's model now (else the first demo run builds it: ~5 min, once)"
     )
     prepare.add_argument(
-        "--cache-dir", default="~/.cache/archloop", help="where models are cached (the run config's run.cache_dir)"
+        "--cache-dir",
+        default=None,
+        help="where models are cached: the run config's run.cache_dir (default ~/.cache/archloop)",
     )
     prepare.set_defaults(func=cmd_prepare_demo)
 

@@ -25,6 +25,8 @@ else:  # pragma: no cover - exercised only on 3.10 hosts
 
 PRESET_DIR = Path(__file__).parent / "presets"
 DEMO_MODEL_ID = "demo"
+# run.cache_dir when unset; "~" is resolved where it is used (on a Ray node: for the user its workers run as).
+DEFAULT_CACHE_DIR = "~/.cache/archloop"
 
 
 class ConfigError(ValueError):
@@ -81,7 +83,7 @@ class RunSection:
     cycles: int = _key(22, _positive(), "how many cycles `start` runs (cycle.run adds more)")
     candidates_per_cycle: int = _key(150, _positive(), "candidates generated per cycle")
     seed: int = _key(0, _non_negative(), "base random seed (each candidate derives its own)")
-    cache_dir: str | None = _key(None, None, "built demo model and decoded data sets (default ~/.cache/archloop)")
+    cache_dir: str | None = _key(None, None, f"built demo model and decoded data sets (default {DEFAULT_CACHE_DIR})")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from archloop.config import DEFAULT_CACHE_DIR
 from archloop.demo_corpus import family_corpus
 from archloop.finetune import IGNORE_INDEX, EncodedExample, collate, encode_pair
 from archloop.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_pair
@@ -230,6 +231,11 @@ def cache_key(corpus: Sequence[str], config: DemoModelConfig) -> str:
     for code in [*corpus, *family_corpus(config.family_nets, config.seed)]:
         digest.update(hashlib.sha256(code.encode()).digest())
     return digest.hexdigest()
+
+
+def models_dir(cache_dir: str | Path | None = None) -> Path:
+    """Where built demo models live under a run's cache directory (`run.cache_dir`, default ~/.cache/archloop)."""
+    return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser() / "models"
 
 
 def default_corpus() -> list[str]:

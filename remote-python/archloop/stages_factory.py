@@ -16,10 +16,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from archloop.config import DEMO_MODEL_ID, RunConfig
+from archloop.config import DEFAULT_CACHE_DIR, DEMO_MODEL_ID, RunConfig
 from archloop.contract import check_source
 from archloop.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
-from archloop.demo_model import ensure_demo_model, strip_seed_header
+from archloop.demo_model import ensure_demo_model, models_dir, strip_seed_header
 from archloop.evaluate import PROTOCOLS, EvalProtocol, EvalTask
 from archloop.executor import Executor, LocalExecutor
 from archloop.finetune import LoraSettings, SftSettings, finetune
@@ -43,8 +43,6 @@ from archloop.stages import (
     StopPredicate,
     Validation,
 )
-
-DEFAULT_CACHE = Path.home() / ".cache" / "archloop"
 
 
 class _MinHashNovelty:
@@ -72,7 +70,7 @@ class RealStages:
     def __init__(self, config: RunConfig, run_dir: Path) -> None:
         self.config = config
         self.run_dir = run_dir
-        self.cache = Path(config.run.cache_dir).expanduser() if config.run.cache_dir else DEFAULT_CACHE
+        self.cache = Path(config.run.cache_dir or DEFAULT_CACHE_DIR).expanduser()
         self._model_path: str | None = None
         self._loaded: LoadedModel | None = None
         self._dataset: DatasetFiles | None = None
@@ -109,7 +107,7 @@ class RealStages:
         """The base model: a hub id or local path, or the embedded demo model (built on first use)."""
         if self._model_path is None:
             if self.config.model.id == DEMO_MODEL_ID:
-                self._model_path = str(ensure_demo_model(self.cache / "models"))
+                self._model_path = str(ensure_demo_model(models_dir(self.cache)))
             else:
                 self._model_path = self.config.model.id
         return self._model_path
@@ -221,7 +219,7 @@ class RealStages:
 
         ev = self.config.evaluation
         # "~" stays unexpanded so each node resolves it for the user its Ray workers run as.
-        node_cache = Path(self.config.run.cache_dir or "~/.cache/archloop") / "data"
+        node_cache = Path(self.config.run.cache_dir or DEFAULT_CACHE_DIR) / "data"
         spec = DataSpec.for_files(
             self.dataset(), node_cache, ev.synthetic_train, ev.synthetic_test, self.config.run.seed
         )

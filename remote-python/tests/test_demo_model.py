@@ -141,3 +141,12 @@ def test_printing_progress_prints_stage_changes_and_ends_not_every_step(capsys):
         ["save", "0/1"],
         ["save", "1/1"],
     ]
+
+
+def test_models_live_under_the_run_cache_dir_which_defaults_to_the_users_cache(monkeypatch, tmp_path: Path):
+    from archloop.demo_model import models_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert models_dir() == tmp_path / ".cache" / "archloop" / "models"
+    assert models_dir("~/elsewhere") == tmp_path / "elsewhere" / "models"
+    assert models_dir(tmp_path / "c") == tmp_path / "c" / "models"

@@ -55,7 +55,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
 
   before(async () => {
     // Warm the demo model cache so the run's first candidate streams within a minute (a no-op once built).
-    execFileSync(PYTHON, ['-c', 'from pathlib import Path; from archloop.demo_model import ensure_demo_model; ensure_demo_model(Path.home() / ".cache" / "archloop" / "models")'], {
+    execFileSync(PYTHON, ['-m', 'archloop', 'prepare-demo'], {
       timeout: 600_000,
       stdio: 'ignore',
     });

@@ -56,7 +56,7 @@ describe('ArchLoop UI on an SSH host (code-server + Chromium + private sshd)', {
 
   before(async () => {
     // Warm the demo model cache so the run's first candidate streams soon (a no-op once built).
-    execFileSync(PYTHON, ['-c', 'from pathlib import Path; from archloop.demo_model import ensure_demo_model; ensure_demo_model(Path.home() / ".cache" / "archloop" / "models")'], {
+    execFileSync(PYTHON, ['-m', 'archloop', 'prepare-demo'], {
       timeout: 600_000,
       stdio: 'ignore',
     });
