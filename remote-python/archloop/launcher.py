@@ -9,14 +9,21 @@ The fork server itself runs with the allow-listed environment and holds nothing 
 
 Both return a `Launched` (pid + wait). Failure: `launch` raises OSError when no process can be started (fork
 server dead and not restartable); a child whose exit status is lost (fork server died) reports `lost`.
+
+No forked child outlives its owner: when the process holding the ForkServer dies (a daemon or Ray worker killed -9),
+the fork server sees its socket close and SIGKILLs every child's process group before it exits; if the fork server
+itself is killed, the kernel SIGKILLs each child (PR_SET_PDEATHSIG). Otherwise an orphaned candidate would keep its
+GPU memory and cores until it finished, or forever if it loops, while a resumed run evaluates it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 CHILD_MODULE = "archloop.sandbox_child"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,16 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
 
     sock = socket.socket(fileno=sock_fd)
     children: set[int] = set()
+    server_pid = os.getpid()
+    libc = _libc()
     sock.send(b'{"ready": true}')
+
+    def kill_children() -> int:
+        # Each child called setsid(), so its pid is its process group: this takes whatever it started too.
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        return 0
 
     def reap() -> None:
         while children:
@@ -238,14 +255,15 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 4)
         except OSError:
-            return 0
+            return kill_children()
         if not data:
-            return 0  # the parent closed its end: shut down (children keep running until the parent kills them)
+            return kill_children()  # the owner closed its end or died: no child may outlive it
         request = json.loads(data)
         pid = os.fork()
         if pid == 0:
             code = 70
             try:
+                _die_with_parent(libc, server_pid)
                 sock.close()
                 os.setsid()
                 for target, fd in zip((0, 1, 2), fds[:3], strict=True):
@@ -265,3 +283,18 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
             os.close(fd)
         children.add(pid)
         sock.send(json.dumps({"launched": pid}).encode())
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _die_with_parent(libc: ctypes.CDLL | None, parent_pid: int) -> None:
+    """In a forked child: have the kernel SIGKILL us when the fork server dies, however it dies (Linux only)."""
+    if libc is None or libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not Linux: the fork server's kill on a closed socket still applies
+    if os.getppid() != parent_pid:
+        os._exit(70)  # the fork server died before the request took effect
