@@ -148,6 +148,18 @@ def _descendants(root: int) -> list[tuple[int, str]]:
     return found
 
 
+SANDBOX = "archloop.sandbox_child"
+
+
+def _running(pid: int) -> bool:
+    """Exists and is not a zombie (a dead child nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _raylet_pid(node: Any) -> int:
     return node.all_processes["raylet"][0].process.pid
 
@@ -155,7 +167,8 @@ def _raylet_pid(node: Any) -> int:
 def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, spec, limits):
     doomed = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
     cluster.wait_for_nodes()
-    tasks = [EvalTask(f"k{i}", _slow(2), seed=i) for i in range(4)]
+    # 20 s: longer than the 10 s the orphan check below allows, so an orphaned candidate would fail it.
+    tasks = [EvalTask(f"k{i}", _slow(20), seed=i) for i in range(4)]
     results: list[EvalResult] = []
     with RayExecutor(spec, FAST, limits, RaySettings(num_cpus=1, num_gpus=0, max_retries=3)) as executor:
         assert executor.capacity() == 3
@@ -164,10 +177,15 @@ def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, 
         # Wait until a candidate's sandbox child runs under the doomed node, then take the node away.
         deadline = time.monotonic() + 90
         # (the worker's fork server and a candidate forked from it: two sandbox_child processes).
-        while sum("archloop.sandbox_child" in cmd for _, cmd in _descendants(_raylet_pid(doomed))) < 2:
+        while len(sandboxes := [pid for pid, cmd in _descendants(_raylet_pid(doomed)) if SANDBOX in cmd]) < 2:
             assert time.monotonic() < deadline, "no candidate started on the doomed node"
             time.sleep(0.2)
         cluster.remove_node(doomed)
+        # The dead node's fork server and candidate go with it rather than train on for nothing.
+        deadline = time.monotonic() + 10
+        while alive := [pid for pid in sandboxes if _running(pid)]:
+            assert time.monotonic() < deadline, f"sandbox processes {alive} outlived their node"
+            time.sleep(0.2)
         consumer.join(timeout=150)
         assert not consumer.is_alive()
     assert sorted(r.candidate for r in results) == [t.candidate for t in tasks]  # none lost, none twice
