@@ -6,15 +6,17 @@ real sandbox child, which blocks reading its job: this test holds the job pipe's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from procs import parent_of, running
+from run_helpers import wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process lifetimes are Linux-specific")
 
@@ -31,28 +33,6 @@ child = server.launch(scratch, {"PATH": "/usr/bin:/bin"}, ChildFds(stdin, stdout
 print(json.dumps({"child": child.pid}), flush=True)
 time.sleep(600)
 """
-
-
-def _alive(pid: int) -> bool:
-    """Running or stopped; a zombie (dead, not yet reaped by whoever inherited it) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
 
 
 @pytest.fixture
@@ -76,12 +56,12 @@ def driven_child(tmp_path: Path):
         line = driver.stdout.readline()
         assert line, "the driver printed no child pid"
         child = json.loads(line)["child"]
-        pids += [child, _parent_of(child)]
-        assert _alive(child)
+        pids += [child, parent_of(child)]
+        assert running(child)
         yield driver, pids[1], child
     finally:
-        for pid in pids:
-            if _alive(pid):
+        for pid in filter(running, pids):
+            with contextlib.suppress(ProcessLookupError):  # it may end between the check and the kill
                 os.kill(pid, signal.SIGKILL)
         driver.kill()
         driver.wait()
@@ -93,12 +73,12 @@ def test_a_child_dies_when_the_process_holding_its_fork_server_is_killed(driven_
     driver, server, child = driven_child
     driver.kill()  # SIGKILL: no clean-up code runs in the owner
     driver.wait()
-    assert _gone_within(server, 10), "the fork server outlived its owner"
-    assert _gone_within(child, 10), "the candidate outlived its owner"
+    wait_for(lambda: not running(server), 10, "the fork server to end with its owner")
+    wait_for(lambda: not running(child), 10, "the candidate to end with its owner")
 
 
 def test_a_child_dies_when_its_fork_server_is_killed(driven_child):
     driver, server, child = driven_child
     os.kill(server, signal.SIGKILL)  # the fork server gets no chance to kill anything itself
-    assert _gone_within(child, 10), "the candidate outlived its fork server"
+    wait_for(lambda: not running(child), 10, "the candidate to end with its fork server")
     assert driver.poll() is None  # only the fork server died

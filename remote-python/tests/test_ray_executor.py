@@ -8,7 +8,6 @@ nodes (separate raylets), real sandboxed training on a small synthetic set.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -21,7 +20,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from procs import descendants, running  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
+from run_helpers import wait_for  # noqa: E402
 from scripted_stages import ScriptedStages  # noqa: E402
 
 from archloop.config import config_from_dict  # noqa: E402
@@ -126,38 +127,7 @@ def test_should_stop_halts_new_tasks_and_reports_those_started(cluster, spec, li
     assert sorted(r.candidate for r in results) == sorted(submitted)
 
 
-def _descendants(root: int) -> list[tuple[int, str]]:
-    """(pid, cmdline) of every process below `root`, read from /proc."""
-    children: dict[int, list[int]] = {}
-    cmdlines: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdlines[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append((child, cmdlines.get(child, "")))
-            stack.append(child)
-    return found
-
-
 SANDBOX = "archloop.sandbox_child"
-
-
-def _running(pid: int) -> bool:
-    """Exists and is not a zombie (a dead child nobody has reaped yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _raylet_pid(node: Any) -> int:
@@ -177,15 +147,12 @@ def test_a_node_dying_mid_batch_loses_nothing_and_counts_nothing_twice(cluster, 
         # Wait until a candidate's sandbox child runs under the doomed node, then take the node away.
         deadline = time.monotonic() + 90
         # (the worker's fork server and a candidate forked from it: two sandbox_child processes).
-        while len(sandboxes := [pid for pid, cmd in _descendants(_raylet_pid(doomed)) if SANDBOX in cmd]) < 2:
+        while len(sandboxes := [pid for pid, cmd in descendants(_raylet_pid(doomed)) if SANDBOX in cmd]) < 2:
             assert time.monotonic() < deadline, "no candidate started on the doomed node"
             time.sleep(0.2)
         cluster.remove_node(doomed)
         # The dead node's fork server and candidate go with it rather than train on for nothing.
-        deadline = time.monotonic() + 10
-        while alive := [pid for pid in sandboxes if _running(pid)]:
-            assert time.monotonic() < deadline, f"sandbox processes {alive} outlived their node"
-            time.sleep(0.2)
+        wait_for(lambda: not any(map(running, sandboxes)), 10, "the dead node's sandbox processes to end")
         consumer.join(timeout=150)
         assert not consumer.is_alive()
     assert sorted(r.candidate for r in results) == [t.candidate for t in tasks]  # none lost, none twice
