@@ -228,13 +228,6 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
     libc = _libc()
     sock.send(b'{"ready": true}')
 
-    def kill_children() -> int:
-        # Each child called setsid(), so its pid is its process group: this takes whatever it started too.
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        return 0
-
     def reap() -> None:
         while children:
             try:
@@ -255,9 +248,12 @@ def zygote_loop(sock_fd: int, run_child: object) -> int:
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 4)
         except OSError:
-            return kill_children()
-        if not data:
-            return kill_children()  # the owner closed its end or died: no child may outlive it
+            data = b""
+        if not data:  # the owner closed its end or died: no child may outlive it
+            for child in children:  # each called setsid(): its pid is its process group, so this takes what it started
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child, signal.SIGKILL)
+            return 0
         request = json.loads(data)
         pid = os.fork()
         if pid == 0:

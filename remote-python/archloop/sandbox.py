@@ -22,13 +22,13 @@ and before it compiles the candidate. What stops what:
   not root, NPROC is set to the user's current task count plus `max_processes`. In all cases a watchdog counting
   the session's processes backs it up (the only guard left for root where no pids cgroup can be made).
 - files: RLIMIT_NOFILE, RLIMIT_FSIZE (a bigger file fails with EFBIG), RLIMIT_CORE 0.
-- orphans: a forked child dies with its fork server, and the fork server kills every child's group when its owner
-  (the daemon, a Ray worker) dies; see launcher.py.
 - files, network and signals: Landlock (Linux >= 5.13, see landlock.py): reads only of Python, the archloop
   package, system libraries, /proc, /sys, /dev and the data files handed to the child; writes only in scratch; no
   TCP (ABI >= 4); no signals to processes outside the sandbox (ABI >= 6); no ptrace or /proc/PID/mem|environ of
   processes outside it. This is what keeps the CIFAR-10 archive and the test labels out of the candidate's reach
   and its writes inside scratch. Each result says in `notes` which Landlock ABI applied, or that none did.
+- orphans: a forked child dies with its fork server, and the fork server kills every child's group when its owner
+  (the daemon, a Ray worker) dies; see launcher.py.
 
 What it does NOT stop (it is not a VM): a kernel exploit; CPU time stolen from neighbours within the timeout;
 UDP and other non-TCP network use; reading anything inside the allowed read roots (Python's install and
