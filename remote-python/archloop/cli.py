@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
-from archloop.config import ConfigError, RunConfig, config_from_dict
+from archloop.config import DEFAULT_CACHE_DIR, ConfigError, RunConfig, config_from_dict
 
 DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
 
@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument(
         "--cache-dir",
         default=None,
-        help="where models are cached: the run config's run.cache_dir (default ~/.cache/archloop)",
+        help=f"where models are cached: the run config's run.cache_dir (default {DEFAULT_CACHE_DIR})",
     )
     prepare.set_defaults(func=cmd_prepare_demo)
 
