@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
-import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'e2e');
@@ -281,39 +281,46 @@ export class VsCodeHarness {
 
   /** Runs a command by its palette title (e.g. "ArchLoop: Show Backend Log") through F1, as a user would. */
   async runCommand(title: string, timeoutMs = 30_000): Promise<void> {
-    const listed = await this.paletteEntries(title, timeoutMs);
-    if (!listed.some((row) => row.includes(title))) {
-      throw new HarnessError(`run command "${title}"`, `not in the palette; rows shown: ${JSON.stringify(listed)}`);
-    }
-    const input = await this.openPalette(title);
-    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    try {
-      await row.waitFor({ timeout: timeoutMs });
-    } catch {
-      const visible = await this.paletteRows();
-      await input.press('Escape');
-      throw new HarnessError(`run command "${title}"`, `not in the palette; rows shown: ${JSON.stringify(visible)}`);
-    }
+    const row = await this.paletteRowFor(title, timeoutMs);
     await row.click();
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: timeoutMs });
   }
 
-  /**
-   * The labels the palette lists for `query` (then closes it): how a test asks "is this command contributed?".
-   * Extension contributions reach the palette only once the extension host has scanned them, which can be seconds
-   * after the workbench appears: retry until a row matches or `timeoutMs` passes, then return what was shown.
-   */
+  /** Opens the palette on `title` and returns its row once shown, or fails with the rows shown and a screenshot. */
+  private async paletteRowFor(title: string, timeoutMs: number) {
+    const { row, rows } = await this.searchPalette(title, timeoutMs);
+    if (row) return row;
+    await this.screenshot(`palette-${title.replace(/\W+/g, '-')}`);
+    throw new HarnessError(`run command "${title}"`, `not in the palette within ${timeoutMs} ms; rows shown: ${JSON.stringify(rows)}`);
+  }
+
+  /** The labels the palette lists for `query` (then closes it): how a test asks "is this command contributed?". */
   async paletteEntries(query: string, timeoutMs = 30_000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    let rows: string[] = [];
-    do {
-      const input = await this.openPalette(query);
-      await this.page.locator('.quick-input-list .monaco-list-row', { hasText: query }).first().waitFor({ timeout: 3_000 }).catch(() => undefined);
-      rows = await this.paletteRows();
-      await input.press('Escape');
-      if (rows.some((row) => row.includes(query))) return rows;
-    } while (Date.now() < deadline);
+    const { row, rows } = await this.searchPalette(query, timeoutMs);
+    if (row) await this.page.keyboard.press('Escape');
     return rows;
+  }
+
+  /**
+   * Opens the palette on `query` until a row matches it or `timeoutMs` passes; on a match the palette stays open.
+   * Two things keep the row away from a palette opened once: the extension host may not have listed the extension's
+   * commands yet (seconds after the workbench appears on a loaded machine, and the open palette does not refresh
+   * when they arrive), and a view that takes focus closes the palette. So each try waits a few seconds, then closes
+   * the palette and opens it again.
+   */
+  private async searchPalette(query: string, timeoutMs: number): Promise<{ row?: Locator; rows: string[] }> {
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: query }).first();
+    const deadline = Date.now() + timeoutMs;
+    for (let tries = 1; ; tries++) {
+      const input = await this.openPalette(query);
+      const shown = await row.waitFor({ timeout: Math.min(5_000, Math.max(1_000, deadline - Date.now())) }).then(() => true, () => false);
+      const rows = await this.paletteRows();
+      if (shown && tries > 1) console.error(`e2e palette: "${query}" listed on try ${tries}`);
+      if (shown) return { row, rows };
+      await input.press('Escape').catch(() => undefined);
+      if (Date.now() >= deadline) return { rows };
+      await this.page.waitForTimeout(500);
+    }
   }
 
   /**
@@ -391,9 +398,8 @@ export class VsCodeHarness {
 
   /** Runs a palette command by its title, then clicks `item` in the quick pick (or input's list) the command opens. */
   async runCommandThenPick(title: string, item: string, timeoutMs = 60_000): Promise<void> {
-    const input = await this.openPalette(title);
-    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
-    await input.press('Enter');
+    const command = await this.paletteRowFor(title, 60_000);
+    await command.click();
     // The command's own quick pick replaces the palette: wait for its row, not for the palette to close.
     const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: item }).first();
     try {
