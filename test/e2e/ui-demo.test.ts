@@ -166,7 +166,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
   it('the dashboard shows live rows matching the run\'s store in each of its views', async () => {
     for (const view of ['cycles', 'novelty', 'live', 'candidates'] as const) {
       await dashboard().locator(`[data-testid=tab-${view}]`).click();
-      await dashboard().locator(`#view-${view} .${view}-view`).waitFor({ state: 'visible', timeout: 10_000 });
+      await dashboard().locator(`#view-${view} .${view}-view`).waitFor({ state: 'visible', timeout: 30_000 });
       await chartsSized();
       await vs().screenshot(`dashboard-${view}`);
     }
@@ -244,7 +244,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     // Back to the dashboard: a hidden webview drops its DOM and rebuilds from its saved view state and a fresh snapshot.
     await page.locator('.tabs-container .tab', { hasText: 'ArchLoop Dashboard' }).first().click();
     await dashboard().locator('#root[data-state=ready]').waitFor({ timeout: 60_000 });
-    await dashboard().locator('#view-candidates .candidates-view').waitFor({ state: 'visible', timeout: 10_000 });
+    await dashboard().locator('#view-candidates .candidates-view').waitFor({ state: 'visible', timeout: 30_000 });
     // The rebuilt page kept its selection (the row rejected above); running palette commands must not change it.
     const rejected = storeVerdicts().find((row) => row.verdict === 'reject')?.id;
     assert.ok(rejected, 'no rejected candidate in the store');

@@ -23,7 +23,7 @@ const GOOD = 'archloop-e2e-good';
 /** An alias for a second server whose key is not the one known_hosts holds for it. */
 const REKEYED = 'archloop-e2e-rekeyed';
 
-describe('ArchLoop UI on an SSH host (code-server + Chromium + private sshd)', { skip, timeout: 420_000 }, () => {
+describe('ArchLoop UI on an SSH host (code-server + Chromium + private sshd)', { skip, timeout: 900_000 }, () => {
   let vscode: VsCodeHarness | undefined;
   let sshd: Sshd | undefined;
   let rekeyed: Sshd | undefined;
