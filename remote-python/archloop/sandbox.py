@@ -352,7 +352,8 @@ def run_child(
     job = {
         **job,
         "threads": limits.threads,
-        "device": "cuda" if visible else "cpu",
+        # The child sees its one GPU as index 0; an index is required (set_per_process_memory_fraction refuses "cuda").
+        "device": "cuda:0" if visible else "cpu",
         "gpu_memory_fraction": limits.gpu_memory_fraction,
         "rlimits": rlimits,
         "landlock": limits.landlock,
