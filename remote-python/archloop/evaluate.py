@@ -189,6 +189,7 @@ def train_and_predict(
     _sync(device)
     started = time.perf_counter()
     net.train_setup(prm)
+    _check_output_shape(net, protocol.image_size, device)
     before = parameter_checksum(net)
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = iterate_batches(
         train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
@@ -232,6 +233,25 @@ def _announce_first(
         yield batch
 
 
+def _require_logits(logits: object, batch: int) -> None:
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (batch, NUM_CLASSES):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise CandidateFailure("shape_error", f"forward returned {shape}, expected ({batch}, {NUM_CLASSES})")
+
+
+def _check_output_shape(net: torch.nn.Module, image_size: int, device: torch.device) -> None:
+    """Forward two blank images before training, in eval mode (no batch-norm statistics change, no dropout draw).
+
+    A net with the wrong number of outputs then ends as `shape_error` with its shape, instead of failing inside the
+    loss: on a GPU that failure is an opaque device-side assert that also poisons the process's CUDA context.
+    """
+    net.eval()
+    with torch.no_grad():
+        logits = net(torch.zeros(2, 3, image_size, image_size, device=device))
+    net.train()
+    _require_logits(logits, 2)
+
+
 def _predict(
     net: torch.nn.Module, test_images: torch.Tensor, protocol: EvalProtocol, device: torch.device
 ) -> np.ndarray:
@@ -242,11 +262,7 @@ def _predict(
         for start in range(0, test_images.shape[0], protocol.eval_batch_size):
             x = transform(test_images[start : start + protocol.eval_batch_size].to(device))
             logits = net(x)
-            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (x.shape[0], NUM_CLASSES):
-                shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-                raise CandidateFailure(
-                    "shape_error", f"forward returned {shape}, expected ({x.shape[0]}, {NUM_CLASSES})"
-                )
+            _require_logits(logits, x.shape[0])
             if not bool(torch.isfinite(logits).all()):
                 raise CandidateFailure("nan_loss", "the trained net outputs NaN or infinite logits")
             out.append(logits.argmax(dim=1).to("cpu", torch.int64))

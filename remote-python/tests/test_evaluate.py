@@ -120,7 +120,8 @@ def test_paper_protocol_feeds_256px_batches_of_16(data):
     namespace["Net"].learn = spy
     small = ImageSplit(train.images[:40], train.labels[:40])
     run = train_and_predict(namespace, small, test_x[:10], PAPER, CPU, seed=0)
-    assert seen[0] == (16, 3, 256, 256) and seen[-1] == (8, 3, 256, 256)
+    # First the blank two-image shape probe, then the training batches.
+    assert seen[0] == (2, 3, 256, 256) and seen[1] == (16, 3, 256, 256) and seen[-1] == (8, 3, 256, 256)
     assert run.predictions.shape == (10,)
 
 
@@ -141,9 +142,24 @@ def test_diverging_loss_is_nan_loss(data):
     assert failure.value.outcome == "nan_loss"
 
 
-def test_wrong_number_of_logits_is_a_shape_error(data):
+def test_wrong_number_of_logits_is_a_shape_error_before_any_training(data):
     train, test_x, _ = data
-    namespace = _net(forward="return self.body(x) if self.training else self.body(x)[:, :7]")
+    # Seven logits: the loss would fail on a label >= 7 (an IndexError on a CPU, an opaque device-side assert on a
+    # GPU). The probe before training names the shape instead, from its two blank images.
+    namespace = _net(forward="return self.body(x)[:, :7]")
+    with pytest.raises(CandidateFailure) as failure:
+        train_and_predict(namespace, ImageSplit(train.images[:32], train.labels[:32]), test_x[:5], FAST, CPU, 0)
+    assert failure.value.outcome == "shape_error"
+    assert "forward returned (2, 7), expected (2, 10)" in failure.value.message
+
+
+def test_wrong_number_of_logits_after_training_is_a_shape_error(data):
+    train, test_x, _ = data
+    namespace = _net(
+        forward="return self.body(x)[:, :7] if self.trained else self.body(x)",
+        learn_step="self.optimizer.step()\n            self.trained = True",
+        init="self.trained = False",
+    )
     with pytest.raises(CandidateFailure) as failure:
         train_and_predict(namespace, ImageSplit(train.images[:32], train.labels[:32]), test_x[:5], FAST, CPU, 0)
     assert failure.value.outcome == "shape_error" and "(5, 7)" in failure.value.message
