@@ -324,6 +324,17 @@ def make_fork_server(scratch_root: Path | None = None) -> ForkServer:
     return ForkServer(child_env(home, 1, None), home, remove_on_close=True)
 
 
+def child_devices(device: str) -> tuple[str | None, str]:
+    """For the parent's `device` ("cpu", "cuda", "cuda:N"): the child's CUDA_VISIBLE_DEVICES and the device it uses.
+
+    The child sees its one GPU as index 0, and names it with the index: set_per_process_memory_fraction refuses a
+    bare "cuda".
+    """
+    if device == "cuda" or device.startswith("cuda:"):
+        return (device.split(":", 1)[1] if ":" in device else "0"), "cuda:0"
+    return None, "cpu"
+
+
 def run_child(
     job: dict[str, Any],
     limits: SandboxLimits,
@@ -342,7 +353,7 @@ def run_child(
     for name, array in (files or {}).items():
         np.save(scratch / name, array)
         read_files.append(str(scratch / name))
-    visible = device.split(":", 1)[1] if device.startswith("cuda:") else ("0" if device == "cuda" else None)
+    visible, child_device = child_devices(device)
     cgroup = PidsCgroup.create(limits.max_processes)
     rlimits = {"open_files": limits.max_open_files, "file_size": limits.max_file_size_mb * 2**20, "core": 0}
     if cgroup is None and os.geteuid() != 0:
@@ -352,8 +363,7 @@ def run_child(
     job = {
         **job,
         "threads": limits.threads,
-        # The child sees its one GPU as index 0; an index is required (set_per_process_memory_fraction refuses "cuda").
-        "device": "cuda:0" if visible else "cpu",
+        "device": child_device,
         "gpu_memory_fraction": limits.gpu_memory_fraction,
         "rlimits": rlimits,
         "landlock": limits.landlock,

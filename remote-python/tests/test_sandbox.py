@@ -22,7 +22,14 @@ from archloop.data import cache_synthetic
 from archloop.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict
 from archloop.landlock import abi_version
 from archloop.launcher import SpawnLauncher
-from archloop.sandbox import OUTCOMES, SandboxLimits, evaluate_candidate, make_fork_server, validate_candidate
+from archloop.sandbox import (
+    OUTCOMES,
+    SandboxLimits,
+    child_devices,
+    evaluate_candidate,
+    make_fork_server,
+    validate_candidate,
+)
 from archloop.seeds import load_seed_corpus
 
 torch.set_num_threads(1)
@@ -297,3 +304,11 @@ def test_predictions_are_read_strictly(dataset, limits, fork_server):
     )
     assert result.outcome == "runtime_error"
     assert np.all(np.load(dataset.test_labels) < 10)
+
+
+def test_a_gpu_child_sees_only_its_card_and_names_it_with_an_index():
+    # torch.cuda.set_per_process_memory_fraction (several candidates sharing a card) refuses a bare "cuda".
+    assert child_devices("cuda:3") == ("3", "cuda:0")
+    assert child_devices("cuda") == ("0", "cuda:0")
+    assert child_devices("cpu") == (None, "cpu")
+    assert torch.device(child_devices("cuda:1")[1]).index == 0
