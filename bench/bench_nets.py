@@ -31,3 +31,12 @@ class Net(nn.Module):
             loss.backward()
             self.optimizer.step()
 """
+
+# TRIVIAL that first asks for half of its GPU's memory: more than its share whenever candidates split the card.
+GPU_HOG = TRIVIAL.replace(
+    "    def learn(self, train_data):\n",
+    "    def learn(self, train_data):\n"
+    "        total = torch.cuda.get_device_properties(self.device).total_memory\n"
+    "        self.hog = torch.empty(total // 2, dtype=torch.uint8, device=self.device)\n",
+)
+assert GPU_HOG != TRIVIAL

@@ -32,41 +32,9 @@ from archloop.evaluate import FAST, PAPER, EvalTask  # noqa: E402
 from archloop.executor import LocalExecutor  # noqa: E402
 from archloop.sandbox import SandboxLimits  # noqa: E402
 from archloop.seeds import load_seed_corpus  # noqa: E402
+from bench_nets import GPU_HOG  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
 
 HOSTILE = Path(__file__).resolve().parents[1] / "remote-python" / "tests" / "hostile"
-
-# Asks for half of the device's memory on the device: more than any share when several candidates split the card.
-GPU_HOG = """
-import torch
-import torch.nn as nn
-
-
-def supported_hyperparameters():
-    return {"lr", "momentum"}
-
-
-class Net(nn.Module):
-    def __init__(self, in_shape, out_shape, prm, device):
-        super().__init__()
-        self.device = device
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_shape[1] * in_shape[2] * in_shape[3], out_shape[0]))
-
-    def forward(self, x):
-        return self.body(x)
-
-    def train_setup(self, prm):
-        self.to(self.device)
-        self.criteria = nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"], momentum=prm["momentum"])
-
-    def learn(self, train_data):
-        total = torch.cuda.get_device_properties(self.device).total_memory
-        self.hog = torch.empty(total // 2, dtype=torch.uint8, device=self.device)
-        for inputs, labels in train_data:
-            self.optimizer.zero_grad()
-            self.criteria(self(inputs), labels).backward()
-            self.optimizer.step()
-"""
 
 
 def timed_batch(executor: LocalExecutor, tasks: list[EvalTask]) -> tuple[float, list]:
