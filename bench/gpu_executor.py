@@ -9,7 +9,8 @@
    started, one candidate run), then timed on the whole batch: candidates/min, and the ratio to one at a time.
 2. Hostile candidates on the device: every file in remote-python/tests/hostile through the same executor, several at a
    time, each outcome checked against its `# expect:` line; and a GPU-memory hog that asks for half the card while
-   its share is 0.9/N of it (expected `out_of_memory`; four LeNets in the batch must still come back `ok`). Exit status 1 on any mismatch.
+   its share is 0.9/N of it (expected `out_of_memory`; four LeNets in the batch must still come back `ok`).
+   Exit status 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python" / "tests"))  # the hostile corpus
 
 from archloop.contract import check_source  # noqa: E402
 from archloop.data import cache_synthetic  # noqa: E402
@@ -33,8 +35,7 @@ from archloop.executor import LocalExecutor  # noqa: E402
 from archloop.sandbox import SandboxLimits  # noqa: E402
 from archloop.seeds import load_seed_corpus  # noqa: E402
 from bench_nets import GPU_HOG  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
-
-HOSTILE = Path(__file__).resolve().parents[1] / "remote-python" / "tests" / "hostile"
+from hostile_corpus import header, hostile_code, hostile_files, segfault_with_hidden_import  # noqa: E402
 
 
 def timed_batch(executor: LocalExecutor, tasks: list[EvalTask]) -> tuple[float, list]:
@@ -73,23 +74,16 @@ def hostile(args: argparse.Namespace, dataset, limits: SandboxLimits, n_test: in
     workers = max(int(w) for w in args.workers.split(","))
     tasks, expected = [], {}
     target = Path(limits.scratch_root or tempfile.gettempdir()).parent / "outside-the-sandbox.txt"
-    for path in sorted(HOSTILE.glob("*.py")):
+    for path in hostile_files():
         if path.stem == "fork_bomb":  # expects the fork limit the sandbox tests set for it alone; see test_sandbox.py
             continue
-        text = path.read_text()
-        code = (
-            text.replace("__TARGET__", str(target))
-            .replace("__LABELS__", str(dataset.test_labels))
-            .replace("__IMAGES__", str(dataset.test_images))
-            .replace("__PORT__", "9")
-            .replace("__N_TEST__", str(n_test))
-        )
+        code = hostile_code(path, dataset, target, port=9, n_test=n_test)
         tasks.append(EvalTask(path.stem, code))
         # The executor runs the static check first: forbidden imports end there, the rest reach the sandbox.
         report = check_source(code)
-        expected[path.stem] = report.outcome if not report.ok else text.split("# expect: ")[1].split()[0]
+        expected[path.stem] = report.outcome if not report.ok else header(path, "expect")
     # The static check is not the boundary: the same segfault with its import hidden reaches the sandbox.
-    hidden = (HOSTILE / "segfault.py").read_text().replace("import ctypes", 'ctypes = __import__("c" + "types")')
+    hidden = segfault_with_hidden_import()
     tasks.append(EvalTask("segfault_hidden_import", hidden))
     expected["segfault_hidden_import"] = "crashed"
     if args.device.startswith("cuda"):

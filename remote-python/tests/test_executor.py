@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from hostile_corpus import header, hostile_code, hostile_files, landlock_missing, segfault_with_hidden_import
 
 from archloop.contract import check_source
 from archloop.data import cache_synthetic
 from archloop.evaluate import FAST, EvalTask
 from archloop.executor import LocalExecutor, Slot, plan_slots
-from archloop.landlock import abi_version
 from archloop.sandbox import OUTCOMES, SandboxLimits
 from archloop.seeds import load_seed_corpus
 
-HOSTILE = Path(__file__).parent / "hostile"
 SEEDS = load_seed_corpus()
 LENET = next(s.code for s in SEEDS if s.name == "lenet")
 # Slow on purpose (a 3 GB fill, a fork storm) or about the spawn path: covered one by one in test_sandbox.py.
@@ -94,31 +92,19 @@ def test_a_dead_fork_server_is_restarted(executor):
     assert [r.outcome for r in results] == ["ok", "ok"]
 
 
-def _hostile_code(path: Path, dataset, target: Path) -> str:
-    return (
-        path.read_text()
-        .replace("__TARGET__", str(target))
-        .replace("__LABELS__", str(dataset.test_labels))
-        .replace("__IMAGES__", str(dataset.test_images))
-        .replace("__PORT__", "9")
-        .replace("__N_TEST__", "64")
-    )
-
-
 def _batch(dataset, target: Path) -> list[tuple[EvalTask, str]]:
     """100 candidates: every seed net, seed-net variants, the hostile corpus, and code the static check stops."""
     batch: list[tuple[EvalTask, str]] = [(EvalTask(f"seed-{s.name}", s.code, seed=0), "ok") for s in SEEDS]
-    for path in sorted(HOSTILE.glob("*.py")):
-        needs = re.search(r"^# needs: landlock-(\d+)", path.read_text(), re.MULTILINE)
-        if path.stem in NOT_IN_BATCH or (needs and abi_version() < int(needs.group(1))):
+    for path in hostile_files():
+        if path.stem in NOT_IN_BATCH or landlock_missing(path):
             continue
-        code = _hostile_code(path, dataset, target)
+        code = hostile_code(path, dataset, target, port=9, n_test=64)
         report = check_source(code)
         # The static check runs first in the executor: forbidden imports end there, the rest reach the sandbox.
-        expected = report.outcome if not report.ok else path.read_text().split("# expect: ")[1].split()[0]
+        expected = report.outcome if not report.ok else header(path, "expect")
         batch.append((EvalTask(f"hostile-{path.stem}", code, seed=0), expected))
     # The static check is not the boundary: the same segfault with its import hidden reaches the sandbox.
-    hidden = (HOSTILE / "segfault.py").read_text().replace("import ctypes", 'ctypes = __import__("c" + "types")')
+    hidden = segfault_with_hidden_import()
     assert check_source(hidden).ok
     batch.append((EvalTask("hostile-segfault-hidden-import", hidden), "crashed"))
     broken = ["def f(:\n", "class Net:\n    pass\n", LENET.replace("def learn(self, train_data)", "def learn(self)")]

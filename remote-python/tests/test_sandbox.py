@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hostile_corpus import HOSTILE, header, hostile_code, hostile_files, landlock_missing
 
 from archloop.data import cache_synthetic
 from archloop.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict
@@ -33,26 +34,8 @@ from archloop.sandbox import (
 from archloop.seeds import load_seed_corpus
 
 torch.set_num_threads(1)
-HOSTILE = Path(__file__).parent / "hostile"
 TRAIN, TEST = 128, 64
 SEEDS = {s.name: s.code for s in load_seed_corpus()}
-
-
-def hostile_files() -> list[Path]:
-    return sorted(HOSTILE.glob("*.py"))
-
-
-def landlock_missing(path: Path) -> str | None:
-    """Why this kernel cannot contain `path` (its `# needs: landlock-N` line), or None."""
-    needs = header(path, "needs")
-    if needs and abi_version() < int(needs.split("-")[1]):
-        return f"needs Landlock ABI {needs.split('-')[1]}, the kernel has {abi_version()}"
-    return None
-
-
-def header(path: Path, key: str) -> str | None:
-    match = re.search(rf"^# {key}: (\S+)", path.read_text(), re.MULTILINE)
-    return match.group(1) if match else None
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +192,7 @@ def health(fork_server, dataset, limits):
 
 
 def prepare(path: Path, dataset, target: Path, port: int) -> str:
-    return (
-        path.read_text()
-        .replace("__TARGET__", str(target))
-        .replace("__LABELS__", str(dataset.test_labels))
-        .replace("__IMAGES__", str(dataset.test_images))
-        .replace("__PORT__", str(port))
-        .replace("__N_TEST__", str(TEST))
-    )
+    return hostile_code(path, dataset, target, port, TEST)
 
 
 def test_hostile_corpus_has_at_least_twenty_kinds():
