@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
-from archloop.contract import check_source  # noqa: E402
-from archloop.demo_model import (  # noqa: E402
+from archloop.evaluation.contract import check_source  # noqa: E402
+from archloop.llm.demo_model import (  # noqa: E402
     INFO_FILE,
     DemoModelConfig,
     default_corpus,
@@ -27,8 +27,8 @@ from archloop.demo_model import (  # noqa: E402
     models_dir,
     printing_progress,
 )
-from archloop.generate import GenerationSettings, Generator, load_model  # noqa: E402
-from archloop.novelty import NoveltyIndex  # noqa: E402
+from archloop.llm.generate import GenerationSettings, Generator, load_model  # noqa: E402
+from archloop.novelty.minhash import MinHashIndex  # noqa: E402
 
 BUILD_AND_FORWARD = """
 import sys, torch
@@ -109,7 +109,7 @@ def measure(config: DemoModelConfig, args: argparse.Namespace) -> dict:
     sampling_seconds = time.perf_counter() - sampling_started
 
     seeds = default_corpus()
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add_many((f"seed-{i}", code) for i, code in enumerate(seeds))
     rows = []
     for result in results:

@@ -2,7 +2,7 @@
 
     PYTHONPATH=remote-python python bench/gpu_eval.py            # on a GPU host; needs only torch (+ numpy)
 
-Synthetic CIFAR-shaped data (no download), seed nets from archloop.seeds, both protocols; the reference gets
+Synthetic CIFAR-shaped data (no download), seed nets from archloop.corpus.seeds, both protocols; the reference gets
 DataLoader workers as LEMUR would use on such a host. Then one candidate through the real sandbox on the GPU
 (no RLIMIT_AS, Landlock with /dev/nvidia*), to show CUDA works inside it. Prints a table; about 2-3 minutes.
 """
@@ -22,12 +22,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
-from archloop.data import ImageSplit, cache_synthetic, synthetic_arrays  # noqa: E402
-from archloop.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict  # noqa: E402
-from archloop.launcher import SpawnLauncher  # noqa: E402
-from archloop.sandbox import SandboxLimits, evaluate_candidate  # noqa: E402
-from archloop.seeds import load_seed_corpus  # noqa: E402
 from lemur_reference import reference_evaluate  # noqa: E402
+
+from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
+from archloop.evaluation.data import ImageSplit, cache_synthetic, synthetic_arrays  # noqa: E402
+from archloop.evaluation.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict  # noqa: E402
+from archloop.evaluation.launcher import SpawnLauncher  # noqa: E402
+from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate  # noqa: E402
 
 
 def main() -> int:

@@ -23,12 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
-from archloop.data import cache_synthetic  # noqa: E402
-from archloop.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
-from archloop.executor import Executor, LocalExecutor  # noqa: E402
-from archloop.ray_executor import DataSpec, RayExecutor, RaySettings  # noqa: E402
-from archloop.sandbox import SandboxLimits  # noqa: E402
-from archloop.seeds import load_seed_corpus  # noqa: E402
+from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
+from archloop.evaluation.data import cache_synthetic  # noqa: E402
+from archloop.evaluation.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
+from archloop.evaluation.executor import Executor, LocalExecutor  # noqa: E402
+from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RaySettings  # noqa: E402
+from archloop.evaluation.sandbox import SandboxLimits  # noqa: E402
 
 NETS = ("lenet", "resnet_basic", "alexnet_style", "network_in_network")
 SEED = 11

@@ -3,7 +3,7 @@
 A torch Dataset applies `norm_256_flip` to ONE image at a time on the CPU (torchvision-free equivalent: resize to
 256, CenterCrop(256) is then a no-op, random horizontal flip, normalise), a torch DataLoader batches them (batch 16
 for `paper`), and the net's own train_setup/learn runs one epoch; test accuracy is measured through the same
-per-image transform. Only the data path differs from ArchLoop's evaluator (archloop.evaluate), which keeps the
+per-image transform. Only the data path differs from ArchLoop's evaluator (archloop.evaluation.evaluate), which keeps the
 uint8 images in one tensor on the device and transforms whole batches there.
 """
 

@@ -8,7 +8,7 @@ way a run's accepted generations descend from each other. Queries are half near-
 mutation) and half fresh, heavily mutated seeds.
 
 Measured per candidate:
-- LSH: `NoveltyIndex.query(code)`, everything included (tokenise, shingle, MinHash, LSH lookup, score candidates).
+- LSH: `MinHashIndex.query(code)`, everything included (tokenise, shingle, MinHash, LSH lookup, score candidates).
 - Baselines on the same data, each answering "highest Jaccard against every stored code":
   exact Jaccard of shingle sets pair by pair (`np.intersect1d` per stored code), exact Jaccard as one sparse
   matrix-vector product (the strongest exact brute force), datasketch `MinHash.jaccard` pair by pair, and one
@@ -36,10 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "remote-python"))
 
-from archloop.novelty import NoveltyIndex, NoveltySettings, Shingler  # noqa: E402
-from archloop.seeds import load_seed_corpus  # noqa: E402
 from datasketch import LeanMinHash, MinHash  # noqa: E402
 from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
+
+from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
+from archloop.novelty.minhash import MinHashIndex, NoveltySettings, Shingler  # noqa: E402
 
 WIDTHS = ["8", "12", "16", "24", "32", "40", "48", "64", "96", "128"]
 ACTIVATIONS = ["ReLU", "GELU", "SiLU", "LeakyReLU", "ELU", "Mish", "Hardswish", "ReLU6"]
@@ -229,7 +230,7 @@ def run_size(
     samples: dict[str, int],
 ) -> Row:
     keys = [f"code{i}" for i in range(size)]
-    index = NoveltyIndex(settings)
+    index = MinHashIndex(settings)
     build_s, _ = timed(lambda: index.add_signatures(keys, signatures[:size]))
 
     lsh_times = []
@@ -284,7 +285,7 @@ def run_size(
         times.append(elapsed)
     baselines["MinHash, pair by pair"] = (1000 * statistics.mean(times), len(chosen))
 
-    # MinHash estimate, one numpy scan of the signature matrix (what NoveltyIndex.nearest does).
+    # MinHash estimate, one numpy scan of the signature matrix (what MinHashIndex.nearest does).
     times = [timed(lambda query=query: index.nearest(query))[0] for query in queries]
     baselines["MinHash, matrix scan"] = (1000 * statistics.mean(times), len(queries))
 

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from archloop.daemon import DaemonControl, Hub, RequestServer
-from archloop.runfiles import RunFiles, acquire_run_lock
-from archloop.store import RunStore
+from archloop.run.daemon import DaemonControl, Hub, RequestServer
+from archloop.run.files import RunFiles, acquire_run_lock
+from archloop.run.store import RunStore
 
 
 def wait_for_subscriber(hub: Hub) -> None:

@@ -1,5 +1,5 @@
 /**
- * Writes remote-python/archloop/wire_schema.json from the zod schemas in src/protocol/messages.ts.
+ * Writes remote-python/archloop/wire/wire_schema.json from the zod schemas in src/protocol/messages.ts.
  *   npx tsx scripts/generate-schema.ts            (npm run schema)        regenerate the file
  *   npx tsx scripts/generate-schema.ts --check    (npm run schema:check)  write nothing; exit 1 if the file is stale
  * Options for tests: --out PATH (another target file), --messages PATH (build from another copy of messages.ts).
@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildWireSchema, renderWireSchema, type MessageSchemas } from '../src/protocol/wireSchema';
 
-const DEFAULT_OUT = resolve(__dirname, '..', 'remote-python', 'archloop', 'wire_schema.json');
+const DEFAULT_OUT = resolve(__dirname, '..', 'remote-python', 'archloop', 'wire', 'wire_schema.json');
 
 interface Options {
   check: boolean;

@@ -18,6 +18,7 @@ step "eslint"           npm run -s lint
 step "schema drift"     npm run -s schema:check
 step "build"            npm run -s build
 step "ruff"             "$PY" -m ruff check remote-python
+step "import layers"    bash -c "cd remote-python && .venv/bin/lint-imports"
 step "ruff (bench)"     "$PY" -m ruff check --config remote-python/pyproject.toml bench
 step "pytest"           bash -c "cd remote-python && .venv/bin/python -m pytest -q -p no:cacheprovider"
 step "node tests"       node scripts/run-node-tests.mjs

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
-from archloop.config import DEFAULT_CACHE_DIR, ConfigError, RunConfig, config_from_dict
+from archloop.cache import DEFAULT_CACHE_DIR
+from archloop.config import ConfigError, RunConfig, config_from_dict
 
 DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
 
@@ -33,7 +34,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_demo(args: argparse.Namespace) -> int:
-    from archloop.demo_model import INFO_FILE, ensure_demo_model, models_dir, printing_progress
+    from archloop.llm.demo_model import INFO_FILE, ensure_demo_model, models_dir, printing_progress
 
     model_dir = ensure_demo_model(models_dir(args.cache_dir), on_progress=printing_progress())
     info = json.loads((model_dir / INFO_FILE).read_text())
@@ -66,8 +67,8 @@ def _new_run_dir(config: RunConfig) -> Path:
 
 def _ensure_run(args: argparse.Namespace) -> Path:
     """The run directory of `start`/`run`, creating the run from --config/--preset if it has none yet."""
-    from archloop.loop import open_run
-    from archloop.store import is_run_dir
+    from archloop.run.loop import open_run
+    from archloop.run.store import is_run_dir
 
     run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
     if run_dir is not None and is_run_dir(run_dir):
@@ -83,11 +84,11 @@ def _ensure_run(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from archloop.daemon import load_stages_factory
-    from archloop.loop import LoopError, LoopHooks, RunLoop
-    from archloop.runfiles import RunLocked, acquire_run_lock
-    from archloop.selection import format_table
-    from archloop.store import RunStore
+    from archloop.run.daemon import load_stages_factory
+    from archloop.run.files import RunLocked, acquire_run_lock
+    from archloop.run.loop import LoopError, LoopHooks, RunLoop
+    from archloop.run.selection import format_table
+    from archloop.run.store import RunStore
 
     try:
         run_dir = _ensure_run(args)
@@ -129,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from archloop.daemon import DaemonError, DaemonRunning, start_daemon
+    from archloop.run.daemon import DaemonError, DaemonRunning, start_daemon
 
     try:
         run_dir = _ensure_run(args)
@@ -145,14 +146,14 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _existing_run(args: argparse.Namespace) -> Path | None:
-    from archloop.store import is_run_dir
+    from archloop.run.store import is_run_dir
 
     run_dir = Path(args.run_dir).expanduser()
     return run_dir if is_run_dir(run_dir) else None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from archloop.daemon import DaemonError, stop_daemon
+    from archloop.run.daemon import DaemonError, stop_daemon
 
     run_dir = _existing_run(args)
     if run_dir is None:
@@ -166,14 +167,14 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from archloop.attach import attach
+    from archloop.run.attach import attach
 
     return attach(Path(args.run_dir).expanduser(), args.since, sys.stdin.buffer, sys.stdout.buffer)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from archloop.run_requests import run_summary
-    from archloop.store import RunStore
+    from archloop.run.requests import run_summary
+    from archloop.run.store import RunStore
 
     run_dir = _existing_run(args)
     if run_dir is None:
@@ -184,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    from archloop.selection import format_table
+    from archloop.run.selection import format_table
 
     alive = "daemon alive" if summary["daemonAlive"] else "no daemon"
     print(f"{summary['run']}: {summary['state']} ({alive}), cycle {summary['cycle']} of {summary['cycles']}")
@@ -194,7 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from archloop.run_requests import list_runs
+    from archloop.run.requests import list_runs
 
     runs = list_runs(Path(args.root).expanduser())
     if args.json:
@@ -206,7 +207,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archloop.export import export_run
+    from archloop.run.export import export_run
 
     run_dir = _existing_run(args)
     if run_dir is None:
@@ -217,7 +218,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from archloop.daemon import serve
+    from archloop.run.daemon import serve
 
     return serve(Path(args.run_dir).expanduser())
 

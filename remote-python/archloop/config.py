@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from archloop.cache import DEFAULT_CACHE_DIR
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10 hosts
     import tomli as tomllib
 
 PRESET_DIR = Path(__file__).parent / "presets"
-DEMO_MODEL_ID = "demo"
-# run.cache_dir when unset; "~" is resolved where it is used (on a Ray node: for the user its workers run as).
-DEFAULT_CACHE_DIR = "~/.cache/archloop"
 
 
 class ConfigError(ValueError):

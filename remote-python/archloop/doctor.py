@@ -73,7 +73,7 @@ class RayClusterReport:
 def _probe_ray_cluster(address: str) -> RayClusterReport:
     """Join the cluster at `address` just long enough to list its nodes; never raises."""
     try:
-        from archloop.ray_executor import probe_cluster
+        from archloop.evaluation.ray_executor import probe_cluster
 
         nodes = probe_cluster(address)
     except Exception as exc:  # no Ray, no cluster there, a version mismatch: all reported, none raised
@@ -134,7 +134,7 @@ def _gpus() -> tuple[bool, str | None, list[GpuReport]]:
 
 def find_cifar10(extra: list[Path] | None = None) -> Path | None:
     """Where CIFAR-10 (python version) lies, in the usual places: the archive or its extracted folder."""
-    from archloop.data import cifar10_candidates  # local import: data imports torch
+    from archloop.evaluation.data import cifar10_candidates  # local import: data imports torch
 
     for path in cifar10_candidates(extra):
         if path.exists():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from archloop.data import DatasetFiles
-from archloop.landlock import abi_version
+from archloop.evaluation.data import DatasetFiles
+from archloop.evaluation.landlock import abi_version
 
 HOSTILE = Path(__file__).parent / "hostile"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from archloop.demo_model import DemoModelConfig, default_corpus, save_untrained_model, tiny_config
+from archloop.llm.demo_model import DemoModelConfig, default_corpus, save_untrained_model, tiny_config
 
 torch.set_num_threads(1)
 

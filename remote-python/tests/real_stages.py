@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from archloop.config import RunConfig
-from archloop.demo_model import rescale_widths, strip_seed_header
-from archloop.seeds import load_seed_corpus
-from archloop.stages import CodeCheck, DeltaCallback, GeneratedCode, StopPredicate
-from archloop.stages_factory import RealStages
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.llm.demo_model import rescale_widths, strip_seed_header
+from archloop.run.llm_stages import RealStages
+from archloop.run.stages import CodeCheck, DeltaCallback, GeneratedCode, StopPredicate
 
 
 def real_config(model_dir: Path, cache_dir: Path, cycles: int = 2, candidates: int = 3) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from archloop.stages import (
+from archloop.run.stages import (
     CodeCheck,
     CorpusEntry,
     DeltaCallback,

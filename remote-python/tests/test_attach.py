@@ -15,9 +15,9 @@ from scripted_stages import ScriptedStages
 from wire import assert_server_message
 
 from archloop.config import config_from_dict
-from archloop.loop import RunLoop, open_run
-from archloop.runfiles import daemon_pid
-from archloop.store import RunStore
+from archloop.run.files import daemon_pid
+from archloop.run.loop import RunLoop, open_run
+from archloop.run.store import RunStore
 
 HELLO = {"type": "hello", "protocol": 1, "role": "client", "software": "test"}
 

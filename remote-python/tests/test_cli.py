@@ -6,7 +6,7 @@ import json
 from run_helpers import cli, scripted_env, write_config
 from wire import assert_server_message
 
-from archloop.selection import PAPER_COLUMNS
+from archloop.run.selection import PAPER_COLUMNS
 
 
 def test_run_in_the_foreground_prints_the_papers_table_as_it_grows(tmp_path):

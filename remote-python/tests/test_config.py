@@ -89,8 +89,8 @@ def test_sft_epoch_schedule_follows_the_paper():
 
 
 def test_a_run_may_set_its_training_batch_size_and_the_executor_uses_it(tmp_path):
-    from archloop.evaluate import FAST
-    from archloop.stages_factory import RealStages
+    from archloop.evaluation.evaluate import FAST
+    from archloop.run.llm_stages import RealStages
 
     assert load_config(preset="paper").evaluation.batch_size is None
     path = write(tmp_path, 'preset = "demo"\n[evaluation]\nbatch_size = 48\n')

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archloop.contract import (
+from archloop.evaluation.contract import (
     MAX_SOURCE_CHARS,
     OUTCOME_CONTRACT_ERROR,
     OUTCOME_OK,

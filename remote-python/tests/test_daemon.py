@@ -6,10 +6,10 @@ import signal
 import pytest
 from run_helpers import cli, scripted_env, wait_for, write_config
 
-from archloop.daemon import request, start_daemon
-from archloop.run_requests import RequestError
-from archloop.runfiles import RunFiles, daemon_pid
-from archloop.store import RunStore
+from archloop.run.daemon import request, start_daemon
+from archloop.run.files import RunFiles, daemon_pid
+from archloop.run.requests import RequestError
+from archloop.run.store import RunStore
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_a_finished_run_daemon_exits_and_cycle_run_resumes_it(tmp_path):
 
 def request_or_local_cycle_run(run_dir, env):
     """cycle.run without a daemon: commit the new target and launch the daemon, as attach does."""
-    from archloop.run_requests import RequestContext, handle_request
+    from archloop.run.requests import RequestContext, handle_request
 
     with RunStore(run_dir) as store:
         ctx = RequestContext(store, run_dir, None, lambda: start_daemon(run_dir, env=env))

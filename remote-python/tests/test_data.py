@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from archloop.data import (
+from archloop.evaluation.data import (
     CIFAR_FOLDER,
     CIFAR_MEAN,
     CIFAR_STD,
@@ -178,7 +178,7 @@ def test_flip_before_resize_equals_the_papers_resize_then_flip():
 
 def test_batches_cover_every_image_once_in_a_seeded_order():
     train = synthetic_arrays(37, 1, seed=0)
-    from archloop.data import ImageSplit
+    from archloop.evaluation.data import ImageSplit
 
     split = ImageSplit(torch.from_numpy(train[0]), torch.from_numpy(train[1]))
     seen = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from llm_fixtures import small_corpus
 
-from archloop.demo_model import (
+from archloop.llm.demo_model import (
     INFO_FILE,
     MAX_TOKEN_CHARS,
     DemoModelConfig,
@@ -23,8 +23,8 @@ from archloop.demo_model import (
     tiny_config,
     train_tokenizer,
 )
-from archloop.generate import GenerationSettings, Generator, load_model
-from archloop.prompts import FORCED_PREFIX
+from archloop.llm.generate import GenerationSettings, Generator, load_model
+from archloop.llm.prompts import FORCED_PREFIX
 
 
 def test_tokenizer_round_trips_the_whole_seed_corpus_and_unseen_text():
@@ -108,9 +108,9 @@ def test_an_empty_corpus_is_refused(tmp_path: Path):
 def test_shared_prompt_loss_equals_the_full_sequence_loss(tmp_path: Path):
     from llm_fixtures import build_tiny_model_dir
 
-    from archloop.demo_model import completion_loss, shared_prompt
-    from archloop.finetune import collate, encode_pair
-    from archloop.prompts import training_pair
+    from archloop.llm.demo_model import completion_loss, shared_prompt
+    from archloop.llm.finetune import collate, encode_pair
+    from archloop.llm.prompts import training_pair
 
     loaded = load_model(build_tiny_model_dir(tmp_path), device="cpu")
     tokenizer = loaded.tokenizer
@@ -127,7 +127,7 @@ def test_shared_prompt_loss_equals_the_full_sequence_loss(tmp_path: Path):
 
 
 def test_printing_progress_prints_stage_changes_and_ends_not_every_step(capsys):
-    from archloop.demo_model import printing_progress
+    from archloop.llm.demo_model import printing_progress
 
     progress = printing_progress(interval_s=3600)
     for done in range(1, 301):
@@ -144,7 +144,7 @@ def test_printing_progress_prints_stage_changes_and_ends_not_every_step(capsys):
 
 
 def test_models_live_under_the_run_cache_dir_which_defaults_to_the_users_cache(monkeypatch, tmp_path: Path):
-    from archloop.demo_model import models_dir
+    from archloop.llm.demo_model import models_dir
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert models_dir() == tmp_path / ".cache" / "archloop" / "models"

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from archloop.data import ImageSplit, synthetic_arrays
-from archloop.evaluate import (
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.evaluation.data import ImageSplit, synthetic_arrays
+from archloop.evaluation.evaluate import (
     FAST,
     PAPER,
     PROTOCOLS,
@@ -18,7 +19,6 @@ from archloop.evaluate import (
     candidate_prm,
     train_and_predict,
 )
-from archloop.seeds import load_seed_corpus
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from hostile_corpus import header, hostile_code, hostile_files, landlock_missing, segfault_with_hidden_import
 
-from archloop.contract import check_source
-from archloop.data import cache_synthetic
-from archloop.evaluate import FAST, EvalTask
-from archloop.executor import LocalExecutor, Slot, plan_slots
-from archloop.sandbox import OUTCOMES, SandboxLimits
-from archloop.seeds import load_seed_corpus
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.evaluation.contract import check_source
+from archloop.evaluation.data import cache_synthetic
+from archloop.evaluation.evaluate import FAST, EvalTask
+from archloop.evaluation.executor import LocalExecutor, Slot, plan_slots
+from archloop.evaluation.sandbox import OUTCOMES, SandboxLimits
 
 SEEDS = load_seed_corpus()
 LENET = next(s.code for s in SEEDS if s.name == "lenet")

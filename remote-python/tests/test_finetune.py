@@ -11,7 +11,7 @@ import torch
 from llm_fixtures import build_tiny_model_dir, small_corpus
 from safetensors.torch import load_file
 
-from archloop.finetune import (
+from archloop.llm.finetune import (
     IGNORE_INDEX,
     PAPER_TARGETS,
     FinetuneError,
@@ -21,8 +21,8 @@ from archloop.finetune import (
     find_lora_targets,
     finetune,
 )
-from archloop.generate import GenerationSettings, Generator, ModelLoadError, load_model
-from archloop.prompts import training_pair
+from archloop.llm.generate import GenerationSettings, Generator, ModelLoadError, load_model
+from archloop.llm.prompts import training_pair
 
 FAST = SftSettings(
     learning_rate=5e-3,

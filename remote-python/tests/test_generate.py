@@ -10,8 +10,8 @@ import pytest
 import torch
 from llm_fixtures import build_tiny_model_dir
 
-from archloop.demo_model import train_tokenizer
-from archloop.generate import (
+from archloop.llm.demo_model import train_tokenizer
+from archloop.llm.generate import (
     BatchStreamer,
     GenerationSettings,
     Generator,
@@ -19,7 +19,7 @@ from archloop.generate import (
     ModelLoadError,
     load_model,
 )
-from archloop.prompts import FORCED_PREFIX
+from archloop.llm.prompts import FORCED_PREFIX
 
 
 @pytest.fixture(scope="module")

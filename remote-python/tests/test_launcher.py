@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process lifetim
 DRIVER = """
 import json, sys, time
 from pathlib import Path
-from archloop.launcher import ChildFds
-from archloop.sandbox import make_fork_server
+from archloop.evaluation.launcher import ChildFds
+from archloop.evaluation.sandbox import make_fork_server
 
 stdin, stdout, stderr, result = (int(fd) for fd in sys.argv[1:5])
 scratch = Path(sys.argv[5])

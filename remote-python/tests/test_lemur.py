@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from archloop.lemur import ImportReport, LemurLayoutError, find_lemur_root, iter_lemur, read_accuracies
-from archloop.novelty import NoveltyIndex
-from archloop.seeds import load_seed_corpus
+from archloop.corpus.lemur import ImportReport, LemurLayoutError, find_lemur_root, iter_lemur, read_accuracies
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.novelty.minhash import MinHashIndex
 
 SEEDS = {seed.name: seed.code for seed in load_seed_corpus()}
 
@@ -136,7 +136,7 @@ def test_a_location_without_a_lemur_tree_is_a_clear_error(tmp_path: Path):
 
 def test_imported_entries_feed_the_novelty_index(tmp_path: Path):
     root = write_lemur_tree(tmp_path / "nn-dataset")
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add_many((entry.key, entry.code) for entry in iter_lemur(root))
     assert index.query(SEEDS["resnet_basic"]).nearest == "lemur:ResNetSmall"
     assert index.query(SEEDS["densenet"]).novel is True

@@ -7,7 +7,7 @@ from scripted_stages import ScriptedStages
 from wire import assert_server_message
 
 from archloop.config import config_from_dict
-from archloop.loop import LoopHooks, RunLoop, open_run
+from archloop.run.loop import LoopHooks, RunLoop, open_run
 
 
 def small_config(cycles=2, candidates=8, **sections):
@@ -98,7 +98,7 @@ def test_reject_before_selection_keeps_a_candidate_out_and_out_of_the_corpus(tmp
 
 
 def test_a_candidate_rejected_while_it_was_generated_never_joins_the_novelty_corpus(tmp_path):
-    from archloop.loop import _StageClock
+    from archloop.run.loop import _StageClock
 
     config = small_config(cycles=1, candidates=2)
     store = open_run(tmp_path / "r", config)
@@ -160,7 +160,7 @@ def test_a_stage_that_raises_is_a_fatal_run_error(tmp_path):
             raise OSError("disk full")
 
     config = small_config(cycles=1, candidates=2)
-    from archloop.loop import LoopError
+    from archloop.run.loop import LoopError
 
     with pytest.raises(LoopError, match="disk full"):
         run_loop(tmp_path / "r", config, stages=Broken(tmp_path / "s.json"))
@@ -178,7 +178,7 @@ def test_two_cycle_loop_with_the_real_stages_on_cpu(tmp_path, shared_tiny_llama)
     import torch
     from real_stages import real_config
 
-    from archloop.stages_factory import build_stages
+    from archloop.run.llm_stages import build_stages
 
     torch.set_num_threads(1)
     config = config_from_dict(real_config(shared_tiny_llama, tmp_path / "cache"))

@@ -13,15 +13,15 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archloop.novelty import (
-    NoveltyIndex,
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.novelty.minhash import (
+    MinHashIndex,
     NoveltySettings,
     Shingler,
     shingle_hash,
-    structural_signature,
     tokenize,
 )
-from archloop.seeds import load_seed_corpus
+from archloop.novelty.structure import structural_signature
 
 SEEDS = {seed.name: seed.code for seed in load_seed_corpus()}
 
@@ -47,8 +47,8 @@ def disguise(code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def seed_index() -> NoveltyIndex:
-    index = NoveltyIndex()
+def seed_index() -> MinHashIndex:
+    index = MinHashIndex()
     index.add_many(SEEDS.items())
     return index
 
@@ -76,14 +76,14 @@ def test_bulk_signatures_equal_single_ones():
         assert np.array_equal(batched[row], shingler.signature(code))
 
 
-def test_identical_code_is_not_novel_with_jaccard_one(seed_index: NoveltyIndex):
+def test_identical_code_is_not_novel_with_jaccard_one(seed_index: MinHashIndex):
     result = seed_index.query(SEEDS["densenet"])
     assert result.novel is False
     assert result.max_jaccard == pytest.approx(1.0)
     assert result.nearest == "densenet"
 
 
-def test_a_renamed_variable_copy_is_caught(seed_index: NoveltyIndex):
+def test_a_renamed_variable_copy_is_caught(seed_index: MinHashIndex):
     copy = rename_one_local(SEEDS["resnet_basic"])
     assert copy != SEEDS["resnet_basic"]
     result = seed_index.query(copy)
@@ -93,7 +93,7 @@ def test_a_renamed_variable_copy_is_caught(seed_index: NoveltyIndex):
 
 
 def test_a_different_family_is_novel():
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add_many((name, code) for name, code in SEEDS.items() if name != "inception")
     result = index.query(SEEDS["inception"])
     assert result.novel is True
@@ -101,7 +101,7 @@ def test_a_different_family_is_novel():
 
 
 def test_no_lsh_candidate_reports_zero_and_none_but_nearest_still_finds_the_closest():
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add("squeezenet", SEEDS["squeezenet_fire"])
     index.add("vgg", SEEDS["vgg_style"])
     result = index.query(SEEDS["mobilenetv2"])
@@ -110,11 +110,11 @@ def test_no_lsh_candidate_reports_zero_and_none_but_nearest_still_finds_the_clos
     assert nearest is not None
     key, jaccard = nearest
     assert key in {"squeezenet", "vgg"} and 0.0 < jaccard < 0.85
-    assert NoveltyIndex().nearest(SEEDS["vgg_style"]) is None
+    assert MinHashIndex().nearest(SEEDS["vgg_style"]) is None
 
 
-def test_remove_forgets_a_key_and_keeps_the_others_queryable(seed_index: NoveltyIndex):
-    index = NoveltyIndex()
+def test_remove_forgets_a_key_and_keeps_the_others_queryable(seed_index: MinHashIndex):
+    index = MinHashIndex()
     index.add_many(SEEDS.items())
     index.remove("lenet")
     assert "lenet" not in index and len(index) == len(SEEDS) - 1
@@ -124,16 +124,16 @@ def test_remove_forgets_a_key_and_keeps_the_others_queryable(seed_index: Novelty
         assert index.nearest(SEEDS[name]) == (name, 1.0)
     with pytest.raises(KeyError):
         index.remove("lenet")
-    rebuilt = NoveltyIndex.from_signatures(index.stored_signatures())
+    rebuilt = MinHashIndex.from_signatures(index.stored_signatures())
     assert sorted(rebuilt.keys()) == sorted(index.keys())
     index.add("lenet", SEEDS["lenet"])  # a removed key can come back (e.g. a verdict is withdrawn)
     assert index.query(SEEDS["lenet"]) == index.query(SEEDS["lenet"]).__class__(1.0, "lenet", False)
     assert len(index) == len(SEEDS)
 
 
-def test_rebuilding_from_stored_signatures_gives_identical_query_results(seed_index: NoveltyIndex):
+def test_rebuilding_from_stored_signatures_gives_identical_query_results(seed_index: MinHashIndex):
     stored = list(seed_index.stored_signatures())
-    rebuilt = NoveltyIndex.from_signatures(stored)
+    rebuilt = MinHashIndex.from_signatures(stored)
     assert sorted(rebuilt.keys()) == sorted(seed_index.keys())
     probes = [*SEEDS.values(), rename_one_local(SEEDS["resnet_basic"]), disguise(SEEDS["shufflenet"])]
     for probe in probes:
@@ -141,19 +141,19 @@ def test_rebuilding_from_stored_signatures_gives_identical_query_results(seed_in
         assert rebuilt.nearest(probe) == seed_index.nearest(probe)
 
 
-def test_signature_bytes_round_trip_and_refuse_foreign_settings(seed_index: NoveltyIndex):
+def test_signature_bytes_round_trip_and_refuse_foreign_settings(seed_index: MinHashIndex):
     data = seed_index.signature_bytes(SEEDS["convmixer"])
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add_signature("convmixer", data)
     assert index.query(SEEDS["convmixer"]) == seed_index.query(SEEDS["convmixer"]).__class__(1.0, "convmixer", False)
-    other = NoveltyIndex(NoveltySettings(shingle_size=5))
+    other = MinHashIndex(NoveltySettings(shingle_size=5))
     with pytest.raises(ValueError, match="shingle_size=7"):
         other.add_signature("x", data)
     with pytest.raises(ValueError, match="bytes"):
-        NoveltyIndex.from_signatures([("broken", data[:-3])])
+        MinHashIndex.from_signatures([("broken", data[:-3])])
 
 
-def test_bad_input_gets_clear_errors(seed_index: NoveltyIndex):
+def test_bad_input_gets_clear_errors(seed_index: MinHashIndex):
     with pytest.raises(ValueError, match="no tokens"):
         seed_index.query("   \n\t ")
     with pytest.raises(ValueError, match="already"):
@@ -165,7 +165,7 @@ def test_bad_input_gets_clear_errors(seed_index: NoveltyIndex):
 
 
 def test_a_code_shorter_than_one_shingle_still_has_a_signature():
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add("tiny", "x = 1")
     assert index.query("x = 1") == index.query("x = 1").__class__(1.0, "tiny", False)
 
@@ -173,7 +173,7 @@ def test_a_code_shorter_than_one_shingle_still_has_a_signature():
 @settings(max_examples=25, deadline=None)
 @given(st.text(min_size=1, max_size=300).filter(lambda text: tokenize(text)))
 def test_any_text_with_tokens_is_its_own_nearest_neighbour(text: str):
-    index = NoveltyIndex()
+    index = MinHashIndex()
     index.add("self", text)
     assert index.query(text).max_jaccard == 1.0
 
@@ -188,7 +188,7 @@ def test_structural_signature_ignores_comments_whitespace_literals_and_local_ren
     assert structural_signature(variant) == structural_signature(code)
 
 
-def test_a_heavy_disguise_slips_past_the_text_filter_but_not_the_structural_signature(seed_index: NoveltyIndex):
+def test_a_heavy_disguise_slips_past_the_text_filter_but_not_the_structural_signature(seed_index: MinHashIndex):
     # Why the paper has both: 7-token shingles over raw text break at every renamed token and comment, so a few
     # renames push Jaccard under 0.85; the AST signature is blind to exactly those edits.
     disguised = disguise(SEEDS["resnet_basic"])
@@ -241,8 +241,8 @@ def test_the_benchmark_runs_end_to_end_on_a_tiny_corpus(
 
 
 def test_the_loop_names_the_closest_stored_net_even_when_lsh_finds_no_near_duplicate():
-    from archloop.demo_corpus import family_corpus
-    from archloop.stages_factory import _MinHashNovelty
+    from archloop.llm.demo_corpus import family_corpus
+    from archloop.run.llm_stages import _MinHashNovelty
 
     novelty = _MinHashNovelty(NoveltySettings())
     empty = novelty.query(SEEDS["lenet"])
@@ -253,9 +253,9 @@ def test_the_loop_names_the_closest_stored_net_even_when_lsh_finds_no_near_dupli
     hit = novelty.query(near_copy)
     assert hit.nearest == "vgg_style" and hit.max_jaccard >= 0.5
     far = family_corpus(1, seed=5)[0]  # another style: LSH returns nothing at 0.85
-    assert NoveltyIndex().query(far).nearest is None
+    assert MinHashIndex().query(far).nearest is None
     result = novelty.query(far)
     assert result.novel and result.nearest in SEEDS and 0.0 < result.max_jaccard < 0.85
-    exhaustive = NoveltyIndex()
+    exhaustive = MinHashIndex()
     exhaustive.add_many(SEEDS.items())
     assert (result.nearest, result.max_jaccard) == exhaustive.nearest(far)

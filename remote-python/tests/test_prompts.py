@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from llm_fixtures import small_corpus
 
-from archloop.contract import check_source
-from archloop.demo_model import builds_and_fits, strip_seed_header, train_tokenizer
-from archloop.prompts import (
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.evaluation.contract import check_source
+from archloop.llm.demo_model import builds_and_fits, strip_seed_header, train_tokenizer
+from archloop.llm.prompts import (
     FORCED_PREFIX,
     PLAIN_TEMPLATE,
     PromptError,
@@ -16,7 +17,6 @@ from archloop.prompts import (
     render_prompt,
     training_pair,
 )
-from archloop.seeds import load_seed_corpus
 
 
 @pytest.fixture(scope="module")

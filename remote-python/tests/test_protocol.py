@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archloop import PROTOCOL_VERSION, protocol
+from archloop import PROTOCOL_VERSION
+from archloop.wire import protocol
 
 FIXTURES = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "protocol"
 SCHEMA = json.loads(protocol.SCHEMA_PATH.read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archloop import protocol
+from archloop.wire import protocol
 
 SCHEMA = json.loads(protocol.SCHEMA_PATH.read_text(encoding="utf-8"))
 # A stock validator over the whole client union, independent of protocol.py's dispatch.

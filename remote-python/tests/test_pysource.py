@@ -11,7 +11,7 @@ from pathlib import Path
 
 from archloop.pysource import parse_source
 
-SEEDS = [p.read_text() for p in sorted((Path(__file__).parents[1] / "archloop" / "seeds").glob("*.py"))]
+SEEDS = [p.read_text() for p in sorted((Path(__file__).parents[1] / "archloop" / "corpus" / "seeds").glob("*.py"))]
 
 
 class _ReleasesTheGilWhenCollected:

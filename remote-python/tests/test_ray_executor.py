@@ -26,15 +26,15 @@ from run_helpers import wait_for  # noqa: E402
 from scripted_stages import ScriptedStages  # noqa: E402
 
 from archloop.config import config_from_dict  # noqa: E402
-from archloop.data import cache_synthetic  # noqa: E402
-from archloop.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
-from archloop.executor import LocalExecutor  # noqa: E402
-from archloop.loop import LoopHooks, RunLoop, open_run  # noqa: E402
-from archloop.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
-from archloop.sandbox import SandboxLimits  # noqa: E402
-from archloop.seeds import load_seed_corpus  # noqa: E402
-from archloop.stages import EvalJob, Evaluation, StopPredicate  # noqa: E402
-from archloop.stages_factory import RealStages  # noqa: E402
+from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
+from archloop.evaluation.data import cache_synthetic  # noqa: E402
+from archloop.evaluation.evaluate import FAST, EvalResult, EvalTask  # noqa: E402
+from archloop.evaluation.executor import LocalExecutor  # noqa: E402
+from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
+from archloop.evaluation.sandbox import SandboxLimits  # noqa: E402
+from archloop.run.llm_stages import RealStages  # noqa: E402
+from archloop.run.loop import LoopHooks, RunLoop, open_run  # noqa: E402
+from archloop.run.stages import EvalJob, Evaluation, StopPredicate  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -127,7 +127,7 @@ def test_should_stop_halts_new_tasks_and_reports_those_started(cluster, spec, li
     assert sorted(r.candidate for r in results) == sorted(submitted)
 
 
-SANDBOX = "archloop.sandbox_child"
+SANDBOX = "archloop.evaluation.sandbox_child"
 
 
 def _raylet_pid(node: Any) -> int:

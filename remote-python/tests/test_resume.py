@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from run_helpers import cli, scripted_env, wait_for, write_config
 
-from archloop.runfiles import daemon_pid
-from archloop.store import RunStore
+from archloop.run.files import daemon_pid
+from archloop.run.store import RunStore
 
 CANDIDATES = 5
 BATCH = 2

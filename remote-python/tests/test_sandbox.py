@@ -19,11 +19,12 @@ import pytest
 import torch
 from hostile_corpus import HOSTILE, header, hostile_code, hostile_files, landlock_missing
 
-from archloop.data import cache_synthetic
-from archloop.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict
-from archloop.landlock import abi_version
-from archloop.launcher import SpawnLauncher
-from archloop.sandbox import (
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.evaluation.data import cache_synthetic
+from archloop.evaluation.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict
+from archloop.evaluation.landlock import abi_version
+from archloop.evaluation.launcher import SpawnLauncher
+from archloop.evaluation.sandbox import (
     OUTCOMES,
     SandboxLimits,
     child_devices,
@@ -31,7 +32,6 @@ from archloop.sandbox import (
     make_fork_server,
     validate_candidate,
 )
-from archloop.seeds import load_seed_corpus
 
 torch.set_num_threads(1)
 TRAIN, TEST = 128, 64

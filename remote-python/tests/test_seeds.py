@@ -12,8 +12,8 @@ import types
 import pytest
 import torch
 
-from archloop.contract import check_source, hyperparameter_defaults
-from archloop.seeds import SeedNet, load_seed_corpus
+from archloop.corpus.seeds import SeedNet, load_seed_corpus
+from archloop.evaluation.contract import check_source, hyperparameter_defaults
 
 PARAMETER_LIMIT = 300_000
 REQUIRED_FAMILIES = {

@@ -5,8 +5,8 @@ import pytest
 from wire import assert_server_message
 
 from archloop.config import load_config
-from archloop.loop import open_run
-from archloop.store import NotFound, RunStore, StoreError
+from archloop.run.loop import open_run
+from archloop.run.store import NotFound, RunStore, StoreError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Validate what the backend sends against the generated wire schema (archloop/wire_schema.json)."""
+"""Validate what the backend sends against the generated wire schema (archloop/wire/wire_schema.json)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "archloop" / "wire_schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "archloop" / "wire" / "wire_schema.json"
 
 
 @cache

@@ -1,6 +1,6 @@
 /**
  * The JSON Schema of the wire protocol, built from the zod schemas in messages.ts (the single source of truth).
- * scripts/generate-schema.ts writes it to remote-python/archloop/wire_schema.json; the Python side validates against it.
+ * scripts/generate-schema.ts writes it to remote-python/archloop/wire/wire_schema.json; the Python side validates against it.
  */
 import { z } from 'zod';
 import * as defaultMessages from './messages';

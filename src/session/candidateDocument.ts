@@ -171,7 +171,7 @@ export function parseLivePath(path: string): { host: string; run: string } | und
 }
 
 /**
- * The argv that prints a seed net's code on the host (`seed:<name>` keys name files in archloop/seeds/), or
+ * The argv that prints a seed net's code on the host (`seed:<name>` keys name files in archloop/corpus/seeds/), or
  * undefined for any other key. The name travels as an argument, never inside the Python source.
  */
 export function seedSourceArgv(python: string, key: string): string[] | undefined {
@@ -181,7 +181,7 @@ export function seedSourceArgv(python: string, key: string): string[] | undefine
     // Reads the file as text and drops its `# family:` line as the backend does; importing archloop's model code
     // instead would load torch (seconds) just to print a file.
     'import sys, importlib.resources as r\n' +
-    "code = r.files('archloop.seeds').joinpath(sys.argv[1] + '.py').read_text()\n" +
+    "code = r.files('archloop.corpus.seeds').joinpath(sys.argv[1] + '.py').read_text()\n" +
     "sys.stdout.write(code.split('\\n', 1)[1] if code.startswith('# family:') else code)";
   return [python, '-c', script, match[1] as string];
 }

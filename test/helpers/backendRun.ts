@@ -15,7 +15,7 @@ export function prepareTinyRun(dir: string, options: { cycles?: number; candidat
       '-c',
       [
         'import sys; from pathlib import Path',
-        'from archloop.demo_model import save_untrained_model, tiny_config, default_corpus',
+        'from archloop.llm.demo_model import save_untrained_model, tiny_config, default_corpus',
         'save_untrained_model(Path(sys.argv[1]), default_corpus()[:2], tiny_config())',
       ].join('\n'),
       model,

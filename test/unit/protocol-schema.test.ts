@@ -8,7 +8,7 @@ import { generateSchema } from '../../scripts/generate-schema';
 import { PROTOCOL_VERSION, buildWireSchema, renderWireSchema } from '../../src/protocol';
 
 const ROOT = join(__dirname, '..', '..');
-const COMMITTED = join(ROOT, 'remote-python', 'archloop', 'wire_schema.json');
+const COMMITTED = join(ROOT, 'remote-python', 'archloop', 'wire', 'wire_schema.json');
 const work = mkdtempSync(join(tmpdir(), 'archloop-schema-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 

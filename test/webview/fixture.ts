@@ -40,7 +40,7 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Wilson score interval in percent (same formula as remote-python/archloop/selection.py). */
+/** Wilson score interval in percent (same formula as remote-python/archloop/run/selection.py). */
 export function wilsonPercent(successes: number, total: number, z = 1.959963984540054): [number, number] {
   if (total === 0) return [0, 0];
   const p = successes / total;

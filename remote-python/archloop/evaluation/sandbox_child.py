@@ -1,4 +1,4 @@
-"""The sandboxed side of one candidate run: `python -m archloop.sandbox_child` (started only by archloop.sandbox).
+"""The sandboxed side of one candidate run: `python -m archloop.evaluation.sandbox_child` (started only by archloop.evaluation.sandbox).
 
 Reads one JSON job from stdin, loads torch and the data it was handed, then locks itself down (resource limits,
 Landlock) BEFORE it compiles the candidate's code, runs the job
@@ -71,7 +71,7 @@ def _candidate_line(exc: BaseException) -> int | None:
 
 def classify(exc: BaseException) -> ChildFailure:
     """An Outcome for an exception raised while compiling, building, training or running the candidate."""
-    from archloop.evaluate import CandidateFailure
+    from archloop.evaluation.evaluate import CandidateFailure
 
     text = f"{type(exc).__name__}: {exc}"[:2000]
     line = _candidate_line(exc)
@@ -107,11 +107,11 @@ def _apply_rlimits(limits: dict[str, int]) -> None:
 
 
 def _landlock(job: dict[str, Any], scratch: Path) -> list[str]:
-    from archloop import landlock
+    from archloop.evaluation import landlock
 
     read_roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *_SYSTEM_READ)}
     read_roots |= {Path(p) for p in sys.path if p and Path(p).resolve() != scratch}
-    read_roots.add(Path(__file__).resolve().parent)
+    read_roots.add(Path(__file__).resolve().parents[1])  # the archloop package
     rules = [landlock.PathRule(p, landlock.READ_EXEC) for p in sorted(read_roots)]
     rules += [landlock.PathRule(Path(p), landlock.READ) for p in job.get("read_files", [])]
     rules.append(landlock.PathRule(Path("/dev"), landlock.READ | landlock.FS_WRITE_FILE | landlock.FS_IOCTL_DEV))
@@ -148,7 +148,7 @@ def _execute(code: str) -> dict[str, Any]:
 def _validate(namespace: dict[str, Any], device: Any) -> dict[str, Any]:
     import torch
 
-    from archloop.evaluate import FAST, CandidateFailure, candidate_prm, parameter_count
+    from archloop.evaluation.evaluate import FAST, CandidateFailure, candidate_prm, parameter_count
 
     net_class = namespace.get("Net")
     if not isinstance(net_class, type):
@@ -173,7 +173,7 @@ def _validate(namespace: dict[str, Any], device: Any) -> dict[str, Any]:
 def _evaluate(
     namespace: dict[str, Any], job: dict[str, Any], data: dict[str, Any], device: Any, channel: ResultChannel
 ) -> dict[str, Any]:
-    from archloop.evaluate import EvalProtocol, train_and_predict
+    from archloop.evaluation.evaluate import EvalProtocol, train_and_predict
 
     protocol = EvalProtocol(**job["protocol"])
     run = train_and_predict(
@@ -201,7 +201,7 @@ def _load_data(job: dict[str, Any], device: Any) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from archloop.data import ImageSplit, _map_npy
+    from archloop.evaluation.data import ImageSplit, _map_npy
 
     limit = job.get("train_limit")
     images = _map_npy(Path(job["train_images"]))[:limit]
@@ -275,11 +275,11 @@ def zygote(sock_fd: int) -> int:
     # The first optimizer a process builds imports torch._dynamo (seconds of CPU); pay that once, here.
     torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
 
-    import archloop.contract  # noqa: F401
-    import archloop.data  # noqa: F401
-    import archloop.evaluate  # noqa: F401
-    import archloop.landlock  # noqa: F401
-    from archloop.launcher import zygote_loop
+    import archloop.evaluation.contract  # noqa: F401
+    import archloop.evaluation.data  # noqa: F401
+    import archloop.evaluation.evaluate  # noqa: F401
+    import archloop.evaluation.landlock  # noqa: F401
+    from archloop.evaluation.launcher import zygote_loop
 
     return zygote_loop(sock_fd, main)
 
@@ -289,7 +289,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
         os._exit(zygote(int(sys.argv[2])))
     if len(sys.argv) != 3 or sys.argv[1] != "--result-fd":
-        sys.stderr.write("usage: python -m archloop.sandbox_child --result-fd FD | --zygote SOCKET_FD\n")
+        sys.stderr.write("usage: python -m archloop.evaluation.sandbox_child --result-fd FD | --zygote SOCKET_FD\n")
         os._exit(2)
     # os._exit: skip interpreter teardown, which would run the candidate's atexit hooks and __del__ methods.
     code = main(int(sys.argv[2]))

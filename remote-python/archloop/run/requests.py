@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from archloop.runfiles import daemon_pid
-from archloop.store import NotFound, RunStore, StoreError, is_run_dir
+from archloop.run.files import daemon_pid
+from archloop.run.store import NotFound, RunStore, StoreError, is_run_dir
 
 # States that mean "a daemon is working on it": without a live daemon they read as stopped.
 _LIVE_STATES = ("running", "paused", "stopping")

@@ -16,21 +16,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from archloop.config import DEFAULT_CACHE_DIR, DEMO_MODEL_ID, RunConfig
-from archloop.contract import check_source
-from archloop.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
-from archloop.demo_model import ensure_demo_model, models_dir, strip_seed_header
-from archloop.evaluate import PROTOCOLS, EvalProtocol, EvalTask
-from archloop.executor import Executor, LocalExecutor
-from archloop.finetune import LoraSettings, SftSettings, finetune
-from archloop.generate import GenerationSettings, Generator, LoadedModel, load_model
-from archloop.launcher import ForkServer
-from archloop.novelty import NoveltyIndex as MinHashIndex
-from archloop.novelty import NoveltySettings, structural_signature
-from archloop.prompts import PromptError, training_pair
-from archloop.sandbox import SandboxLimits, make_fork_server, validate_candidate
-from archloop.seeds import load_seed_corpus
-from archloop.stages import (
+from archloop.cache import DEFAULT_CACHE_DIR, cache_root
+from archloop.config import RunConfig
+from archloop.corpus.seeds import load_seed_corpus
+from archloop.evaluation.contract import check_source
+from archloop.evaluation.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
+from archloop.evaluation.evaluate import PROTOCOLS, EvalProtocol, EvalTask
+from archloop.evaluation.executor import Executor, LocalExecutor
+from archloop.evaluation.launcher import ForkServer
+from archloop.evaluation.sandbox import SandboxLimits, make_fork_server, validate_candidate
+from archloop.llm.demo_model import DEMO_MODEL_ID, ensure_demo_model, models_dir, strip_seed_header
+from archloop.llm.finetune import LoraSettings, SftSettings, finetune
+from archloop.llm.generate import GenerationSettings, Generator, LoadedModel, load_model
+from archloop.llm.prompts import PromptError, training_pair
+from archloop.novelty.minhash import MinHashIndex, NoveltySettings
+from archloop.novelty.structure import structural_signature
+from archloop.run.stages import (
     CodeCheck,
     CorpusEntry,
     DeltaCallback,
@@ -70,7 +71,7 @@ class RealStages:
     def __init__(self, config: RunConfig, run_dir: Path) -> None:
         self.config = config
         self.run_dir = run_dir
-        self.cache = Path(config.run.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+        self.cache = cache_root(config.run.cache_dir)
         self._model_path: str | None = None
         self._loaded: LoadedModel | None = None
         self._dataset: DatasetFiles | None = None
@@ -215,7 +216,7 @@ class RealStages:
     def _ray_executor(self) -> Executor:
         """Candidates as Ray tasks; each node rebuilds the data set from a spec (the same path or synthetic seed).
         Raises RayExecutorError when Ray is missing, the cluster unreachable or the requested share fits no node."""
-        from archloop.ray_executor import DataSpec, RayExecutor, RaySettings  # Ray is an optional extra
+        from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RaySettings  # Ray is an optional extra
 
         ev = self.config.evaluation
         # "~" stays unexpanded so each node resolves it for the user its Ray workers run as.

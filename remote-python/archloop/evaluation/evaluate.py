@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from archloop.contract import hyperparameter_defaults
-from archloop.data import NUM_CLASSES, BatchTransform, ImageSplit, iterate_batches
+from archloop.evaluation.contract import hyperparameter_defaults
+from archloop.evaluation.data import NUM_CLASSES, BatchTransform, ImageSplit, iterate_batches
 
 
 class CandidateFailure(Exception):

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archloop.contract import KNOWN_HYPERPARAMETERS, check_source
+from archloop.evaluation.contract import KNOWN_HYPERPARAMETERS, check_source
 
 NETS_DIR = Path("ab/nn/nn")
 STAT_DIRS = (Path("ab/nn/stat/train"), Path("ab/nn/stat"))  # current layout first, then the pre-2025 one

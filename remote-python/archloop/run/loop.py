@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from archloop.config import RunConfig
-from archloop.selection import SelectionRule, cycle_stats, select_candidates
-from archloop.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
-from archloop.store import AdapterRecord, CandidateRecord, RunStore
+from archloop.run.selection import SelectionRule, cycle_stats, select_candidates
+from archloop.run.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
+from archloop.run.store import AdapterRecord, CandidateRecord, RunStore
 
 ADAPTERS_DIR = "adapters"
 # Fine-tune progress is persisted (it is an event), so throttle it: the dashboard needs a few updates a second at most.

@@ -2,8 +2,8 @@
 
 `LocalExecutor` runs `workers` candidates at once on each device: on a GPU each child sees only its device through
 CUDA_VISIBLE_DEVICES (and a share of its memory); on CPU the cores are split between the concurrent children. The
-data set is decoded once into the .npy cache (archloop.data) and memory-mapped by every child; a warm fork server
-(archloop.launcher) spares each child the torch import. A Ray executor implements the same interface.
+data set is decoded once into the .npy cache (archloop.evaluation.data) and memory-mapped by every child; a warm fork server
+(archloop.evaluation.launcher) spares each child the torch import. A Ray executor implements the same interface.
 
 Failure: `map_unordered` never raises for a candidate's behaviour; a failure of the machinery itself around one
 candidate (no process could be started) becomes that candidate's result with outcome `crashed` and a message
@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from archloop.data import DatasetFiles
-from archloop.evaluate import FAST, EvalProtocol, EvalResult, EvalTask
-from archloop.launcher import ForkServer
-from archloop.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
+from archloop.evaluation.data import DatasetFiles
+from archloop.evaluation.evaluate import FAST, EvalProtocol, EvalResult, EvalTask
+from archloop.evaluation.launcher import ForkServer
+from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
 
 __all__ = ["EvalResult", "EvalTask", "Executor", "LocalExecutor", "Slot"]
 

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from archloop.selection import PAPER_COLUMNS, paper_row
-from archloop.store import RunStore
+from archloop.run.selection import PAPER_COLUMNS, paper_row
+from archloop.run.store import RunStore
 
 LEMUR_NET_DIR = Path("ab") / "nn" / "nn"
 

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from archloop.config import ConfigError, RunConfig, config_from_dict
-from archloop.loop import LoopError, LoopHooks, RunLoop
-from archloop.run_requests import RequestContext, RequestError, handle_request
-from archloop.runfiles import RunFiles, RunLocked, acquire_run_lock, daemon_pid
-from archloop.stages import Stages
-from archloop.store import RunStore, StoredEvent
+from archloop.run.files import RunFiles, RunLocked, acquire_run_lock, daemon_pid
+from archloop.run.loop import LoopError, LoopHooks, RunLoop
+from archloop.run.requests import RequestContext, RequestError, handle_request
+from archloop.run.stages import Stages
+from archloop.run.store import RunStore, StoredEvent
 
 LINE_CAP = 8 * 1024 * 1024
 SEND_TIMEOUT_S = 5.0
@@ -44,7 +44,7 @@ EXIT_LOCKED = 3
 HALT_ENV = "ARCHLOOP_HALT_AT"
 # "module:function" building the Stages from (RunConfig, run_dir); default: the real stages.
 STAGES_FACTORY_ENV = "ARCHLOOP_STAGES_FACTORY"
-DEFAULT_STAGES_FACTORY = "archloop.stages_factory:build_stages"
+DEFAULT_STAGES_FACTORY = "archloop.run.llm_stages:build_stages"
 
 
 class DaemonError(RuntimeError):

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from archloop.generate import ModelLoadError, load_base_model, resolve_device
+from archloop.llm.generate import ModelLoadError, load_base_model, resolve_device
 
 # PEFT (0.21) still reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
 # every adapter load: noise in each cycle's log that the user cannot act on.

@@ -1,6 +1,6 @@
 """Run one untrusted candidate in its own process, with limits, and classify how it ended.
 
-Every candidate runs in its own process: by default a fresh `python -m archloop.sandbox_child` started with
+Every candidate runs in its own process: by default a fresh `python -m archloop.evaluation.sandbox_child` started with
 `start_new_session=True` (its own process group and session); with a ForkServer (launcher.py, what LocalExecutor
 uses) a fork of a warm interpreter that has imported torch but holds nothing else, which calls setsid() and runs the
 same child code. Each gets a fresh scratch folder and an allow-listed environment (no parent secrets; HOME and
@@ -64,10 +64,10 @@ from typing import Any
 
 import numpy as np
 
-from archloop.contract import check_source
-from archloop.data import DatasetFiles, flip_half
-from archloop.evaluate import FAST, EvalProtocol, EvalResult, EvalTask, accuracy_percent
-from archloop.launcher import ChildFds, ForkServer, Launcher, SpawnLauncher
+from archloop.evaluation.contract import check_source
+from archloop.evaluation.data import DatasetFiles, flip_half
+from archloop.evaluation.evaluate import FAST, EvalProtocol, EvalResult, EvalTask, accuracy_percent
+from archloop.evaluation.launcher import ChildFds, ForkServer, Launcher, SpawnLauncher
 
 OUTCOMES: tuple[str, ...] = (
     "ok",
@@ -298,7 +298,7 @@ def child_env(scratch: Path, threads: int, visible_devices: str | None) -> dict[
     """The allow-listed environment of a sandbox child (and of the fork server)."""
     env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder that holds `archloop/`
     env.update(
         {
             "HOME": str(scratch),

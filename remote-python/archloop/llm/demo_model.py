@@ -33,12 +33,13 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from archloop.config import DEFAULT_CACHE_DIR
-from archloop.demo_corpus import family_corpus
-from archloop.finetune import IGNORE_INDEX, EncodedExample, collate, encode_pair
-from archloop.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_pair
+from archloop.cache import cache_root
+from archloop.llm.demo_corpus import family_corpus
+from archloop.llm.finetune import IGNORE_INDEX, EncodedExample, collate, encode_pair
+from archloop.llm.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_pair
 
 # Bump when the recipe changes in a way that changes the built model: it is part of the cache key.
+DEMO_MODEL_ID = "demo"  # [model] id that names this model instead of a hub id or path
 DEMO_MODEL_VERSION = "3"
 INFO_FILE = "demo_model.json"
 _REQUIRED_FILES = (INFO_FILE, "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -235,11 +236,11 @@ def cache_key(corpus: Sequence[str], config: DemoModelConfig) -> str:
 
 def models_dir(cache_dir: str | Path | None = None) -> Path:
     """Where built demo models live under a run's cache directory (`run.cache_dir`, default ~/.cache/archloop)."""
-    return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser() / "models"
+    return cache_root(cache_dir) / "models"
 
 
 def default_corpus() -> list[str]:
-    from archloop.seeds import load_seed_corpus
+    from archloop.corpus.seeds import load_seed_corpus
 
     return [strip_seed_header(seed.code) for seed in load_seed_corpus()]
 

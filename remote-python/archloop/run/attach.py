@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from archloop import protocol
-from archloop.daemon import DaemonError, DaemonRunning, connect, start_daemon
-from archloop.run_requests import RequestContext, RequestError, handle_request
-from archloop.store import RunStore, StoreError
+from archloop.run.daemon import DaemonError, DaemonRunning, connect, start_daemon
+from archloop.run.requests import RequestContext, RequestError, handle_request
+from archloop.run.store import RunStore, StoreError
+from archloop.wire import protocol
 
 LINE_CAP = 8 * 1024 * 1024
 POLL_S = 0.25

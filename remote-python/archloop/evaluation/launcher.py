@@ -1,6 +1,6 @@
 """How a sandbox child process comes to exist: a fresh interpreter per candidate, or a fork of a warm fork server.
 
-`SpawnLauncher` starts `python -m archloop.sandbox_child` with subprocess (start_new_session=True). Clean, but each
+`SpawnLauncher` starts `python -m archloop.evaluation.sandbox_child` with subprocess (start_new_session=True). Clean, but each
 child pays for importing torch (1-4 s of CPU here). `ForkServer` starts that interpreter ONCE, lets it import torch
 and archloop (never CUDA: a CUDA context does not survive fork), and then forks one child per candidate, which calls
 setsid() (its own session and process group), takes the pipes the parent sent it over a Unix socket (SCM_RIGHTS),
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-CHILD_MODULE = "archloop.sandbox_child"
+CHILD_MODULE = "archloop.evaluation.sandbox_child"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 

@@ -28,7 +28,7 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from archloop.prompts import PromptSpec, render_prompt
+from archloop.llm.prompts import PromptSpec, render_prompt
 
 DeltaCallback = Callable[[int, str], None]
 AttemptCallback = Callable[[int, int, float], None]

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from archloop.data import DatasetFiles, cache_cifar10, cache_synthetic
-from archloop.evaluate import FAST, EvalProtocol, EvalResult, EvalTask
-from archloop.launcher import ForkServer
-from archloop.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
+from archloop.evaluation.data import DatasetFiles, cache_cifar10, cache_synthetic
+from archloop.evaluation.evaluate import FAST, EvalProtocol, EvalResult, EvalTask
+from archloop.evaluation.launcher import ForkServer
+from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
 
 __all__ = [
     "ClusterNode",
