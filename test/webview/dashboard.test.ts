@@ -12,6 +12,8 @@ import type { Browser, Page } from 'playwright-core';
 import { toDashboardEvent, type HostMessage } from '../../src/protocol/dashboard';
 import { PAPER_ROWS } from '../../webview/src/paperReference';
 import { formatPercent } from '../../webview/src/format';
+import { DEFAULT_QUERY, queryCandidates } from '../../webview/src/candidateQuery';
+import type { CandidateRow } from '../../src/protocol/dashboardState';
 import { HOSTILE_STRINGS, makeFixture, makeLiveEvents, snapshotOf, type Fixture } from './fixture';
 import {
   buildWebview,
@@ -23,6 +25,7 @@ import {
   serveDashboard,
   violations,
   waitForPosted,
+  waitForColumn,
   waitRendered,
   type DashboardServer,
   type OpenOptions,
@@ -318,15 +321,22 @@ test('hostile strings render as text and run nothing', async () => {
   const { page, dialogs, pageErrors } = await loaded(hostile);
   assert.ok((await page.locator('[data-testid=run-header]').innerText()).includes(HOSTILE_STRINGS[0]));
   await showView(page, 'candidates');
-  await page.locator('[data-testid=filter-text] input').fill('onerror');
-  await page.waitForFunction(() => document.querySelectorAll('.grid-body .grid-row').length > 0);
+  // What the grid must show for each filter, from the same rows the page got: wait for exactly that, not for "rows".
+  const rows = snapshotOf(hostile.events).candidates;
+  const matching = (text: string): CandidateRow[] => queryCandidates(rows, { ...DEFAULT_QUERY, text }).map((i) => rows[i] as CandidateRow);
+  const filterTo = async (text: string): Promise<CandidateRow[]> => {
+    const expected = matching(text);
+    assert.ok(expected.length > 0 && expected.length < 30, `the fixture should give a short list for ${text}: ${expected.length}`);
+    await page.locator('[data-testid=filter-text] input').fill(text);
+    await waitForColumn(page, 'id', expected.map((row) => row.id));
+    return expected;
+  };
+  await filterTo('onerror');
   const annotations = await page.$$eval('.grid-body .col-annotation', (cells) => cells.map((c) => c.textContent ?? ''));
   assert.ok(annotations.some((text) => text.startsWith(HOSTILE_STRINGS[0])), JSON.stringify(annotations.slice(0, 3)));
-  await page.locator('[data-testid=filter-text] input').fill('script');
-  await page.waitForFunction(() => document.querySelectorAll('.grid-body .grid-row').length > 0);
+  await filterTo('script');
   await page.click('.grid-body .grid-row .col-id');
-  await page.locator('[data-testid=filter-text] input').fill('ẞẞẞ');
-  await page.waitForFunction(() => document.querySelectorAll('.grid-body .grid-row').length > 0);
+  await filterTo('ẞẞẞ');
   await page.click('.grid-body .grid-row .col-id');
   assert.ok((await page.locator('[data-testid=candidate-detail]').innerText()).includes('ẞẞẞ') || (await page.locator('.grid-body').innerText()).includes('ẞẞẞ'));
   for (const view of ['novelty', 'live', 'cycles']) await showView(page, view);

@@ -223,6 +223,22 @@ export async function waitRendered(page: Page, seq: number): Promise<void> {
   await page.waitForFunction((s) => Number(document.getElementById('root')?.dataset.renderedSeq ?? 0) >= s, seq);
 }
 
+/**
+ * Waits until the candidate grid's `column` cells read exactly `expected`, top to bottom, and returns them. A filter
+ * applies on the next animation frame, so until then the grid still shows the previous rows: waiting for "some rows"
+ * can read those stale rows; waiting for the expected text cannot.
+ */
+export async function waitForColumn(page: Page, column: string, expected: readonly string[]): Promise<string[]> {
+  await page.waitForFunction(
+    ({ column, expected }) => {
+      const cells = [...document.querySelectorAll(`.grid-body .grid-row .col-${column}`)].map((cell) => cell.textContent ?? '');
+      return cells.length === expected.length && cells.every((text, i) => text === expected[i]);
+    },
+    { column, expected },
+  );
+  return page.$$eval(`.grid-body .grid-row .col-${column}`, (cells) => cells.map((cell) => cell.textContent ?? ''));
+}
+
 export async function violations(page: Page): Promise<unknown[]> {
   return page.evaluate(() => (window as unknown as { __violations: unknown[] }).__violations);
 }
