@@ -13,6 +13,7 @@ protocol version mismatch in the client's hello ends it with exit code 2 after a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -34,6 +35,10 @@ POLL_S = 0.25
 RECONNECT_S = 0.5
 REPLAY_BATCH = 500
 EXIT_PROTOCOL = 2
+# Lines waiting for stdout before token deltas are dropped and the follower waits (it resumes from the store).
+OUTPUT_QUEUE = 1024
+# How long an ending session waits for a reader that does not read to take its last lines.
+FINISH_S = 5.0
 
 
 def _now_ms() -> float:
@@ -41,23 +46,88 @@ def _now_ms() -> float:
 
 
 class Output:
-    """Serialised writes of whole lines to stdout (several threads send); `closed` once the reader went away."""
+    """Whole lines to stdout, written by one writer thread from a queue, so no sender blocks on a slow reader.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    A client that stops reading (a sleeping laptop, a half-open SSH link) must not hold up the daemon link that
+    feeds it: `send` (hello, responses, logs: a few per client request) always queues; `send_stream` drops token
+    deltas while OUTPUT_QUEUE lines are waiting (they are ephemeral, and each candidate's code arrives whole in its
+    candidate.generated event); `send_event` waits for room, which stalls only the follower, and the follower reads
+    the store by seq, so a stalled client later gets every event exactly once. `closed` once the reader went away.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int = OUTPUT_QUEUE) -> None:
         self._stream = stream
-        self._lock = threading.Lock()
+        self._limit = limit
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._abandoned = False
+        self._finishing = False
         self.closed = threading.Event()
+        self.dropped_streams = 0
+        self._writer = threading.Thread(target=self._write, name="attach-stdout", daemon=True)
+        self._writer.start()
 
     def send(self, message: Any) -> None:
+        self._put(protocol.encode(message))
+
+    def send_stream(self, message: Any) -> None:
         data = protocol.encode(message)
-        with self._lock:
-            if self.closed.is_set():
+        with self._cond:
+            if len(self._queue) >= self._limit:
+                self.dropped_streams += 1
                 return
+        self._put(data)
+
+    def send_event(self, message: Any) -> bool:
+        """Queue an event once there is room; False (not sent) if the reader went away or the session is ending."""
+        data = protocol.encode(message)
+        with self._cond:
+            while len(self._queue) >= self._limit and not (self.closed.is_set() or self._abandoned):
+                self._cond.wait()
+            if self.closed.is_set() or self._abandoned:
+                return False
+            self._queue.append(data)
+            self._cond.notify_all()
+            return True
+
+    def abandon(self) -> None:
+        """The session is ending: wake a follower waiting for room."""
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+
+    def finish(self, wait_s: float = FINISH_S) -> None:
+        """Write what is queued (at most `wait_s` for a reader that does not read), then stop the writer."""
+        with self._cond:
+            self._finishing = True
+            self._cond.notify_all()
+        self._writer.join(wait_s)
+
+    def _put(self, data: bytes) -> None:
+        with self._cond:
+            if not self.closed.is_set():
+                self._queue.append(data)
+                self._cond.notify_all()
+
+    def _write(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._finishing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = b"".join(self._queue)
+                self._queue.clear()
+                self._cond.notify_all()  # room for the follower
             try:
-                self._stream.write(data)
+                self._stream.write(batch)
                 self._stream.flush()
             except (BrokenPipeError, ValueError, OSError):
-                self.closed.set()
+                with self._cond:
+                    self.closed.set()
+                    self._queue.clear()
+                    self._cond.notify_all()
+                return
 
     def log(self, level: Literal["debug", "info", "warn", "error"], message: str) -> None:
         self.send(protocol.log(level, message[:60_000], _now_ms(), source="attach"))
@@ -138,7 +208,7 @@ class DaemonLink:
             if kind in ("notify", "subscribed"):
                 self.wake.set()
             elif kind == "stream":
-                self.out.send(message)
+                self.out.send_stream(message)
             elif kind == "response":
                 with self._lock:
                     client_id = self._ids.pop(message.get("id"), None) if message.get("id") is not None else None
@@ -186,6 +256,7 @@ def attach(
     except StoreError as exc:
         out.send(protocol.hello("server"))
         out.log("error", str(exc))
+        out.finish()
         return 1
     out.send(protocol.hello("server", run=run_id))
     wake = threading.Event()
@@ -206,7 +277,8 @@ def attach(
         while not closing.is_set() and not out.closed.is_set():
             events = store.events_since(last, REPLAY_BATCH)
             for event in events:
-                out.send(event.to_wire(run_id))
+                if not out.send_event(event.to_wire(run_id)):
+                    break
                 last = event.seq
             if len(events) == REPLAY_BATCH:
                 continue
@@ -216,6 +288,7 @@ def attach(
         closing.set()
         link.stop()
         store.close()
+        out.finish()
     return exit_code[0]
 
 
@@ -282,6 +355,7 @@ def _read_client(
         if store is not None:
             store.close()
         closing.set()
+        out.abandon()
         wake.set()
 
 

@@ -15,10 +15,12 @@ SIGTERM (or run.stop): the loop stops at the next safe point (stages poll should
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -38,6 +40,8 @@ from archloop.run.store import RunStore, StoredEvent
 
 LINE_CAP = 8 * 1024 * 1024
 SEND_TIMEOUT_S = 5.0
+# Messages a client may fall behind by before it is dropped (a few seconds of a busy run's notifications).
+SUBSCRIBER_QUEUE = 4096
 EXIT_LOCKED = 3
 # Test hook: "stage" or "stage:cycle". At that loop checkpoint the daemon writes <run_dir>/halted and blocks, so a
 # test can kill -9 it at a known place.
@@ -93,25 +97,79 @@ class DaemonControl:
 
 
 class _Connection:
-    def __init__(self, sock: socket.socket) -> None:
+    """One client socket. Messages go through a bounded queue drained by the connection's own writer thread, so no
+    client, however slow, holds up the loop's commits: one that falls SUBSCRIBER_QUEUE messages behind (or whose
+    socket accepts nothing for SEND_TIMEOUT_S) is dropped. That loses nothing durable: events are in the store, and
+    a client re-reads it from its last seq when it reconnects; only token streams in between are missed."""
+
+    def __init__(self, sock: socket.socket, limit: int = SUBSCRIBER_QUEUE) -> None:
         self.sock = sock
-        self.lock = threading.Lock()
         self.alive = True
+        self._limit = limit
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._writer = threading.Thread(target=self._write, name="archloop-conn-writer", daemon=True)
+        self._writer.start()
 
     def send(self, message: dict[str, Any]) -> bool:
+        """Queue a message; never blocks. False once the connection is dropped (it is then closed)."""
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
-        with self.lock:
+        with self._cond:
             if not self.alive:
                 return False
-            try:
-                self.sock.sendall(data)
-                return True
-            except OSError:
-                # A subscriber that cannot keep up (or went away) is dropped: it will re-read the store anyway.
-                self.alive = False
-                with contextlib.suppress(OSError):
-                    self.sock.shutdown(socket.SHUT_RDWR)
+            if len(self._queue) >= self._limit:
+                self._drop_locked()
                 return False
+            self._queue.append(data)
+            self._cond.notify()
+            return True
+
+    def close(self) -> None:
+        """Let the writer finish what is queued (a last error response is not lost), then stop it."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._writer.join(SEND_TIMEOUT_S)
+
+    def _drop_locked(self) -> None:
+        self.alive = False
+        self._queue.clear()
+        self._cond.notify()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader too, which then removes it from the hub
+
+    def _write(self) -> None:
+        while True:
+            with self._cond:
+                while self.alive and not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self.alive or not self._queue:
+                    return
+                batch = b"".join(self._queue)
+                self._queue.clear()
+            if not self._send_all(batch):
+                with self._cond:
+                    self._drop_locked()
+                return
+
+    def _send_all(self, data: bytes) -> bool:
+        """Write all of `data`; False if the peer is gone or accepted nothing for SEND_TIMEOUT_S. Non-blocking
+        sends: the socket itself stays blocking for the reader thread, which shares it."""
+        view = memoryview(data)
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
+        while view:
+            try:
+                if not poller.poll(SEND_TIMEOUT_S * 1000):
+                    return False
+                sent = self.sock.send(view, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except (OSError, ValueError):
+                return False
+            view = view[sent:]
+        return True
 
 
 class Hub:
@@ -197,6 +255,7 @@ class RequestServer:
             return
         finally:
             self.hub.remove(conn)
+            conn.close()
             if store is not None:
                 store.close()
             with contextlib.suppress(OSError):
