@@ -33,6 +33,7 @@ export const Outcome = z.enum([
   'out_of_memory',
   'crashed',
   'output_limit',
+  'proxy_violation',
 ]);
 export type Outcome = z.infer<typeof Outcome>;
 

@@ -26,6 +26,7 @@ import torch
 
 from archloop.evaluation.contract import hyperparameter_defaults
 from archloop.evaluation.data import NUM_CLASSES, BatchTransform, ImageSplit, iterate_batches
+from archloop.evaluation.proxy import LearnMeter, violation
 
 
 class CandidateFailure(Exception):
@@ -191,20 +192,32 @@ def train_and_predict(
     net.train_setup(prm)
     _check_output_shape(net, protocol.image_size, device)
     before = parameter_checksum(net)
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = iterate_batches(
-        train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
+    meter = LearnMeter(net)  # counts what learn does, so a run past one pass cannot score as one epoch
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = meter.count(
+        iterate_batches(
+            train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
+        )
     )
     if on_first_step is not None:
         batches = _announce_first(batches, on_first_step)
     net.train()
-    for _ in range(protocol.epochs):
-        net.learn(batches)
-        if protocol.epochs > 1:  # a fresh pass needs a fresh iterator
-            batches = iterate_batches(
-                train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
-            )
+    with meter:
+        for _ in range(protocol.epochs):
+            net.learn(batches)
+            if protocol.epochs > 1:  # a fresh pass needs a fresh iterator
+                batches = meter.count(
+                    iterate_batches(
+                        train,
+                        protocol.batch_size,
+                        BatchTransform(protocol.image_size, protocol.flip_train),
+                        device,
+                        generator,
+                    )
+                )
     _sync(device)
     train_seconds = time.perf_counter() - started
+    if (why := violation(meter.counts())) is not None:
+        raise CandidateFailure("proxy_violation", why)
     if not _all_finite(net):
         raise CandidateFailure("nan_loss", "parameters are NaN or infinite after training (the loss diverged)")
     if parameter_checksum(net) == before:

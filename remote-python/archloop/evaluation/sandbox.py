@@ -81,6 +81,7 @@ OUTCOMES: tuple[str, ...] = (
     "out_of_memory",
     "crashed",
     "output_limit",
+    "proxy_violation",
 )
 # Environment variables a child may inherit; everything else (tokens, SSH agent, cloud keys) stays behind.
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_HOME", "LD_LIBRARY_PATH", "NVIDIA_DRIVER_CAPABILITIES")
@@ -93,7 +94,7 @@ class SandboxLimits:
     """Limits for one candidate process. Defaults suit a real run (the paper's 30 min); tests pass small ones."""
 
     timeout_s: float = 1800.0
-    memory_mb: int = 8192
+    memory_mb: int | None = 8192  # None: no cap (no RLIMIT_AS, no resident-memory watch)
     max_processes: int = 64
     max_open_files: int = 256
     max_file_size_mb: int = 64
@@ -358,7 +359,7 @@ def run_child(
     rlimits = {"open_files": limits.max_open_files, "file_size": limits.max_file_size_mb * 2**20, "core": 0}
     if cgroup is None and os.geteuid() != 0:
         rlimits["processes"] = _user_task_count() + limits.max_processes
-    if visible is None:
+    if visible is None and limits.memory_mb is not None:
         rlimits["address_space"] = limits.memory_mb * 2**20
     job = {
         **job,
@@ -425,7 +426,7 @@ def run_child(
                 if len(members) > limits.max_processes:
                     kill("too_many_processes")
                     break
-                if _memory_kib(members) > limits.memory_mb * 1024:
+                if limits.memory_mb is not None and _memory_kib(members) > limits.memory_mb * 1024:
                     kill("out_of_memory")
                     break
             returncode = child.wait(min(limits.poll_interval_s, max(deadline - now, 0.001)))
