@@ -37,6 +37,21 @@ export const Outcome = z.enum([
 ]);
 export type Outcome = z.infer<typeof Outcome>;
 
+/**
+ * How far a candidate got: each step is committed by the backend's run store before the next begins, and a resumed
+ * run continues from it. The one candidate status vocabulary: the run store records exactly these
+ * (run/store.py CANDIDATE_STATUSES, held equal by a backend test through the generated schema), and the extension's
+ * views fold the same steps from the events (runFold.ts), naming finer states from the candidate's outcomes.
+ *   generating  opened (candidate.started), code not yet complete
+ *   generated   code complete (candidate.generated)
+ *   invalid     failed validation (candidate.validated, ok false): final
+ *   validated   passed validation (candidate.validated, ok true)
+ *   checked     through the novelty filter (candidate.novelty)
+ *   evaluated   trained and evaluated, successfully or not (candidate.evaluated)
+ */
+export const CandidateStatus = z.enum(['generating', 'generated', 'invalid', 'validated', 'checked', 'evaluated']);
+export type CandidateStatus = z.infer<typeof CandidateStatus>;
+
 export const Verdict = z.enum(['accept', 'reject']);
 export type Verdict = z.infer<typeof Verdict>;
 
@@ -101,7 +116,10 @@ export const CycleStartedEvent = event('cycle.started', { cycle: Cycle, candidat
 export const CandidateStartedEvent = event('candidate.started', { ...candidateRef, index: Count });
 export const CandidateGeneratedEvent = event('candidate.generated', {
   ...candidateRef,
+  /** The module extracted from the model's reply: what is checked, evaluated and trained on. */
   code: Code,
+  /** The model's reply as generated, when it holds more than `code` (fences, prose, demo code). */
+  raw: Code.optional(),
   attempts: z.int().min(1),
   tokens: Count,
   seconds: Seconds,

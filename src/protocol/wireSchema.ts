@@ -10,6 +10,8 @@ import { PROTOCOL_VERSION } from './version';
 export interface MessageSchemas {
   ServerMessage: z.ZodType;
   ClientMessage: z.ZodType;
+  /** The candidate status vocabulary the backend's run store records (absent in an edited copy that drops it). */
+  CandidateStatus?: z.ZodType;
 }
 
 export interface WireSchema {
@@ -18,7 +20,7 @@ export interface WireSchema {
   title: string;
   description: string;
   protocolVersion: number;
-  $defs: { ServerMessage: unknown; ClientMessage: unknown };
+  $defs: { ServerMessage: unknown; ClientMessage: unknown; CandidateStatus?: unknown };
 }
 
 function messageSchema(schema: z.ZodType): unknown {
@@ -36,7 +38,11 @@ export function buildWireSchema(messages: MessageSchemas = defaultMessages, prot
     title: 'ArchLoop wire protocol',
     description: 'GENERATED from src/protocol/messages.ts by `npm run schema`; do not edit. One JSON object per line, UTF-8.',
     protocolVersion,
-    $defs: { ServerMessage: messageSchema(messages.ServerMessage), ClientMessage: messageSchema(messages.ClientMessage) },
+    $defs: {
+      ServerMessage: messageSchema(messages.ServerMessage),
+      ClientMessage: messageSchema(messages.ClientMessage),
+      ...(messages.CandidateStatus ? { CandidateStatus: messageSchema(messages.CandidateStatus) } : {}),
+    },
   };
 }
 

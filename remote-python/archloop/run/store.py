@@ -32,7 +32,8 @@ BUSY_TIMEOUT_MS = 30_000
 RUN_STATES = ("created", "running", "paused", "stopping", "stopped", "finished", "failed")
 # Where a cycle is; a resumed daemon continues at the first unfinished one.
 CYCLE_STAGES = ("generating", "evaluating", "selecting", "finetuning", "finished")
-# A candidate's progress; each step is committed before the next begins.
+# A candidate's progress; each step is committed before the next begins. Exactly the wire schema's CandidateStatus
+# (defined in the extension's src/protocol/messages.ts), which tests/test_candidate_status.py holds equal.
 CANDIDATE_STATUSES = ("generating", "generated", "invalid", "validated", "checked", "evaluated")
 
 _SCHEMA = """
@@ -470,7 +471,11 @@ class RunStore:
             event = self._append(events, "candidate.started", {"cycle": cycle, "candidate": cid, "index": index})
         return cid, event
 
-    def candidate_generated(self, cid: str, code: str, attempts: int, tokens: int, seconds: float) -> StoredEvent:
+    def candidate_generated(
+        self, cid: str, code: str, attempts: int, tokens: int, seconds: float, raw: str | None = None
+    ) -> StoredEvent:
+        """`code` is the extracted module; `raw`, the model's reply it came from, is kept in the event only."""
+        data_raw = {} if raw is None else {"raw": raw}
         with self._tx() as events:
             cycle = self._require_candidate(cid, "generating")
             self._db.execute(
@@ -488,6 +493,7 @@ class RunStore:
                     "attempts": max(1, attempts),
                     "tokens": max(0, tokens),
                     "seconds": round(max(0.0, seconds), 3),
+                    **data_raw,
                 },
             )
 
