@@ -62,7 +62,9 @@ class LearnMeter:
         self._handles: list[Any] = []
         self._final: list[int] | None = None
 
-    def count(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def count(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """`batches` as handed to learn, counting what is drawn."""
         for batch in batches:
             self.batches += 1
