@@ -102,6 +102,7 @@ class SandboxLimits:
     threads: int = 1
     gpu_memory_fraction: float | None = None
     landlock: bool = True
+    seccomp: bool = True  # refuse sockets other than AF_UNIX (netguard.py)
     scratch_root: Path | None = None
     poll_interval_s: float = 0.05
 
@@ -368,6 +369,7 @@ def run_child(
         "gpu_memory_fraction": limits.gpu_memory_fraction,
         "rlimits": rlimits,
         "landlock": limits.landlock,
+        "seccomp": limits.seccomp,
         "read_files": job.get("read_files", []) + read_files,
     }
 

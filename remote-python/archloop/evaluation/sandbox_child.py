@@ -1,7 +1,7 @@
 """The sandboxed side of one candidate run: `python -m archloop.evaluation.sandbox_child` (started only by archloop.evaluation.sandbox).
 
 Reads one JSON job from stdin, loads torch and the data it was handed, then locks itself down (resource limits,
-Landlock) BEFORE it compiles the candidate's code, runs the job
+Landlock, a seccomp filter against network sockets) BEFORE it compiles the candidate's code, runs the job
 (`validate` or `evaluate`), and writes newline-delimited JSON messages to the result pipe (fd from --result-fd or the fork server):
 `{"event": "first_step"}` when training starts, then one `{"result": {...}}`. Nothing else it prints counts.
 
@@ -125,6 +125,13 @@ def _landlock(job: dict[str, Any], scratch: Path) -> list[str]:
     return notes
 
 
+def _refuse_network() -> list[str]:
+    from archloop.evaluation import netguard
+
+    status = netguard.refuse_network()
+    return [status] if status else ["seccomp unavailable here: UDP and other non-TCP sockets are not refused"]
+
+
 class ResultChannel:
     """Newline-delimited JSON to the parent over the inherited pipe."""
 
@@ -229,6 +236,8 @@ def main(result_fd: int) -> int:
         _apply_rlimits(job.get("rlimits", {}))
         if job.get("landlock", True):
             notes += _landlock(job, scratch)
+        if job.get("seccomp", True):
+            notes += _refuse_network()
     except Exception as exc:  # the harness itself failed: say so, it is not the candidate's fault
         channel.send(
             {
@@ -279,6 +288,7 @@ def zygote(sock_fd: int) -> int:
     import archloop.evaluation.data  # noqa: F401
     import archloop.evaluation.evaluate  # noqa: F401
     import archloop.evaluation.landlock  # noqa: F401
+    import archloop.evaluation.netguard  # noqa: F401
     from archloop.evaluation.launcher import zygote_loop
 
     return zygote_loop(sock_fd, main)
