@@ -25,8 +25,10 @@ OUTCOME_CONTRACT_ERROR = "contract_error"
 # The paper's evaluation settings, as the prm values a LEMUR net reads (lr and momentum are used directly as SGD
 # settings, the way LEMUR's nets do; dropout is a probability; weight_decay 0 means "off").
 PAPER_HYPERPARAMETER_DEFAULTS: dict[str, float] = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "weight_decay": 0.0}
-REQUIRED_HYPERPARAMETERS: frozenset[str] = frozenset({"lr", "momentum"})
 KNOWN_HYPERPARAMETERS: frozenset[str] = frozenset(PAPER_HYPERPARAMETER_DEFAULTS)
+# Keys LEMUR's trainer (and the evaluator, evaluate.candidate_prm) always put into prm, declared or not: LEMUR's
+# corpus holds nets that read prm['dropout'] or prm['batch'] without declaring them, trained fine.
+TRAINER_SUPPLIED_KEYS: frozenset[str] = frozenset({"lr", "momentum", "dropout", "batch", "transform", "epoch"})
 
 # Modules a CIFAR-10 architecture has no business importing: process spawning, networking, raw memory access.
 # This is a cheap early signal for the UI, not the security boundary (the sandbox is).
@@ -37,11 +39,9 @@ FORBIDDEN_MODULES: frozenset[str] = frozenset(
 # Larger sources are refused before parsing: a real net is a few KiB, and ast on megabytes costs the parent time.
 MAX_SOURCE_CHARS = 1_000_000
 
-# Expected positional parameters (after self) of each required method. For __init__ the names are part of the
-# contract (the prompt's REQUIRED FORMAT names them); for the others only the arity matters, since the trainer
-# calls them positionally.
-_INIT_PARAMS = ("in_shape", "out_shape", "prm", "device")
-_METHOD_ARITY = {"forward": 1, "train_setup": 1, "learn": 1}
+# Expected positional parameters (after self) of each required method. Only the arity matters: LEMUR's trainer and
+# the evaluator call every method positionally, so `Net(self, shape_a, shape_b, params, device)` binds as well.
+_METHOD_ARITY = {"__init__": 4, "forward": 1, "train_setup": 1, "learn": 1}
 _METHOD_SHAPES = {
     "__init__": "(self, in_shape, out_shape, prm, device)",
     "forward": "(self, x)",
@@ -155,7 +155,7 @@ def _check_tree(tree: ast.Module, known: frozenset[str] | None) -> ContractRepor
     if net is None:
         problems.append(ContractProblem("missing_net", None, "no module-level class Net(nn.Module)"))
     else:
-        net_problems, prm_names = _check_net(net, classes)
+        net_problems, prm_names = _check_net(net, classes, _torch_names(tree))
         problems.extend(net_problems)
 
     if declared is not None:
@@ -207,8 +207,10 @@ def _declared_hyperparameters(tree: ast.Module) -> tuple[set[str] | None, list[C
     returned = next((node for node in function.body if isinstance(node, ast.Return)), None)
     line = returned.lineno if returned else function.lineno
     literal = returned.value if returned else None
-    if not isinstance(literal, ast.Set) or not all(
-        isinstance(element, ast.Constant) and isinstance(element.value, str) for element in literal.elts
+    # LEMUR's trainer only iterates the result: a set, list or tuple of names, or a dict keyed by them, all work.
+    elements = literal.keys if isinstance(literal, ast.Dict) else getattr(literal, "elts", None)
+    if not isinstance(literal, (ast.Set, ast.List, ast.Tuple, ast.Dict)) or not all(
+        isinstance(element, ast.Constant) and isinstance(element.value, str) for element in elements or ()
     ):
         found = ast.unparse(literal) if literal is not None else "nothing"
         problems.append(
@@ -217,29 +219,43 @@ def _declared_hyperparameters(tree: ast.Module) -> tuple[set[str] | None, list[C
                 line,
                 _at(
                     line,
-                    f"supported_hyperparameters() must return a set literal of names like {{'lr', 'momentum'}}, found {found}",
+                    "supported_hyperparameters() must return a literal set (or list, tuple, dict) of names like "
+                    f"{{'lr', 'momentum'}}, found {found}",
                 ),
             )
         )
         return None, problems
-    names = {element.value for element in literal.elts if isinstance(element, ast.Constant)}
-    missing = sorted(REQUIRED_HYPERPARAMETERS - names)
-    if missing:
-        problems.append(
-            ContractProblem(
-                "missing_required_hyperparameter",
-                line,
-                _at(line, f"supported_hyperparameters() must include {', '.join(repr(n) for n in missing)}"),
-            )
-        )
+    names = {element.value for element in elements or () if isinstance(element, ast.Constant)}
+    # lr and momentum need no declaration: the trainer always supplies them (TRAINER_SUPPLIED_KEYS).
     return names, problems
 
 
-def _is_nn_module(base: ast.expr) -> bool:
-    # nn.Module, torch.nn.Module, or a bare Module imported from torch.nn.
-    if isinstance(base, ast.Attribute):
-        return base.attr == "Module"
-    return isinstance(base, ast.Name) and base.id == "Module"
+def _is_nn_module(base: ast.expr, torch_names: set[str]) -> bool:
+    # nn.Module, torch.nn.Module, a bare Module imported from torch.nn, or any class reached through a name imported
+    # from torch or torchvision (class Net(densenet.DenseNet)): those are nn.Modules LEMUR's trainer builds alike.
+    if isinstance(base, ast.Attribute) and base.attr == "Module":
+        return True
+    if isinstance(base, ast.Name) and base.id == "Module":
+        return True
+    root = base
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    return isinstance(root, ast.Name) and root.id in torch_names
+
+
+def _torch_names(tree: ast.Module) -> set[str]:
+    """Module-level names bound by imports from torch or torchvision."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+                if alias.name.split(".")[0] in ("torch", "torchvision")
+            )
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("torch", "torchvision"):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
 
 
 def _base_name(base: ast.expr) -> str | None:
@@ -262,10 +278,12 @@ def _lineage(net: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[ast.Cl
     return order
 
 
-def _check_net(net: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> tuple[list[ContractProblem], set[str]]:
+def _check_net(
+    net: ast.ClassDef, classes: dict[str, ast.ClassDef], torch_names: set[str]
+) -> tuple[list[ContractProblem], set[str]]:
     problems: list[ContractProblem] = []
     lineage = _lineage(net, classes)
-    if not any(_is_nn_module(base) for cls in lineage for base in cls.bases):
+    if not any(_is_nn_module(base, torch_names) for cls in lineage for base in cls.bases):
         problems.append(ContractProblem("wrong_base", net.lineno, _at(net.lineno, "class Net must subclass nn.Module")))
 
     methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
@@ -311,10 +329,8 @@ def _signature_problem(name: str, method: ast.FunctionDef) -> ContractProblem | 
     kwonly_required = [
         arg.arg for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True) if default is None
     ]
-    expected = 1 + (len(_INIT_PARAMS) if name == "__init__" else _METHOD_ARITY[name])
+    expected = 1 + _METHOD_ARITY[name]
     binds = required <= expected and (len(positional) >= expected or args.vararg is not None) and not kwonly_required
-    if name == "__init__":
-        binds = binds and tuple(names[1:5]) == _INIT_PARAMS
     if binds:
         return None
     found = ", ".join(
@@ -334,25 +350,28 @@ def _is_prm(node: ast.expr, prm_names: set[str]) -> bool:
     return isinstance(node, ast.Attribute) and node.attr in prm_names
 
 
-def _prm_reads(tree: ast.Module, prm_names: set[str]) -> Iterator[tuple[str, int]]:
-    """(name, line) for every prm['name'] and prm.get('name'[, default]) with a literal key.
+def _prm_reads(tree: ast.Module, prm_names: set[str]) -> Iterator[tuple[str, int, bool]]:
+    """(name, line, required) for every prm['name'] read, prm['name'] = ... / prm.setdefault('name', ...) write
+    and prm.get('name'[, default]) with a literal key. `required` is True only for a subscript read: a `get`
+    never raises, and a key the net writes itself needs nobody to supply it.
 
     A computed key (prm[k]) cannot be resolved statically and is ignored, so it never causes a false error.
     """
     for node in ast.walk(tree):
         key: ast.expr | None = None
+        required = False
         if isinstance(node, ast.Subscript) and _is_prm(node.value, prm_names):
-            key = node.slice
+            key, required = node.slice, isinstance(node.ctx, ast.Load)
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "get"
+            and node.func.attr in ("get", "setdefault", "pop")
             and _is_prm(node.func.value, prm_names)
             and node.args
         ):
             key = node.args[0]
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            yield key.value, node.lineno
+            yield key.value, node.lineno, required
 
 
 def _hyperparameter_usage(
@@ -377,21 +396,36 @@ def _hyperparameter_usage(
                 ),
             )
     first_read: dict[str, int] = {}
-    for name, line in _prm_reads(tree, prm_names):
-        first_read.setdefault(name, line)
-    for name in sorted(set(first_read) - declared):
+    for name, line, required in _prm_reads(tree, prm_names):
+        if required:
+            first_read.setdefault(name, line)
+    # A key only read with .get, one the net writes itself, or one LEMUR's trainer always adds needs no declaration.
+    # A declared name never read is harmless (LEMUR samples and trains it), so it is no problem either.
+    supplied = declared | TRAINER_SUPPLIED_KEYS | _written_keys(tree, prm_names)
+    for name in sorted(set(first_read) - supplied):
         line = first_read[name]
         yield ContractProblem(
             "undeclared_hyperparameter",
             line,
             _at(line, f"prm['{name}'] is read but '{name}' is not in supported_hyperparameters()"),
         )
-    for name in sorted(declared - set(first_read)):
-        yield ContractProblem(
-            "unused_hyperparameter",
-            declaration_line,
-            _at(
-                declaration_line,
-                f"hyperparameter '{name}' is declared but never read via prm['{name}'] or prm.get('{name}')",
-            ),
-        )
+
+
+def _written_keys(tree: ast.Module, prm_names: set[str]) -> set[str]:
+    """Literal keys the net stores into prm itself (prm['k'] = v, prm.setdefault('k', v))."""
+    written: set[str] = set()
+    for node in ast.walk(tree):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and _is_prm(node.value, prm_names):
+            key = node.slice
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+            and _is_prm(node.func.value, prm_names)
+            and node.args
+        ):
+            key = node.args[0]
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            written.add(key.value)
+    return written
