@@ -144,3 +144,51 @@ def test_listener_hears_of_events_only_after_commit(tmp_path):
     s.start_cycle(1, 1, None)
     assert heard == [(1, 1), (2, 2)]
     s.close()
+
+
+def _set_schema_version(run_dir, version):
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    with db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    db.close()
+
+
+def test_a_store_of_a_newer_schema_is_refused_naming_both_versions(store):
+    from archloop.run import store as store_module
+
+    _set_schema_version(store.run_dir, 99)
+    with pytest.raises(StoreError) as refused:
+        RunStore(store.run_dir)
+    message = str(refused.value)
+    assert "99" in message and f"up to {store_module.SCHEMA_VERSION}" in message and "Update ArchLoop" in message
+
+
+def test_an_older_store_is_migrated_step_by_step_on_open_and_keeps_its_data(store, monkeypatch):
+    """A fabricated next layout (version n + 1 adds a column): opening a version-n run upgrades it once, in place."""
+    from archloop.run import store as store_module
+
+    current = store_module.SCHEMA_VERSION
+    calls = []
+
+    def add_column(db):
+        calls.append(current)
+        db.execute("ALTER TABLE candidates ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(store_module, "MIGRATIONS", {current: add_column})
+    with RunStore(store.run_dir) as upgraded:
+        assert upgraded._schema_version() == current + 1 and upgraded.last_seq() == 1
+        columns = [row[1] for row in upgraded._db.execute("PRAGMA table_info(candidates)")]
+        assert "note" in columns
+    with RunStore(store.run_dir):
+        pass
+    assert calls == [current]  # the second open finds it current: nothing runs twice
+
+
+def test_an_older_store_without_a_migration_path_says_which_release_can_open_it(store):
+    from archloop.run import store as store_module
+
+    _set_schema_version(store.run_dir, store_module.SCHEMA_VERSION - 1)
+    with pytest.raises(StoreError) as refused:
+        RunStore(store.run_dir)
+    assert f"no migration from store schema version {store_module.SCHEMA_VERSION - 1}" in str(refused.value)

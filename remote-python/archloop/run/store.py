@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 DB_NAME = "run.sqlite"
+# The layout this code writes. A store of an older version is upgraded on open by MIGRATIONS; a newer one is refused.
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 
@@ -68,7 +69,13 @@ CREATE TABLE IF NOT EXISTS adapters (
 
 
 class StoreError(RuntimeError):
-    """The run directory has no usable store (missing, or not an ArchLoop run)."""
+    """The run directory has no usable store (missing, not an ArchLoop run, or of a schema this code cannot read)."""
+
+
+# MIGRATIONS[n] upgrades a store from schema version n to n + 1, inside the transaction that then records n + 1 (so
+# a step uses execute(), never executescript(), which would commit half-way).
+# Version 1 is the first released layout, so there is nothing to migrate yet; a change to _SCHEMA adds its step here.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
 class NotFound(KeyError):
@@ -195,6 +202,43 @@ class RunStore:
             except sqlite3.DatabaseError as exc:
                 self._db.close()
                 raise StoreError(f"{self.path}: not an ArchLoop run store ({exc})") from None
+            try:
+                self._upgrade_schema()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row is not None else SCHEMA_VERSION
+
+    def _upgrade_schema(self) -> None:
+        """Refuse a store of a newer schema (naming both versions); run the migrations on an older one."""
+        version = self._schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version {version} was written by a newer ArchLoop; this one reads "
+                f"versions up to {SCHEMA_VERSION}. Update ArchLoop on this host (or open the run where it was made)."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # one writer migrates; the others then find the new version
+        try:
+            version = self._schema_version()
+            while version < SCHEMA_VERSION:
+                step = MIGRATIONS.get(version)
+                if step is None:
+                    raise StoreError(
+                        f"{self.path}: no migration from store schema version {version} to {version + 1}; "
+                        f"open this run with the ArchLoop release that made it"
+                    )
+                step(self._db)
+                version += 1
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # ---- plumbing ----------------------------------------------------------------------------------------------
 
