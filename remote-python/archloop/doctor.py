@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
+from archloop.evaluation.netguard import sandbox_guards
 
 # (import name, distribution name, why it is needed)
 PACKAGES: list[tuple[str, str, str]] = [
@@ -102,6 +103,8 @@ class DoctorReport:
     ok: bool
     problems: list[str] = field(default_factory=list)
     ray_cluster: RayClusterReport | None = None  # only when an address was given (--ray-address or RAY_ADDRESS)
+    sandbox_guards: list[str] = field(default_factory=list)  # what confines a candidate on this host
+    sandbox_open: list[str] = field(default_factory=list)  # and what those guards leave open
 
 
 def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
@@ -167,6 +170,7 @@ def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
         problems.append(f"the Ray cluster at {address} cannot be reached: {ray_cluster.error}")
     if disk_free is not None and disk_free < 5:
         problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
+    guards, gaps = sandbox_guards()
     return DoctorReport(
         archloop=__version__,
         protocol=PROTOCOL_VERSION,
@@ -186,6 +190,8 @@ def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
         ok=not problems,
         problems=problems,
         ray_cluster=ray_cluster,
+        sandbox_guards=guards,
+        sandbox_open=gaps,
     )
 
 
@@ -215,6 +221,8 @@ def format_report(report: DoctorReport) -> str:
         for n in alive:
             types = f" ({', '.join(n.gpu_types)})" if n.gpu_types else ""
             lines.append(f"  node {n.address} {n.node_id[:12]}: {n.cpus:g} CPU, {n.gpus:g} GPU{types}")
+    lines.append(f"sandbox    {'; '.join(report.sandbox_guards) or 'no guard beyond rlimits and the timeout'}")
+    lines.extend(f"  open     {gap}" for gap in report.sandbox_open)
     lines.extend(f"PROBLEM: {p}" for p in report.problems)
     lines.append("ok" if report.ok else "not ready")
     return "\n".join(lines)

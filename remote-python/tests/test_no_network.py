@@ -116,3 +116,10 @@ def test_without_the_filter_the_datagram_arrives(listeners, dataset, limits, for
 def test_doctor_probe_says_the_filter_works_here():
     # The probe installs the filter in a throwaway process: UDP and TCP refused, AF_UNIX (torch may use it) open.
     assert netguard.probe() is True
+
+
+def test_doctor_names_the_active_guards_and_what_stays_open():
+    active, gaps = netguard.sandbox_guards()
+    assert "seccomp: sockets other than AF_UNIX refused (UDP, TCP, raw, netlink)" in active
+    assert any("AF_UNIX" in gap for gap in gaps)
+    assert any(g.startswith("landlock abi") for g in active) == (abi_version() >= 1)

@@ -146,6 +146,28 @@ def probe() -> bool:
     return done.returncode == 0
 
 
+def sandbox_guards() -> tuple[list[str], list[str]]:
+    """(the guards a candidate gets on this host, what stays open), in words for `archloop doctor` and the README."""
+    from archloop.evaluation.landlock import abi_version
+
+    abi = abi_version()
+    active: list[str] = []
+    gaps: list[str] = []
+    if abi >= 1:
+        covers = ["files"] + (["TCP"] if abi >= 4 else []) + (["signals", "abstract unix sockets"] if abi >= 6 else [])
+        active.append(f"landlock abi {abi}: {', '.join(covers)}")
+    else:
+        gaps.append("no Landlock: a candidate can read and write whatever this user can")
+    if probe():
+        active.append("seccomp: sockets other than AF_UNIX refused (UDP, TCP, raw, netlink)")
+        gaps.append("AF_UNIX sockets to local daemons listening on a path")
+    else:
+        gaps.append("no seccomp filter: a candidate can send UDP" + (" and open TCP" if abi < 4 else ""))
+    if abi < 6:
+        gaps.append("signals to other processes of this user and abstract unix sockets (Landlock abi < 6)")
+    return active, gaps
+
+
 if __name__ == "__main__":
     if sys.argv[1:] != ["--probe"]:
         sys.stderr.write("usage: python -m archloop.evaluation.netguard --probe\n")
