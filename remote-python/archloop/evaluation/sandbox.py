@@ -27,13 +27,14 @@ and before it compiles the candidate. What stops what:
   TCP (ABI >= 4); no signals to processes outside the sandbox (ABI >= 6); no ptrace or /proc/PID/mem|environ of
   processes outside it. This is what keeps the CIFAR-10 archive and the test labels out of the candidate's reach
   and its writes inside scratch. Each result says in `notes` which Landlock ABI applied, or that none did.
+- network: a seccomp filter (netguard.py) refuses every socket but AF_UNIX, so no UDP either; noted in `notes`.
 - orphans: a forked child dies with its fork server, and the fork server kills every child's group when its owner
   (the daemon, a Ray worker) dies; see launcher.py.
 
 What it does NOT stop (it is not a VM): a kernel exploit; CPU time stolen from neighbours within the timeout;
-UDP and other non-TCP network use; reading anything inside the allowed read roots (Python's install and
+AF_UNIX connections to local daemons; reading anything inside the allowed read roots (Python's install and
 site-packages, /proc, /sys: put the data cache and secrets elsewhere); on a kernel without Landlock, any read the
-user may do, writes to the user's files, and network access. Without root (no pids cgroup), processes that leave
+user may do and writes to the user's files. Without root (no pids cgroup), processes that leave
 the process group with setsid() can outlive the sandbox. A candidate can corrupt the harness inside its own process
 (it runs there), e.g. replace the answer it sends; that only changes its own predictions, never the labels. CUDA needs /dev/nvidia* (read/write/ioctl, granted under
 /dev) and no address-space limit, and the child sees only its device through CUDA_VISIBLE_DEVICES.
