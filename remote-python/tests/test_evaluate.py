@@ -83,8 +83,38 @@ def test_candidate_prm_fills_declared_extras_with_the_papers_defaults():
         "momentum": 0.9,
         "dropout": 0.2,
         "weight_decay": 0.0,
+        # what LEMUR's trainer adds to every prm: the batch size, the transform's name, the epochs
+        "batch": 16,
+        "transform": "norm_256_flip",
+        "epoch": 1,
     }
     assert candidate_prm({"lr", "mystery"}, FAST)["mystery"] == 0.0
+
+
+def test_the_net_is_built_and_moved_as_lemurs_trainer_does(data, lenet):
+    """Net(in_shape=(batch, C, H, W), (classes,), prm, device) positionally, then .to(device) before train_setup."""
+    train, test_x, _ = data
+    seen: dict[str, object] = {}
+    base = lenet["Net"]
+
+    class Recording(base):  # type: ignore[misc, valid-type]
+        def __init__(self, shape, classes, params, device):
+            seen.update(in_shape=shape, out_shape=classes, prm=dict(params))
+            super().__init__(shape, classes, params, device)
+
+        def to(self, *args, **kwargs):
+            seen.setdefault("moved_before_setup", "setup" not in seen)
+            return super().to(*args, **kwargs)
+
+        def train_setup(self, prm):
+            seen["setup"] = True
+            super().train_setup(prm)
+
+    train_and_predict({**lenet, "Net": Recording}, train, test_x, SMALL_BATCH, CPU, seed=0)
+    assert seen["in_shape"] == (SMALL_BATCH.batch_size, 3, SMALL_BATCH.image_size, SMALL_BATCH.image_size)
+    assert seen["out_shape"] == (10,)
+    assert seen["moved_before_setup"] is True
+    assert {"batch", "transform"} <= set(seen["prm"])  # type: ignore[arg-type]
 
 
 def test_one_epoch_learns_above_chance_and_reports_measurements(data, lenet):

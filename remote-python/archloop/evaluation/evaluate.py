@@ -112,18 +112,21 @@ def accuracy_percent(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float((predictions == labels).mean() * 100.0) if labels.size else 0.0
 
 
-def candidate_prm(supported: Iterable[str], protocol: EvalProtocol) -> dict[str, float]:
-    """Hyperparameters for a net: the protocol's lr/momentum/dropout, plus the paper's defaults for any other it declares.
+def candidate_prm(supported: Iterable[str], protocol: EvalProtocol) -> dict[str, Any]:
+    """The prm LEMUR's trainer would pass: the protocol's lr/momentum/dropout, the paper's defaults for any other
+    declared name, and `batch`, `transform` and `epoch`, which LEMUR adds whether declared or not.
 
     A declared name with no known default (only possible when the static check was skipped) gets 0.0, which is
     inside LEMUR's [0, 1] range and means "off" for the usual extras.
     """
-    prm: dict[str, float] = protocol.prm()
+    prm: dict[str, Any] = dict(protocol.prm())
     for name in sorted({str(n) for n in supported} - set(prm)):
         try:
             prm.update(hyperparameter_defaults([name]))
         except ValueError:
             prm[name] = 0.0
+    flip = "_flip" if protocol.flip_train else ""
+    prm.update(batch=protocol.batch_size, transform=f"norm_{protocol.image_size}{flip}", epoch=protocol.epochs)
     return prm
 
 
@@ -178,10 +181,12 @@ def train_and_predict(
     supported_fn = namespace.get("supported_hyperparameters")
     supported = supported_fn() if callable(supported_fn) else set()
     prm = candidate_prm(supported, protocol)
-    in_shape = (1, 3, protocol.image_size, protocol.image_size)
+    # As LEMUR's trainer: the full batch shape, positional arguments, and the model moved before train_setup.
+    in_shape = (protocol.batch_size, 3, protocol.image_size, protocol.image_size)
     net = net_class(in_shape, (NUM_CLASSES,), prm, device)
     if not isinstance(net, torch.nn.Module):
         raise CandidateFailure("contract_error", "Net(...) is not a torch.nn.Module")
+    net.to(device)
     params = parameter_count(net)
 
     generator = torch.Generator().manual_seed(seed)

@@ -163,7 +163,7 @@ def _validate(namespace: dict[str, Any], device: Any) -> dict[str, Any]:
     supported_fn = namespace.get("supported_hyperparameters")
     prm = candidate_prm(supported_fn() if callable(supported_fn) else set(), FAST)
     torch.manual_seed(0)
-    net = net_class((1, 3, 32, 32), (10,), prm, device)
+    net = net_class((FAST.batch_size, 3, 32, 32), (10,), prm, device)  # LEMUR's in_shape: the full batch shape
     if not isinstance(net, torch.nn.Module):
         raise CandidateFailure("contract_error", "Net(...) is not a torch.nn.Module")
     net.to(device)
