@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from archloop.config import ConfigError, RunConfig, config_from_dict
-from archloop.run.files import RunFiles, RunLocked, acquire_run_lock, daemon_pid
+from archloop.run.files import RunFiles, RunLocked, acquire_run_lock, daemon_pid, rotate_log
 from archloop.run.loop import LoopError, LoopHooks, RunLoop
 from archloop.run.requests import RequestContext, RequestError, handle_request
 from archloop.run.stages import Stages
@@ -439,6 +439,7 @@ def start_daemon(run_dir: Path, *, wait_s: float = 60.0, env: dict[str, str] | N
     pid = daemon_pid(run_dir)
     if pid is not None:
         raise DaemonRunning(run_dir, pid)
+    rotate_log(files.log)  # the daemon appends its stdout/stderr: keep the log bounded across restarts
     with open(files.log, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "archloop", "daemon", "--run-dir", str(run_dir)],

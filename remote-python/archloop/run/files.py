@@ -16,6 +16,9 @@ from pathlib import Path
 
 # sun_path holds 108 bytes including the NUL; stay well inside it.
 MAX_SOCKET_PATH = 100
+# daemon.log is rotated when a daemon starts and finds it over this size: daemon.log.1 .. daemon.log.LOG_KEEP.
+LOG_MAX_BYTES = 8 * 1024 * 1024
+LOG_KEEP = 3
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,23 @@ def acquire_run_lock(run_dir: Path) -> int:
         raise RunLocked(run_dir, daemon_pid(run_dir)) from None
     files.pid.write_text(f"{os.getpid()}\n")
     return fd
+
+
+def rotate_log(path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> bool:
+    """Shift `path` to `path.1` (and .1 to .2, ..., dropping the oldest beyond `keep`) if it is over `max_bytes`.
+    Called before a daemon appends to its log, so a run resumed many times keeps at most (keep + 1) logs' worth."""
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    path.with_name(f"{path.name}.{keep}").unlink(missing_ok=True)
+    for n in range(keep - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{n + 1}"))
+    if keep > 0:
+        path.replace(path.with_name(f"{path.name}.1"))
+    else:
+        path.unlink()
+    return True
