@@ -84,7 +84,7 @@ def test_tiny_build_is_loadable_generates_and_the_second_call_is_cached(tmp_path
     loaded = load_model(built, device="cpu")
     assert loaded.tokenizer.chat_template
     results = Generator(loaded, GenerationSettings(max_new_tokens=6, batch_size=2)).generate(2)
-    assert len(results) == 2 and all(r.code.startswith(FORCED_PREFIX) for r in results)
+    assert len(results) == 2 and all(r.raw.startswith(FORCED_PREFIX) for r in results)
 
     stages.clear()
     started = time.perf_counter()

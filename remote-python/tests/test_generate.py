@@ -19,7 +19,7 @@ from archloop.llm.generate import (
     ModelLoadError,
     load_model,
 )
-from archloop.llm.prompts import FORCED_PREFIX
+from archloop.llm.prompts import CODE_PREFIX, FORCED_PREFIX
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,11 @@ def test_every_candidate_of_uneven_batches_streams_exactly_its_code(loaded: Load
     results = Generator(loaded, short()).generate(5, on_delta=on_delta)
     assert [r.index for r in results] == [0, 1, 2, 3, 4]
     for result in results:
-        assert result.code.startswith(FORCED_PREFIX)
-        assert streamed[result.index] == result.code
+        assert result.raw.startswith(FORCED_PREFIX) and result.code.startswith(CODE_PREFIX)
+        assert streamed[result.index] == result.raw
         assert result.attempts == 1 and result.passed_check
         assert 1 <= result.tokens <= 24
-        assert result.finish_reason in ("eos", "length")
+        assert result.finish_reason in ("eos", "stop", "length")
         assert result.seconds > 0
 
 
@@ -102,7 +102,44 @@ def test_generation_stops_at_eos(model_dir: Path):
         lambda module, args, out: out.index_add(-1, torch.tensor([eos]), torch.full((*out.shape[:-1], 1), 1e4))
     )
     results = Generator(loaded, short(max_new_tokens=50)).generate(3)
-    assert all(r.finish_reason == "eos" and r.tokens == 1 and r.code == FORCED_PREFIX for r in results)
+    assert all(r.finish_reason == "eos" and r.tokens == 1 and r.raw == FORCED_PREFIX for r in results)
+    # The prefix alone stops mid-function: extracted, classified, and given to the check as code.
+    assert all(r.extraction is not None and r.extraction.outcome == "truncated" for r in results)
+    assert all(r.code == CODE_PREFIX for r in results)
+
+
+def test_each_row_of_a_batch_stops_at_its_own_closing_fence(model_dir: Path):
+    loaded = load_model(model_dir, device="cpu")
+    tokenizer = loaded.tokenizer
+    reply = "    return {'lr'}\n```"
+    wanted = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    filler = tokenizer(" x", add_special_tokens=False)["input_ids"][0]
+    step = {"n": 0}
+
+    def force(module: torch.nn.Module, args: object, out: torch.Tensor) -> torch.Tensor:
+        # Row 1 writes a one-line function body and the closing fence; rows 0 and 2 write filler until the limit.
+        index = step["n"]
+        step["n"] += 1
+        tokens = [filler, wanted[index] if index < len(wanted) else filler, filler]
+        bonus = torch.zeros_like(out[:, -1, :])
+        bonus[torch.arange(3), torch.tensor(tokens)] = 1e4
+        out[:, -1, :] += bonus
+        return out
+
+    loaded.model.lm_head.register_forward_hook(force)
+    streamed: dict[int, str] = {}
+
+    def on_delta(index: int, text: str) -> None:
+        streamed[index] = streamed.get(index, "") + text
+
+    results = Generator(loaded, short(max_new_tokens=30, batch_size=3)).generate(3, on_delta=on_delta)
+    stopped = results[1]
+    assert stopped.finish_reason == "stop" and stopped.tokens == len(wanted)
+    assert stopped.raw == FORCED_PREFIX + reply
+    assert streamed[1] == stopped.raw
+    assert stopped.code == CODE_PREFIX + "    return {'lr'}\n" and stopped.extraction.ok
+    assert [results[i].finish_reason for i in (0, 2)] == ["length", "length"]
+    assert [results[i].tokens for i in (0, 2)] == [30, 30]
 
 
 def test_cancellation_stops_between_steps_and_returns_only_complete_candidates(loaded: LoadedModel):

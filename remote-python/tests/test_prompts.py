@@ -9,6 +9,7 @@ from archloop.corpus.seeds import load_seed_corpus
 from archloop.evaluation.contract import check_source
 from archloop.llm.demo_model import builds_and_fits, strip_seed_header, train_tokenizer
 from archloop.llm.prompts import (
+    CODE_PREFIX,
     FORCED_PREFIX,
     PLAIN_TEMPLATE,
     PromptError,
@@ -44,7 +45,7 @@ def test_prompt_carries_the_papers_requirements_and_ends_with_the_forced_prefix(
     ):
         assert needle in text, needle
     assert text.endswith(FORCED_PREFIX)
-    assert FORCED_PREFIX.startswith("import torch\n")
+    assert FORCED_PREFIX == "```python\n" + CODE_PREFIX and CODE_PREFIX.startswith("import torch\n")
 
 
 def test_plain_fallback_template_is_used_without_a_chat_template():
@@ -66,25 +67,32 @@ def test_a_template_that_rejects_the_system_role_gets_it_folded_into_the_user_tu
     assert render_prompt(chat_tokenizer, spec) == "[user]SYS\n\nUSR[assistant]PFX"
 
 
-def test_code_starting_with_the_prefix_is_cut_exactly_there():
-    code = FORCED_PREFIX + "    return {'lr', 'momentum'}\n\n\nclass Net: ...\n"
+def test_code_starting_with_the_prefix_is_cut_exactly_there_and_the_target_closes_the_fence():
+    code = CODE_PREFIX + "    return {'lr', 'momentum'}\n\n\nclass Net: ...\n"
     prompt, completion = training_pair(code)
     assert prompt == render_prompt(None)
-    assert completion == "    return {'lr', 'momentum'}\n\n\nclass Net: ...\n"
+    assert completion == "    return {'lr', 'momentum'}\n\n\nclass Net: ...\n```"
+    assert PromptSpec().stop_marker == "\n```" and (prompt + completion).endswith(PromptSpec().stop_marker)
+
+
+def test_an_unfenced_prefix_has_no_stop_marker_and_no_closing_fence():
+    spec = PromptSpec(system="SYS", user="USR", forced_prefix="PFX")
+    assert spec.stop_marker is None and spec.code_prefix == "PFX"
+    assert training_pair("PFX    return {'lr'}\n", spec=spec).completion == "    return {'lr'}\n"
 
 
 @pytest.mark.parametrize("seed", load_seed_corpus(), ids=lambda seed: seed.name)
 def test_every_seed_becomes_a_pair_whose_prefix_plus_completion_still_satisfies_the_contract(seed):
     completion = completion_after_prefix(strip_seed_header(seed.code))
     assert completion.startswith("    return {")
-    rebuilt = FORCED_PREFIX + completion
+    rebuilt = CODE_PREFIX + completion
     report = check_source(rebuilt)
     assert report.ok, (seed.name, report.problems)
 
 
 def test_a_rebuilt_seed_still_builds_and_forwards():
     for code in small_corpus():
-        assert builds_and_fits(FORCED_PREFIX + completion_after_prefix(code))
+        assert builds_and_fits(CODE_PREFIX + completion_after_prefix(code))
 
 
 def test_extra_imports_are_kept_and_the_prefix_imports_dropped():

@@ -192,3 +192,16 @@ def test_an_older_store_without_a_migration_path_says_which_release_can_open_it(
     with pytest.raises(StoreError) as refused:
         RunStore(store.run_dir)
     assert f"no migration from store schema version {store_module.SCHEMA_VERSION - 1}" in str(refused.value)
+
+
+def test_the_raw_reply_goes_into_the_generated_event_beside_the_extracted_code(store):
+    store.start_cycle(1, 2, None)
+    with_raw, _ = store.start_candidate(1, 0)
+    plain, _ = store.start_candidate(1, 1)
+    store.candidate_generated(with_raw, "code\n", 1, 10, 0.5, raw="Here is it:\n```python\ncode\n```\n")
+    store.candidate_generated(plain, "code\n", 1, 10, 0.5)
+    events = [e for e in store.events_since(0) if e.kind == "candidate.generated"]
+    assert events[0].data["raw"] == "Here is it:\n```python\ncode\n```\n" and "raw" not in events[1].data
+    for event in events:
+        assert_server_message(event.to_wire(store.run_id))
+    assert store.candidate_code(with_raw) == "code\n"  # only the extracted code is the candidate's

@@ -40,7 +40,7 @@ from archloop.llm.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_p
 
 # Bump when the recipe changes in a way that changes the built model: it is part of the cache key.
 DEMO_MODEL_ID = "demo"  # [model] id that names this model instead of a hub id or path
-DEMO_MODEL_VERSION = "3"
+DEMO_MODEL_VERSION = "4"  # 4: fenced prompt and targets (the code ends at a closing fence)
 INFO_FILE = "demo_model.json"
 _REQUIRED_FILES = (INFO_FILE, "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"

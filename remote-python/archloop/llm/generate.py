@@ -6,6 +6,10 @@ left padding, streams each sequence's text as it is produced (coalesced to at mo
 applies the paper's retry rule (a candidate failing `check` is regenerated with temperature + 0.1, up to 5 retries)
 and can be cancelled between decoding steps. Callback exceptions propagate to the caller: a broken callback is a
 programming error, not a generation failure.
+
+With the paper's fenced prompt each row stops at its own closing fence (stopping.StopAtMarker), so no tokens go to
+prose after the code. A candidate's `raw` text is the forced prefix + the decoded reply (what was streamed); its
+`code` is what `reply.extract_code` takes from it, and that is what `check` and everything after generation see.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from archloop.llm.prompts import PromptSpec, render_prompt
+from archloop.llm.reply import Extraction, extract_code
+from archloop.llm.stopping import StopAtMarker
 
 DeltaCallback = Callable[[int, str], None]
 AttemptCallback = Callable[[int, int, float], None]
 StopPredicate = Callable[[], bool]
-FinishReason = Literal["eos", "length"]
+FinishReason = Literal["eos", "stop", "length"]  # stop: the closing fence
 LoadErrorKind = Literal["not_found", "not_causal_lm", "adapter", "quantization", "device", "other"]
 
 # Prompt tokens kept in front of each row when decoding, so tokenizers that strip a leading space at the start of a
@@ -63,9 +69,11 @@ class GenerationSettings:
 
 @dataclass
 class GeneratedCandidate:
-    """One candidate: its final attempt's code (forced prefix + generated text) and what it cost.
+    """One candidate: its final attempt's code and raw reply, and what it cost.
 
-    `tokens` and `seconds` add up every attempt; `seconds` is the wall time of the batches the candidate was in.
+    `raw` is the forced prefix + the generated text; `code` the module extracted from it (`extraction` says what was
+    removed, or why none was found). `tokens` and `seconds` add up every attempt; `seconds` is the wall time of the
+    batches the candidate was in.
     """
 
     index: int
@@ -76,6 +84,8 @@ class GeneratedCandidate:
     final_temperature: float
     finish_reason: FinishReason
     passed_check: bool
+    raw: str = ""
+    extraction: Extraction | None = None
 
 
 @dataclass
@@ -296,6 +306,7 @@ class BatchStreamer(BaseStreamer):
         self.interval_s = interval_s
         self.clock = clock
         self.first_text = first_text
+        self.stopped_rows: dict[int, int] = {}  # shared with StopAtMarker: rows ended at the stop marker
         self.rows = [_RowStream(c, list(ctx), pending=first_text) for c, ctx in zip(candidates, contexts, strict=True)]
         for row in self.rows:
             row.tokens = list(row.context)
@@ -308,10 +319,13 @@ class BatchStreamer(BaseStreamer):
             self.prompt_seen = True
             return
         now = self.clock()
-        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
+        for index, (row, token) in enumerate(zip(self.rows, value.reshape(-1).tolist(), strict=True)):
             if row.finished:
                 continue
-            if token in self.eos_ids:
+            # A row stopped at the marker gets padding after the token that completed it (transformers may run the
+            # stopping criteria before or after handing the step's tokens to the streamer).
+            stopped_at = self.stopped_rows.get(index)
+            if token in self.eos_ids or (stopped_at is not None and len(row.tokens) - len(row.context) >= stopped_at):
                 self._finish(row)
                 continue
             row.tokens.append(token)
@@ -374,6 +388,8 @@ class _Slot:
     tokens: int = 0
     seconds: float = 0.0
     code: str = ""
+    raw: str = ""
+    extraction: Extraction | None = None
     temperature: float = 0.0
     finish_reason: FinishReason = "length"
 
@@ -404,7 +420,7 @@ class Generator:
         """Sample `n` candidates, indexed 0..n-1, in batches of `settings.batch_size`.
 
         `on_delta(index, text)` receives each candidate's text as it grows, starting with the forced prefix, so the
-        concatenated deltas of an attempt equal its code. `on_attempt(index, attempt, temperature)` is called before
+        concatenated deltas of an attempt equal its `raw` text. `on_attempt(index, attempt, temperature)` is called before
         each attempt starts (a retry restarts the candidate's text). A candidate whose code fails `check` is sampled
         again at temperature + step, at most `settings.retries` more times; its last attempt is returned either way.
         `should_stop()` is polled between decoding steps: once true, the running batch ends and only candidates that
@@ -433,7 +449,8 @@ class Generator:
                 if not self._sample_batch(batch, temperature, on_delta, should_stop):
                     return _in_order(latest)
                 for slot in batch:
-                    passed = _passes(check, slot.code)
+                    # A reply with no usable code fails whatever the check says.
+                    passed = slot.code.strip() != "" and _passes(check, slot.code)
                     latest[slot.index] = GeneratedCandidate(
                         slot.index,
                         slot.code,
@@ -443,6 +460,8 @@ class Generator:
                         slot.temperature,
                         slot.finish_reason,
                         passed,
+                        slot.raw,
+                        slot.extraction,
                     )
                     if not passed and attempt <= settings.retries:
                         retry.append(slot.index)
@@ -465,6 +484,11 @@ class Generator:
             for row, mask in zip(prompt_ids, encoded["attention_mask"], strict=True)
         ]
         cancel = _CancelBetweenSteps(should_stop or (lambda: False))
+        criteria: list[StoppingCriteria] = [cancel]
+        marker = self.prompt.stop_marker
+        stop = StopAtMarker(tokenizer, marker, prompt_ids.shape[1]) if marker else None
+        if stop is not None:
+            criteria.append(stop)
         streamer = None
         if on_delta is not None:
             streamer = BatchStreamer(
@@ -476,6 +500,8 @@ class Generator:
                 settings.stream_interval_s,
                 first_text=self.prompt.forced_prefix,
             )
+            if stop is not None:
+                streamer.stopped_rows = stop.stopped
         started = time.perf_counter()
         with torch.inference_mode():
             sequences = model.generate(
@@ -487,20 +513,27 @@ class Generator:
                 max_new_tokens=settings.max_new_tokens,
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.eos_ids),
-                stopping_criteria=StoppingCriteriaList([cancel]),
+                stopping_criteria=StoppingCriteriaList(criteria),
                 streamer=streamer,
             )
         seconds = time.perf_counter() - started
         if cancel.cancelled:
             return False
         generated = sequences[:, prompt_ids.shape[1] :].tolist()
-        for slot, row, context in zip(batch, generated, contexts, strict=True):
+        stopped = stop.stopped if stop is not None else {}
+        for position, (slot, row, context) in enumerate(zip(batch, generated, contexts, strict=True)):
             end = next((i for i, token in enumerate(row) if token in self.eos_ids), None)
-            kept = row if end is None else row[:end]
-            slot.code = self.prompt.forced_prefix + decode_generated(tokenizer, context, kept)
-            slot.tokens += len(kept) + (0 if end is None else 1)
+            reason: FinishReason
+            if position in stopped and (end is None or stopped[position] <= end):
+                kept, reason = row[: stopped[position]], "stop"
+            else:
+                kept, reason = (row, "length") if end is None else (row[:end], "eos")
+            slot.raw = self.prompt.forced_prefix + decode_generated(tokenizer, context, kept)
+            slot.extraction = extract_code(slot.raw)
+            slot.code = slot.extraction.code
+            slot.tokens += len(kept) + (1 if reason == "eos" else 0)
             slot.seconds += seconds
-            slot.finish_reason = "length" if end is None else "eos"
+            slot.finish_reason = reason
         return True
 
 

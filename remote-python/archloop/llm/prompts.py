@@ -2,15 +2,18 @@
 
 One prompt is used for every candidate and every cycle (the paper holds prompts fixed). It has three parts:
 the system text, the user text with the REQUIRED FORMAT block (the LEMUR API contract), and a forced assistant prefix
-(the imports and the header of `supported_hyperparameters()`), so every completion continues the same first lines.
+(a ```python fence, the imports and the header of `supported_hyperparameters()`), so every completion continues the
+same first lines. The fence marks where the code ends: fine-tuning targets close it, generation stops at the closing
+fence (`PromptSpec.stop_marker`), and instruct models, which write markdown anyway, close it themselves instead of
+going on into prose. What a reply holds beyond the code is removed by `reply.extract_code`.
 
 Rendering uses the tokenizer's chat template when it has one. Tokenizers without one (tiny test tokenizers, base
 models) get `PLAIN_TEMPLATE`, a documented plain-text layout:
 
     <bos>### System:\\n{system}\\n\\n### User:\\n{user}\\n\\n### Assistant:\\n{forced prefix}
 
-A fine-tuning pair is (the same rendered prompt, the code after the forced prefix), so training and sampling see the
-exact same token boundary: the prompt is tokenized alone, then the completion.
+A fine-tuning pair is (the same rendered prompt, the code after the forced prefix + the closing fence), so training and
+sampling see the exact same token boundary: the prompt is tokenized alone, then the completion.
 """
 
 from __future__ import annotations
@@ -48,9 +51,12 @@ USER_TEXT = (
 )
 
 # The imports every net may rely on, then the header of the function the contract requires first.
-FORCED_PREFIX = (
+CODE_PREFIX = (
     "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\ndef supported_hyperparameters():\n"
 )
+FENCE_OPEN = "```python\n"
+FENCE_CLOSE = "```"
+FORCED_PREFIX = FENCE_OPEN + CODE_PREFIX
 _PREFIX_IMPORTS = frozenset({"import torch", "import torch.nn as nn", "import torch.nn.functional as F"})
 
 # Jinja chat template given to tokenizers built here (the demo model's); same layout as PLAIN_TEMPLATE. Newlines are
@@ -86,6 +92,24 @@ class PromptSpec:
     user: str = USER_TEXT
     forced_prefix: str = FORCED_PREFIX
 
+    @property
+    def fenced(self) -> bool:
+        """The forced prefix opens a markdown fence, so the code ends at the closing one."""
+        return self.forced_prefix.startswith(FENCE_CLOSE)
+
+    @property
+    def code_prefix(self) -> str:
+        """The code part of the forced prefix: without its opening fence line, if it has one."""
+        if not self.fenced:
+            return self.forced_prefix
+        _, _, code = self.forced_prefix.partition("\n")
+        return code
+
+    @property
+    def stop_marker(self) -> str | None:
+        """Text that ends generation: a closing fence at the start of a line (None without a fence)."""
+        return "\n" + FENCE_CLOSE if self.fenced else None
+
 
 class TrainingPair(NamedTuple):
     """One fine-tuning example: the loss is computed on `completion` only."""
@@ -119,13 +143,14 @@ def render_prompt(tokenizer: ChatTokenizer | None, spec: PromptSpec = PromptSpec
 def completion_after_prefix(code: str, spec: PromptSpec = PromptSpec()) -> str:
     """The part of `code` a model would generate after the forced prefix.
 
-    Code that already starts with the prefix is cut there. Other code is normalised: the imports the prefix provides
+    Code that already starts with the prefix (with or without its opening fence) is cut there. Other code is normalised: the imports the prefix provides
     are dropped, the body of `supported_hyperparameters()` comes first, then everything else in its original order
     (extra imports stay at module level, which Python allows anywhere). Raises PromptError if the code does not
     parse or has no module-level `supported_hyperparameters` function.
     """
-    if code.startswith(spec.forced_prefix):
-        return code[len(spec.forced_prefix) :]
+    for prefix in (spec.forced_prefix, spec.code_prefix):
+        if prefix and code.startswith(prefix):
+            return code[len(prefix) :]
     try:
         tree = parse_source(code)
     except SyntaxError as error:
@@ -150,6 +175,11 @@ def completion_after_prefix(code: str, spec: PromptSpec = PromptSpec()) -> str:
 def training_pair(code: str, tokenizer: ChatTokenizer | None = None, spec: PromptSpec = PromptSpec()) -> TrainingPair:
     """(prompt, completion) for fine-tuning: the generation prompt, and `code` after the forced prefix.
 
-    `prompt + completion` is a complete module equivalent to `code`. Raises PromptError for code that cannot be cut.
+    With a fenced prefix the completion ends with the closing fence, the point where generation stops. `code` must be
+    extracted code (`reply.extract_code`), never a raw reply. `prompt + completion` is then a fenced module equivalent
+    to `code`. Raises PromptError for code that cannot be cut.
     """
-    return TrainingPair(render_prompt(tokenizer, spec), completion_after_prefix(code, spec))
+    completion = completion_after_prefix(code, spec)
+    if spec.fenced:
+        completion = completion.rstrip("\n") + "\n" + FENCE_CLOSE
+    return TrainingPair(render_prompt(tokenizer, spec), completion)

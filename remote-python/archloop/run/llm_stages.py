@@ -29,6 +29,7 @@ from archloop.llm.demo_model import DEMO_MODEL_ID, ensure_demo_model, models_dir
 from archloop.llm.finetune import LoraSettings, SftSettings, finetune
 from archloop.llm.generate import GenerationSettings, Generator, LoadedModel, load_model
 from archloop.llm.prompts import PromptError, training_pair
+from archloop.llm.reply import extract_code
 from archloop.novelty.minhash import MinHashIndex, NoveltySettings
 from archloop.novelty.structure import structural_signature
 from archloop.run.stages import (
@@ -157,14 +158,14 @@ class RealStages:
             restart[index] = False
 
         def checked(code: str) -> bool:
-            # The generator checks each slot's finished attempt; its streamed text identifies which slot it is.
-            attempt = next((attempts[i] for i in range(count) if texts[i] == code), 1)
+            # The generator checks each slot's extracted code; the code of its streamed reply identifies the slot.
+            attempt = next((attempts[i] for i in range(count) if extract_code(texts[i]).code == code), 1)
             return check is None or check(code, attempt)
 
         results = generator.generate(
             count, check=checked, on_delta=delta, should_stop=should_stop, on_attempt=on_attempt
         )
-        return [GeneratedCode(r.index, r.code, r.attempts, r.tokens, r.seconds) for r in results]
+        return [GeneratedCode(r.index, r.code, r.attempts, r.tokens, r.seconds, r.raw) for r in results]
 
     def _release_model(self) -> None:
         self._loaded = None
@@ -256,9 +257,14 @@ class RealStages:
     # ---- fine-tuning -------------------------------------------------------------------------------------------
 
     def training_pair(self, code: str) -> tuple[str, str] | None:
+        # Stored code is extracted already; extracting again (a no-op then) keeps prose and demo code out of the pairs
+        # of runs stored before extraction existed.
+        extraction = extract_code(code)
+        if not extraction.ok:
+            return None
         tokenizer = self._tokenizer()
         try:
-            pair = training_pair(code, tokenizer)
+            pair = training_pair(extraction.code, tokenizer)
         except PromptError:
             return None
         return (pair.prompt, pair.completion)

@@ -209,7 +209,8 @@ class RunLoop:
         clock.add("generate", started)
         for result in sorted(results, key=lambda r: r.position):
             cid = ids[result.position]
-            self.store.candidate_generated(cid, result.code, result.attempts, result.tokens, result.seconds)
+            raw = result.raw if result.raw is not None and result.raw != result.code else None
+            self.store.candidate_generated(cid, result.code, result.attempts, result.tokens, result.seconds, raw=raw)
             self.hooks.on_stream(self._stream(cycle, cid, offsets[result.position], "", True))
             self.hooks.checkpoint("generation", cycle)
             self._check_candidate(cycle, cid, clock)

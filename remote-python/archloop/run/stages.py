@@ -35,6 +35,7 @@ class GeneratedCode:
     attempts: int
     tokens: int
     seconds: float
+    raw: str | None = None  # the model's reply the code was extracted from, when it differs
 
 
 @dataclass(frozen=True)
