@@ -99,13 +99,13 @@ def measure(config: DemoModelConfig, args: argparse.Namespace) -> dict:
     )
 
     loaded = load_model(model_dir, device="cpu")
-    settings = GenerationSettings(max_new_tokens=args.new_tokens, batch_size=8, retries=0, seed=0)
+    settings = GenerationSettings(max_new_tokens=args.new_tokens, batch_size=8, max_retries=0)
     if args.temperature is not None:
         settings = replace(settings, temperature=args.temperature)
     if args.top_k is not None:
         settings = replace(settings, top_k=args.top_k)
     sampling_started = time.perf_counter()
-    results = Generator(loaded, settings).generate(args.candidates)
+    results = Generator(loaded, settings).generate(args.candidates, seed=0)
     sampling_seconds = time.perf_counter() - sampling_started
 
     seeds = default_corpus()

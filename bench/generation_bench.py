@@ -41,14 +41,14 @@ def measure(
     loaded: LoadedModel, candidates: int, batch_size: int, new_tokens: int, stream: bool
 ) -> tuple[int, float, float]:
     """(tokens, wall seconds, CPU seconds of this process): CPU time stays meaningful on a machine shared with others."""
-    settings = GenerationSettings(max_new_tokens=new_tokens, batch_size=batch_size, seed=0)
+    settings = GenerationSettings(max_new_tokens=new_tokens, batch_size=batch_size)
     deltas = {"n": 0}
 
     def on_delta(index: int, text: str) -> None:
         deltas["n"] += 1
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    results = Generator(loaded, settings).generate(candidates, on_delta=on_delta if stream else None)
+    results = Generator(loaded, settings).generate(candidates, on_delta=on_delta if stream else None, seed=0)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return sum(r.tokens for r in results), seconds, cpu_seconds
 

@@ -40,7 +40,7 @@ from datasketch import LeanMinHash, MinHash  # noqa: E402
 from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
 
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
-from archloop.novelty.minhash import MinHashIndex, NoveltySettings, Shingler  # noqa: E402
+from archloop.novelty.minhash import MINHASH_SEED, MinHashIndex, NoveltySettings, Shingler  # noqa: E402
 
 WIDTHS = ["8", "12", "16", "24", "32", "40", "48", "64", "96", "128"]
 ACTIVATIONS = ["ReLU", "GELU", "SiLU", "LeakyReLU", "ELU", "Mish", "Hardswish", "ReLU6"]
@@ -276,11 +276,11 @@ def run_size(
     baselines["exact, sparse product"] = (1000 * statistics.mean(times), len(chosen))
 
     # MinHash estimate, datasketch pair by pair.
-    lean = [LeanMinHash(seed=settings.seed, hashvalues=row, scheme="affine32") for row in signatures[:size]]
+    lean = [LeanMinHash(seed=MINHASH_SEED, hashvalues=row, scheme="affine32") for row in signatures[:size]]
     chosen = sample("minhash_pairwise")
     times = []
     for q in chosen:
-        query_minhash = LeanMinHash(seed=settings.seed, hashvalues=query_signatures[q], scheme="affine32")
+        query_minhash = LeanMinHash(seed=MINHASH_SEED, hashvalues=query_signatures[q], scheme="affine32")
         elapsed, _ = timed(lambda query_minhash=query_minhash: minhash_pairwise(query_minhash, lean))
         times.append(elapsed)
     baselines["MinHash, pair by pair"] = (1000 * statistics.mean(times), len(chosen))
@@ -368,10 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def datasketch_default() -> None:
         for code_tokens in tokens:
-            minhash = MinHash(num_perm=settings.num_perm, seed=settings.seed)
+            minhash = MinHash(num_perm=settings.num_perm, seed=MINHASH_SEED)
             minhash.update_batch(
-                " ".join(code_tokens[i : i + settings.shingle_size]).encode()
-                for i in range(len(code_tokens) - settings.shingle_size + 1)
+                " ".join(code_tokens[i : i + settings.shingle]).encode()
+                for i in range(len(code_tokens) - settings.shingle + 1)
             )
 
     elapsed_default, _ = timed(datasketch_default)

@@ -22,9 +22,16 @@ DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from archloop.config import load_config
     from archloop.doctor import format_report, report_dict, run_doctor
 
-    report = run_doctor(Path(args.run_root).expanduser(), ray_address=args.ray_address)
+    config = None
+    if args.config or args.preset:  # also check what this run configuration needs (bitsandbytes, CUDA)
+        try:
+            config = load_config(Path(args.config).expanduser() if args.config else None, args.preset)
+        except ConfigError as exc:
+            return _fail(str(exc))
+    report = run_doctor(Path(args.run_root).expanduser(), ray_address=args.ray_address, config=config)
     if args.json:
         json.dump(report_dict(report), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -278,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     export = sub.add_parser("export", help="selected/accepted nets in LEMUR layout + per-cycle stats (CSV, JSON)")
+    doctor.add_argument("--preset", help="also check what this preset needs (e.g. paper: CUDA and bitsandbytes)")
+    doctor.add_argument("--config", help="also check what this run configuration (TOML) needs")
     export.add_argument("--run-dir", required=True)
     export.add_argument("--out", required=True, help="output directory")
     export.set_defaults(func=cmd_export)

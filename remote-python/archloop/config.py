@@ -1,5 +1,9 @@
 """Run configuration: a TOML file (optionally naming a preset) parsed into a validated dataclass tree.
 
+Each stage package owns its sections (llm/settings.py `[model]`, `[generation]`, `[lora]`, `[sft]`;
+novelty/settings.py `[novelty]`; evaluation/settings.py `[evaluation]`); this module composes them with the loop's
+own `[run]` and `[selection]`, checks every key against its type and declared check, and loads the presets.
+
 A config file looks like the presets in `archloop/presets/*.toml`: top-level `preset = "demo"` picks a base, and
 tables (`[run]`, `[model]`, `[generation]`, ...) override single keys of it. Every problem is a `ConfigError` whose
 message names the file, the table and the key ("config.toml: [generation] temperature must be a number > 0, got
@@ -13,12 +17,18 @@ import math
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from archloop.cache import DEFAULT_CACHE_DIR
+from archloop.evaluation.settings import EvaluationSettings
+from archloop.llm.settings import GenerationSettings, LoraSettings, ModelSettings, SftSettings
+from archloop.novelty.settings import NoveltySettings
+from archloop.settings import Check, ConfigError, non_empty, non_negative, percent, positive, setting
+
+__all__ = ["ConfigError", "RunConfig", "config_from_dict", "known_presets", "load_config"]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,165 +38,39 @@ else:  # pragma: no cover - exercised only on 3.10 hosts
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-class ConfigError(ValueError):
-    """A run configuration that cannot be used; the message is meant for the user as is."""
-
-
-# ---- per-key checks ----------------------------------------------------------------------------------------------
-# Each check is (predicate, what a good value is); the parser words the error as "<key> must be <what>, got <value>".
-Check = tuple[Callable[[Any], bool], str]
-
-
-def _positive() -> Check:
-    return (lambda v: v > 0, "> 0")
-
-
-def _positive_or_none() -> Check:
-    return (lambda v: v is None or v > 0, "> 0 (or absent)")
-
-
-def _non_negative() -> Check:
-    return (lambda v: v >= 0, ">= 0")
-
-
-def _unit_interval() -> Check:
-    return (lambda v: 0 < v <= 1, "in (0, 1]")
-
-
-def _percent() -> Check:
-    return (lambda v: 0 <= v <= 100, "a percentage in [0, 100]")
-
-
-def _probability() -> Check:
-    return (lambda v: 0 <= v < 1, "in [0, 1)")
-
-
-def _non_empty() -> Check:
-    return (lambda v: len(v) > 0, "non-empty")
-
-
-def _key(default: Any, check: Check | None = None, doc: str = "") -> Any:
-    """A config key: its default, an optional value check and a one-line description (shown by `--help-config`)."""
-    metadata = {"check": check, "doc": doc}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-# ---- the tree ----------------------------------------------------------------------------------------------------
+# ---- the sections the loop itself reads (run/ sits above this module, so they are defined here) ------------------
 
 
 @dataclass(frozen=True)
-class RunSection:
-    name: str = _key("archloop-run", _non_empty(), "a human name for the run")
-    cycles: int = _key(22, _positive(), "how many cycles `start` runs (cycle.run adds more)")
-    candidates_per_cycle: int = _key(150, _positive(), "candidates generated per cycle")
-    seed: int = _key(0, _non_negative(), "base random seed (each candidate derives its own)")
-    cache_dir: str | None = _key(None, None, f"built demo model and decoded data sets (default {DEFAULT_CACHE_DIR})")
+class RunSettings:
+    name: str = setting("archloop-run", non_empty(), "a human name for the run")
+    cycles: int = setting(22, positive(), "how many cycles `start` runs (cycle.run adds more)")
+    candidates_per_cycle: int = setting(150, positive(), "candidates generated per cycle")
+    seed: int = setting(0, non_negative(), "base random seed: sampling, training and fine-tuning derive theirs from it")
+    cache_dir: str | None = setting(None, None, f"built demo model and decoded data sets (default {DEFAULT_CACHE_DIR})")
 
 
 @dataclass(frozen=True)
-class ModelSection:
-    id: str = _key("deepseek-ai/deepseek-coder-7b-instruct-v1.5", _non_empty(), "hub id, local path, or 'demo'")
-    quantization: Literal["none", "4bit", "8bit"] = _key("4bit", None, "4bit = NF4 QLoRA as in the paper")
-    device: str = _key("auto", _non_empty(), "'auto', 'cpu', 'cuda' or 'cuda:N'")
+class SelectionSettings:
+    threshold: float = setting(40.0, percent(), "accuracy (%) that selects a novel candidate")
+    fallback_threshold: float = setting(35.0, percent(), "lower bar used to fill up to min_selected")
+    min_selected: int = setting(15, non_negative(), "fill with fallback candidates up to this many")
 
 
-@dataclass(frozen=True)
-class GenerationSection:
-    temperature: float = _key(0.7, _positive(), "sampling temperature")
-    top_k: int = _key(100, _non_negative(), "top-k sampling (0 = off)")
-    top_p: float = _key(0.95, _unit_interval(), "nucleus sampling")
-    max_new_tokens: int = _key(2048, _positive(), "tokens per completion")
-    max_retries: int = _key(5, _non_negative(), "retries after a failed check, each hotter")
-    temperature_step: float = _key(0.1, _non_negative(), "temperature added per retry")
-    batch_size: int = _key(8, _positive(), "completions sampled together (and committed together)")
-
-
-@dataclass(frozen=True)
-class NoveltySection:
-    threshold: float = _key(0.85, _unit_interval(), "MinHash-LSH Jaccard threshold for a near-duplicate")
-    num_perm: int = _key(128, _positive(), "MinHash permutations")
-    shingle: int = _key(7, _positive(), "tokens per shingle")
-    check_at_generation: bool = _key(True, None, "regenerate near-duplicates while sampling (paper's code)")
-    let_through_after: int = _key(5, _non_negative(), "after this many rejections a candidate is let through")
-    structural_dedup: bool = _key(True, None, "selection drops candidates whose AST signature was seen")
-    lemur_corpus: str | None = _key(None, None, "a LEMUR checkout (ab/nn/nn/*.py) added to the novelty corpus")
-
-
-@dataclass(frozen=True)
-class EvaluationSection:
-    protocol: Literal["paper", "fast"] = _key("paper", None, "training protocol (evaluate.py)")
-    batch_size: int | None = _key(
-        None, _positive_or_none(), "training batch size (default: the protocol's, paper 16, fast 128)"
-    )
-    data: Literal["auto", "cifar10", "synthetic"] = _key("auto", None, "auto = CIFAR-10 if found, else synthetic")
-    data_path: str | None = _key(None, None, "CIFAR-10 archive or folder (default: search the usual places)")
-    synthetic_train: int = _key(2000, _positive(), "images in the synthetic training set")
-    synthetic_test: int = _key(500, _positive(), "images in the synthetic test set")
-    executor: Literal["local", "ray"] = _key("local", None, "where candidates are trained")
-    workers: int = _key(1, _positive(), "candidates trained at once")
-    devices: list[str] = _key([], None, "devices for the workers (empty = auto)")
-    ray_address: str | None = _key(None, None, "Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    ray_num_cpus: float = _key(1.0, _positive(), "CPUs each candidate's Ray task reserves")
-    ray_num_gpus: float | None = _key(None, None, "GPU share per Ray task, fractions allowed (default: 1 if any GPU)")
-    ray_max_retries: int = _key(2, _non_negative(), "re-runs of a candidate whose Ray worker or node died")
-    time_limit_s: float = _key(1800.0, _positive(), "wall-clock limit per candidate (paper: 30 min)")
-    memory_limit_mb: int = _key(0, _non_negative(), "address-space limit per candidate process (0 = none)")
-
-
-@dataclass(frozen=True)
-class SelectionSection:
-    threshold: float = _key(40.0, _percent(), "accuracy (%) that selects a novel candidate")
-    fallback_threshold: float = _key(35.0, _percent(), "lower bar used to fill up to min_selected")
-    min_selected: int = _key(15, _non_negative(), "fill with fallback candidates up to this many")
-
-
-@dataclass(frozen=True)
-class LoraSection:
-    r: int = _key(32, _positive(), "LoRA rank")
-    alpha: int = _key(32, _positive(), "LoRA alpha")
-    dropout: float = _key(0.05, _probability(), "LoRA dropout")
-    target_modules: list[str] = _key(
-        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        None,
-        "modules that get adapters (empty = the model family's equivalents of the paper's)",
-    )
-
-
-@dataclass(frozen=True)
-class SftSection:
-    learning_rate: float = _key(1e-5, _positive(), "peak learning rate")
-    weight_decay: float = _key(0.01, _non_negative(), "AdamW weight decay")
-    warmup_steps: int = _key(20, _non_negative(), "linear warm-up steps")
-    epochs: int = _key(5, _positive(), "epochs over the cumulative set per cycle")
-    later_epochs: int = _key(2, _positive(), "epochs once the run is past `later_from_cycle`")
-    later_from_cycle: int = _key(6, _positive(), "first cycle that trains `later_epochs`")
-    batch_size: int = _key(1, _positive(), "per-device batch")
-    grad_accum: int = _key(8, _positive(), "gradient accumulation steps")
-    max_length: int = _key(4096, _positive(), "tokens per training example")
-    optimizer: str = _key("paged_adamw_8bit", _non_empty(), "optimizer name")
-    gradient_checkpointing: bool = _key(True, None, "trade compute for memory")
-    bf16: bool = _key(True, None, "bf16 autocast (ignored on CPU)")
-    include_seed_pairs: bool = _key(True, None, "start the training set from the seed corpus")
-    max_steps: int = _key(0, _non_negative(), "cap on optimizer steps per cycle (0 = none; for time-boxed runs)")
-
-    def epochs_for(self, cycle: int) -> int:
-        """The paper trains 5 epochs per cycle early on and 2 later."""
-        return self.epochs if cycle < self.later_from_cycle else self.later_epochs
+# ---- the tree: each stage's own section ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None
-    run: RunSection = field(default_factory=RunSection)
-    model: ModelSection = field(default_factory=ModelSection)
-    generation: GenerationSection = field(default_factory=GenerationSection)
-    novelty: NoveltySection = field(default_factory=NoveltySection)
-    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
-    selection: SelectionSection = field(default_factory=SelectionSection)
-    lora: LoraSection = field(default_factory=LoraSection)
-    sft: SftSection = field(default_factory=SftSection)
+    run: RunSettings = field(default_factory=RunSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    novelty: NoveltySettings = field(default_factory=NoveltySettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    sft: SftSettings = field(default_factory=SftSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (stored with the run, and round-trips through `config_from_dict`)."""
@@ -194,14 +78,14 @@ class RunConfig:
 
 
 _SECTION_TYPES: dict[str, type] = {
-    "run": RunSection,
-    "model": ModelSection,
-    "generation": GenerationSection,
-    "novelty": NoveltySection,
-    "evaluation": EvaluationSection,
-    "selection": SelectionSection,
-    "lora": LoraSection,
-    "sft": SftSection,
+    "run": RunSettings,
+    "model": ModelSettings,
+    "generation": GenerationSettings,
+    "novelty": NoveltySettings,
+    "evaluation": EvaluationSettings,
+    "selection": SelectionSettings,
+    "lora": LoraSettings,
+    "sft": SftSettings,
 }
 
 # ---- loading -----------------------------------------------------------------------------------------------------
@@ -290,9 +174,14 @@ def _build_section(cls: type, section: str, table: Mapping[str, Any], source: st
         check: Check | None = fields[name].metadata.get("check")
         coerced = _coerce(value, hints[name], where, f" {check[1]}" if check else "")
         if check is not None and coerced is not None and not check[0](coerced):
-            raise ConfigError(f"{where} must be {_type_word(hints[name])} {check[1]}, got {value!r}")
+            # A check that lists the allowed values ("'cpu', 'cuda' or 'cuda:N'") needs no type word before it.
+            what = check[1] if check[1].startswith("'") else f"{_type_word(hints[name])} {check[1]}"
+            raise ConfigError(f"{where} must be {what}, got {value!r}")
         values[name] = coerced
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a section's own consistency check
+        raise ConfigError(f"{source}: [{section}] {exc}") from None
 
 
 def _coerce(value: Any, hint: Any, where: str, bound: str = "") -> Any:
@@ -341,8 +230,6 @@ def _type_word(hint: Any) -> str:
 
 
 def _check_cross_keys(config: RunConfig, source: str) -> None:
-    if config.evaluation.ray_num_gpus is not None and config.evaluation.ray_num_gpus < 0:
-        raise ConfigError(f"{source}: [evaluation] ray_num_gpus must be >= 0, got {config.evaluation.ray_num_gpus}")
     if config.selection.fallback_threshold > config.selection.threshold:
         raise ConfigError(
             f"{source}: [selection] fallback_threshold ({config.selection.fallback_threshold}) must not exceed "

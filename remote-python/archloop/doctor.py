@@ -10,12 +10,14 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import shlex
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
+from archloop.config import RunConfig
 from archloop.evaluation.netguard import sandbox_guards
 
 # (import name, distribution name, why it is needed)
@@ -27,8 +29,10 @@ PACKAGES: list[tuple[str, str, str]] = [
     ("accelerate", "accelerate", "model loading"),
     ("datasketch", "datasketch", "MinHash novelty filter"),
 ]
+# Lower bounds the code needs where a bare name could resolve too old (kept in step with pyproject.toml's extras).
+REQUIREMENTS = {"bitsandbytes": "bitsandbytes>=0.45"}
 OPTIONAL: list[tuple[str, str, str]] = [
-    ("bitsandbytes", "bitsandbytes", "4-bit (QLoRA) loading of the base model"),
+    ("bitsandbytes", "bitsandbytes", "4-bit/8-bit loading and 8-bit optimizers (the gpu extra)"),
     ("ray", "ray", "the Ray executor (pip install 'archloop[ray]')"),
 ]
 
@@ -105,13 +109,15 @@ class DoctorReport:
     ray_cluster: RayClusterReport | None = None  # only when an address was given (--ray-address or RAY_ADDRESS)
     sandbox_guards: list[str] = field(default_factory=list)  # what confines a candidate on this host
     sandbox_open: list[str] = field(default_factory=list)  # and what those guards leave open
+    preset: str | None = None  # the run configuration whose needs were checked (--preset / --config)
 
 
 def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
     try:
         module = importlib.import_module(import_name)
     except Exception as exc:  # a broken install raises more than ImportError
-        return PackageReport(dist, why, None, False, f"{python} -m pip install {dist}", f"{type(exc).__name__}: {exc}")
+        install = f"{python} -m pip install {shlex.quote(REQUIREMENTS.get(dist, dist))}"
+        return PackageReport(dist, why, None, False, install, f"{type(exc).__name__}: {exc}")
     version = getattr(module, "__version__", None)
     if version is None:
         try:
@@ -145,8 +151,35 @@ def find_cifar10(extra: list[Path] | None = None) -> Path | None:
     return None
 
 
-def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
-    """`ray_address` (else RAY_ADDRESS) also probes that Ray cluster; without either no cluster is contacted."""
+def config_needs(config: RunConfig, cuda: bool, bitsandbytes: bool, python: str) -> list[str]:
+    """What `config` needs that this host lacks, each with the command (or setting) that fixes it."""
+    problems = []
+    quantized = config.model.quantization != "none"
+    if quantized and not bitsandbytes:
+        problems.append(
+            f"[model] quantization = {config.model.quantization!r} needs bitsandbytes (the gpu extra): run "
+            f"`{python} -m pip install {shlex.quote(REQUIREMENTS['bitsandbytes'])}`"
+        )
+    if config.sft.optimizer.endswith("_8bit") and not bitsandbytes:
+        problems.append(
+            f"[sft] optimizer = {config.sft.optimizer!r} needs bitsandbytes (without it fine-tuning falls back to "
+            f"torch AdamW): run `{python} -m pip install {shlex.quote(REQUIREMENTS['bitsandbytes'])}`"
+        )
+    # A real code LLM on the CPU is not a run anyone can wait for: only the demo model (or an explicit 'cpu') is.
+    wants_cuda = config.model.device.startswith("cuda") or quantized
+    wants_cuda = wants_cuda or (config.model.device == "auto" and config.model.id != "demo")
+    if wants_cuda and not cuda:
+        problems.append(
+            f"{config.preset or 'this configuration'} needs a CUDA GPU ([model] id = {config.model.id!r}, "
+            f"device = {config.model.device!r}) and torch does not see one: install a CUDA build of torch on a GPU "
+            "host, or use the demo preset"
+        )
+    return problems
+
+
+def run_doctor(run_root: Path, ray_address: str | None = None, config: RunConfig | None = None) -> DoctorReport:
+    """`ray_address` (else RAY_ADDRESS) also probes that Ray cluster; without either no cluster is contacted.
+    `config` (a preset or run configuration) adds what it needs and this host lacks to the problems."""
     python = sys.executable
     packages = [_probe(i, d, w, python) for i, d, w in PACKAGES]
     optional = [_probe(i, d, w, python) for i, d, w in OPTIONAL]
@@ -168,6 +201,9 @@ def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
     ray_cluster = _probe_ray_cluster(address) if address else None
     if ray_cluster is not None and not ray_cluster.connected:
         problems.append(f"the Ray cluster at {address} cannot be reached: {ray_cluster.error}")
+    if config is not None:
+        bitsandbytes = next(p.ok for p in optional if p.name.startswith("bitsandbytes"))
+        problems.extend(config_needs(config, cuda, bitsandbytes, python))
     if disk_free is not None and disk_free < 5:
         problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
     guards, gaps = sandbox_guards()
@@ -192,6 +228,7 @@ def run_doctor(run_root: Path, ray_address: str | None = None) -> DoctorReport:
         ray_cluster=ray_cluster,
         sandbox_guards=guards,
         sandbox_open=gaps,
+        preset=config.preset if config is not None else None,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from archloop.config import RunConfig
 from archloop.corpus.seeds import load_seed_corpus
 from archloop.llm.demo_model import rescale_widths, strip_seed_header
-from archloop.run.llm_stages import RealStages
+from archloop.run.llm_stages import LlmStages
 from archloop.run.stages import CodeCheck, DeltaCallback, GeneratedCode, StopPredicate
 
 
@@ -63,8 +63,8 @@ def toml_text(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class SeedVariantStages(RealStages):
-    """RealStages whose generation replays rescaled seed nets (see the module docstring for why)."""
+class SeedVariantStages(LlmStages):
+    """LlmStages whose generation replays rescaled seed nets (see the module docstring for why)."""
 
     def generate(
         self,
@@ -73,6 +73,7 @@ class SeedVariantStages(RealStages):
         on_delta: DeltaCallback,
         check: CodeCheck | None,
         should_stop: StopPredicate,
+        seed: int = 0,
     ) -> list[GeneratedCode]:
         seeds = [strip_seed_header(s.code) for s in load_seed_corpus() if s.name in ("lenet", "alexnet_style")]
         counter = self.run_dir / "variant-counter"

@@ -90,6 +90,7 @@ class ScriptedStages:
         on_delta: DeltaCallback,
         check: CodeCheck | None,
         should_stop: StopPredicate,
+        seed: int = 0,
     ) -> list[GeneratedCode]:
         out = []
         for position in range(count):

@@ -63,6 +63,32 @@ def test_config_round_trips_through_its_stored_dict():
         ("run = 3\n", "config.toml: [run] must be a table, got 3"),
         ("[run\n", "config.toml: not valid TOML"),
         ("preset = 3\n", "config.toml: preset must be a string, got 3"),
+        (
+            '[model]\nquantization = "3bit"\n',
+            "config.toml: [model] quantization must be one of 'none', '4bit', '8bit', got '3bit'",
+        ),
+        (
+            '[model]\ndevice = "gpu"\n',
+            "config.toml: [model] device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'",
+        ),
+        (
+            '[sft]\noptimizer = "sgd"\n',
+            "config.toml: [sft] optimizer must be one of 'paged_adamw_8bit', 'adamw_8bit', 'adamw', 'adamw_torch', "
+            "got 'sgd'",
+        ),
+        (
+            '[evaluation]\ndevices = ["cuda:0", "tpu"]\n',
+            "config.toml: [evaluation] devices must be a list made of 'cpu', 'cuda' or 'cuda:N', got ['cuda:0', 'tpu']",
+        ),
+        (
+            '[evaluation]\ndevices = ["auto"]\n',
+            "config.toml: [evaluation] devices must be a list made of 'cpu', 'cuda' or 'cuda:N', got ['auto']",
+        ),
+        ("[evaluation]\nmemory_limit_mb = -1\n", "config.toml: [evaluation] memory_limit_mb must be an integer >= 0"),
+        ("[evaluation]\nray_num_gpus = -0.5\n", "config.toml: [evaluation] ray_num_gpus must be a number >= 0"),
+        ("[novelty]\nnum_perm = 1\n", "config.toml: [novelty] num_perm must be an integer in [2, 65535], got 1"),
+        ("[generation]\nretries = 2\n", "config.toml: [generation] unknown key 'retries'"),
+        ("[novelty]\nshingle_size = 5\n", "config.toml: [novelty] unknown key 'shingle_size'"),
     ],
 )
 def test_bad_values_name_the_file_table_and_key(tmp_path, text, message):
@@ -90,14 +116,57 @@ def test_sft_epoch_schedule_follows_the_paper():
 
 def test_a_run_may_set_its_training_batch_size_and_the_executor_uses_it(tmp_path):
     from archloop.evaluation.evaluate import FAST
-    from archloop.run.llm_stages import RealStages
+    from archloop.run.llm_stages import LlmStages
 
     assert load_config(preset="paper").evaluation.batch_size is None
     path = write(tmp_path, 'preset = "demo"\n[evaluation]\nbatch_size = 48\n')
-    stages = RealStages(load_config(path), tmp_path / "run")
+    stages = LlmStages(load_config(path), tmp_path / "run")
     protocol = stages._protocol()
     assert protocol.batch_size == 48 and protocol.name == "fast" and protocol.lr == FAST.lr
-    stages = RealStages(config_from_dict({"evaluation": {"protocol": "fast"}}), tmp_path / "run2")
+    stages = LlmStages(config_from_dict({"evaluation": {"protocol": "fast"}}), tmp_path / "run2")
     assert stages._protocol() == FAST
     with pytest.raises(ConfigError, match="batch_size must be an integer > 0"):
         load_config(write(tmp_path, "[evaluation]\nbatch_size = 0\n"))
+
+
+@pytest.mark.parametrize("preset", known_presets())
+def test_every_key_of_every_preset_is_checked_and_its_section_is_what_the_stage_reads(preset):
+    from archloop.config import PRESET_DIR, _read_toml
+
+    config = load_config(preset=preset)
+    assert config_from_dict(config.to_dict()) == config  # stored runs reload as they were
+    keys = [(table, key) for table, values in _read_toml(PRESET_DIR / f"{preset}.toml").items() for key in values]
+    assert keys
+    for table, key in keys:
+        assert hasattr(getattr(config, table), key)  # the TOML name is the field the stage reads
+        with pytest.raises(ConfigError) as err:
+            config_from_dict({**config.to_dict(), table: {key: {"not": "a value"}}})
+        assert f"[{table}] {key}" in str(err.value) and "{'not': 'a value'}" in str(err.value)
+
+
+def test_each_stage_owns_its_section():
+    from archloop.evaluation.settings import EvaluationSettings
+    from archloop.llm.settings import GenerationSettings, LoraSettings, ModelSettings, SftSettings
+    from archloop.novelty.settings import NoveltySettings
+
+    config = load_config(preset="paper")
+    assert isinstance(config.model, ModelSettings) and isinstance(config.generation, GenerationSettings)
+    assert isinstance(config.lora, LoraSettings) and isinstance(config.sft, SftSettings)
+    assert isinstance(config.novelty, NoveltySettings) and isinstance(config.evaluation, EvaluationSettings)
+
+
+def test_memory_limit_zero_means_no_cap_and_a_number_caps(tmp_path):
+    from archloop.run.llm_stages import LlmStages
+
+    assert load_config(preset="paper").evaluation.memory_limit_mb == 0
+    assert LlmStages(load_config(preset="paper"), tmp_path / "a")._limits.memory_mb is None
+    capped = config_from_dict({"evaluation": {"memory_limit_mb": 4096}})
+    assert LlmStages(capped, tmp_path / "b")._limits.memory_mb == 4096
+
+
+def test_valid_devices_and_8bit_quantization_are_accepted():
+    config = config_from_dict(
+        {"model": {"device": "cuda:1", "quantization": "8bit"}, "evaluation": {"devices": ["cpu", "cuda", "cuda:3"]}}
+    )
+    assert config.model.device == "cuda:1" and config.model.quantization == "8bit"
+    assert config.evaluation.devices == ["cpu", "cuda", "cuda:3"]

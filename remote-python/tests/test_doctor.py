@@ -45,3 +45,26 @@ def test_doctor_names_the_install_command_for_a_missing_package(tmp_path):
     assert datasketch["install"] == f"{sys.executable} -m pip install datasketch"
     assert any("datasketch" in p for p in report["problems"])
     assert result.returncode == 1
+
+
+def test_doctor_preset_marks_what_the_preset_needs_and_this_host_lacks():
+    from archloop.config import load_config
+    from archloop.doctor import config_needs
+
+    python = sys.executable
+    paper = config_needs(load_config(preset="paper"), cuda=False, bitsandbytes=False, python=python)
+    assert any("[model] quantization = '4bit' needs bitsandbytes" in p for p in paper)
+    assert any(f"`{python} -m pip install 'bitsandbytes>=0.45'`" in p for p in paper)
+    assert any("[sft] optimizer = 'paged_adamw_8bit'" in p for p in paper)
+    assert any("paper needs a CUDA GPU" in p for p in paper)
+    assert config_needs(load_config(preset="paper"), cuda=True, bitsandbytes=True, python=python) == []
+    small = config_needs(load_config(preset="gpu-small"), cuda=False, bitsandbytes=False, python=python)
+    assert len(small) == 1 and "gpu-small needs a CUDA GPU" in small[0]
+    assert config_needs(load_config(preset="demo"), cuda=False, bitsandbytes=False, python=python) == []
+
+
+def test_doctor_with_a_preset_reports_its_problems_and_an_unknown_preset_is_an_error(tmp_path):
+    result = run_cli("doctor", "--json", "--run-root", str(tmp_path / "runs"), "--preset", "demo")
+    assert json.loads(result.stdout)["preset"] == "demo"
+    bad = run_cli("doctor", "--preset", "huge")
+    assert bad.returncode != 0 and "unknown preset 'huge'" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from archloop.llm.finetune import (
     FinetuneError,
     LoraSettings,
     SftSettings,
+    _optimizer,
     encode_pair,
     find_lora_targets,
     finetune,
@@ -31,8 +33,9 @@ FAST = SftSettings(
     grad_accum=2,
     max_steps=6,
     max_length=1024,
-    lora=LoraSettings(r=8, alpha=32, dropout=0.0),
+    optimizer="adamw",
 )
+LORA = LoraSettings(r=8, alpha=32, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,8 @@ def adapter_weights(adapter_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_defaults_are_the_papers_lora_and_sft_settings():
     lora, sft = LoraSettings(), SftSettings()
-    assert (lora.r, lora.alpha, lora.dropout, lora.bias) == (32, 32, 0.05, "none")
+    assert (lora.r, lora.alpha, lora.dropout, len(lora.target_modules)) == (32, 32, 0.05, 7)
+    assert (sft.optimizer, sft.gradient_checkpointing, sft.bf16) == ("paged_adamw_8bit", True, True)
     assert (sft.learning_rate, sft.weight_decay, sft.warmup_steps, sft.epochs) == (1e-5, 0.01, 20, 5)
     assert (sft.batch_size, sft.grad_accum, sft.max_length) == (1, 8, 4096)
 
@@ -112,7 +116,7 @@ def test_loss_decreases_and_the_adapter_is_saved_and_loads_for_generation(
         out_dir=tmp_path / "cycle-1",
         settings=replace(FAST, max_steps=10),
         on_progress=lambda *args: progress.append(args),
-        device="cpu",
+        lora=LORA, device="cpu",
     )
     assert not result.cancelled and result.steps == 10 and result.examples == 2
     assert [p[0] for p in progress] == list(range(1, 11)) and all(p[1] == 10 for p in progress)
@@ -128,20 +132,20 @@ def test_loss_decreases_and_the_adapter_is_saved_and_loads_for_generation(
 
 
 def test_second_cycle_continues_from_the_first_adapter(model_dir: Path, pairs: list[tuple[str, str]], tmp_path: Path):
-    first = finetune(model_dir, pairs, out_dir=tmp_path / "c1", settings=FAST, device="cpu")
+    first = finetune(model_dir, pairs, out_dir=tmp_path / "c1", settings=FAST, lora=LORA, device="cpu")
     assert first.adapter_dir is not None
     c1 = adapter_weights(first.adapter_dir)
     # lr 0 keeps the weights exactly as loaded: a continued adapter equals cycle 1, a fresh one has B == 0.
     frozen = replace(FAST, learning_rate=0.0, max_steps=1)
     continued = finetune(
-        model_dir, pairs, out_dir=tmp_path / "c2", previous_adapter=first.adapter_dir, settings=frozen, device="cpu"
+        model_dir, pairs, out_dir=tmp_path / "c2", previous_adapter=first.adapter_dir, settings=frozen, lora=LORA, device="cpu"
     )
     assert continued.adapter_dir is not None
     c2 = adapter_weights(continued.adapter_dir)
     assert c2.keys() == c1.keys()
     assert all(torch.equal(c1[k], c2[k]) for k in c1)
     fresh = adapter_weights(
-        finetune(model_dir, pairs, out_dir=tmp_path / "fresh", settings=frozen, device="cpu").adapter_dir
+        finetune(model_dir, pairs, out_dir=tmp_path / "fresh", settings=frozen, lora=LORA, device="cpu").adapter_dir
     )  # type: ignore[arg-type]
     lora_b = [k for k in fresh if "lora_B" in k]
     assert lora_b and all(not fresh[k].any() for k in lora_b)
@@ -153,7 +157,7 @@ def test_second_cycle_continues_from_the_first_adapter(model_dir: Path, pairs: l
         out_dir=tmp_path / "c2b",
         previous_adapter=first.adapter_dir,
         settings=replace(FAST, max_steps=2),
-        device="cpu",
+        lora=LORA, device="cpu",
     )
     moved = adapter_weights(trained.adapter_dir)  # type: ignore[arg-type]
     assert any(not torch.equal(c1[k], moved[k]) for k in lora_b)
@@ -169,7 +173,7 @@ def test_cancellation_stops_between_steps_and_saves_nothing(
         return polls["n"] >= 5
 
     result = finetune(
-        model_dir, pairs, out_dir=tmp_path / "out", settings=FAST, should_stop=stop_on_fifth_poll, device="cpu"
+        model_dir, pairs, out_dir=tmp_path / "out", settings=FAST, should_stop=stop_on_fifth_poll, lora=LORA, device="cpu"
     )
     assert result.cancelled and result.adapter_dir is None
     assert result.steps == 2  # two full steps of grad_accum=2 micro-batches, then the fifth poll stops
@@ -180,7 +184,18 @@ def test_pairs_that_cannot_fit_are_an_error_and_a_bad_adapter_is_classified(
     model_dir: Path, pairs: list[tuple[str, str]], tmp_path: Path
 ):
     with pytest.raises(FinetuneError, match="max_length=10"):
-        finetune(model_dir, pairs, out_dir=tmp_path / "x", settings=replace(FAST, max_length=10), device="cpu")
+        finetune(model_dir, pairs, out_dir=tmp_path / "x", settings=replace(FAST, max_length=10), lora=LORA, device="cpu")
     with pytest.raises(ModelLoadError) as caught:
-        finetune(model_dir, pairs, out_dir=tmp_path / "y", previous_adapter=tmp_path, settings=FAST, device="cpu")
+        finetune(model_dir, pairs, out_dir=tmp_path / "y", previous_adapter=tmp_path, settings=FAST, lora=LORA, device="cpu")
     assert caught.value.kind == "adapter"
+
+
+def test_8bit_optimizers_fall_back_to_adamw_with_a_warning_and_unknown_names_are_refused(caplog):
+    model = torch.nn.Linear(2, 2)
+    with caplog.at_level(logging.WARNING, logger="archloop.llm.finetune"):
+        optimizer = _optimizer(model, SftSettings(optimizer="paged_adamw_8bit"), on_cuda=False)
+    assert type(optimizer) is torch.optim.AdamW
+    assert "'paged_adamw_8bit' needs CUDA; training with torch AdamW instead" in caplog.text
+    assert type(_optimizer(model, SftSettings(optimizer="adamw_torch"), on_cuda=False)) is torch.optim.AdamW
+    with pytest.raises(FinetuneError, match="unknown optimizer 'sgd'"):
+        _optimizer(model, SftSettings(optimizer="sgd"), on_cuda=False)  # type: ignore[arg-type]

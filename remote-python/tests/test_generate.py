@@ -40,8 +40,20 @@ def short(**overrides: float | int) -> GenerationSettings:
 def test_defaults_are_the_papers_decoding_settings():
     settings = GenerationSettings()
     assert (settings.temperature, settings.top_k, settings.top_p, settings.max_new_tokens) == (0.7, 100, 0.95, 2048)
-    assert (settings.retries, settings.temperature_step) == (5, 0.1)
+    assert (settings.max_retries, settings.temperature_step) == (5, 0.1)
     assert settings.temperature_for(6) == pytest.approx(1.2)
+
+
+def test_the_same_seed_samples_the_same_candidates_and_another_seed_others(loaded: LoadedModel):
+    generator = Generator(loaded, short(temperature=1.0))
+
+    def codes(seed: int) -> list[str]:
+        torch.manual_seed(seed + 1000)  # whatever the global RNG holds before, the seed decides
+        return [c.code for c in generator.generate(4, seed=seed)]
+
+    first = codes(7)
+    assert codes(7) == first
+    assert codes(8) != first
 
 
 def test_every_candidate_of_uneven_batches_streams_exactly_its_code(loaded: LoadedModel):
@@ -90,7 +102,7 @@ def test_a_crashing_check_counts_as_failed(loaded: LoadedModel):
     def crashes(code: str) -> bool:
         raise RuntimeError("checker bug")
 
-    results = Generator(loaded, short(max_new_tokens=2, retries=1)).generate(1, check=crashes)
+    results = Generator(loaded, short(max_new_tokens=2, max_retries=1)).generate(1, check=crashes)
     assert results[0].attempts == 2 and not results[0].passed_check
 
 
@@ -268,9 +280,10 @@ def test_bad_adapter_and_impossible_quantization_are_classified(model_dir: Path,
         load_model(model_dir, tmp_path, device="cpu")
     assert caught.value.kind == "adapter"
     if not torch.cuda.is_available():
-        with pytest.raises(ModelLoadError) as caught:
-            load_model(model_dir, device="cpu", load_in_4bit=True)
-        assert caught.value.kind == "quantization"
+        for quantization in ("4bit", "8bit"):
+            with pytest.raises(ModelLoadError) as caught:
+                load_model(model_dir, device="cpu", quantization=quantization)
+            assert caught.value.kind == "quantization" and "archloop[gpu]" in str(caught.value)
 
 
 def test_a_directory_without_weights_is_a_not_found_error_naming_the_directory(model_dir: Path, tmp_path: Path):

@@ -146,8 +146,8 @@ def test_signature_bytes_round_trip_and_refuse_foreign_settings(seed_index: MinH
     index = MinHashIndex()
     index.add_signature("convmixer", data)
     assert index.query(SEEDS["convmixer"]) == seed_index.query(SEEDS["convmixer"]).__class__(1.0, "convmixer", False)
-    other = MinHashIndex(NoveltySettings(shingle_size=5))
-    with pytest.raises(ValueError, match="shingle_size=7"):
+    other = MinHashIndex(NoveltySettings(shingle=5))
+    with pytest.raises(ValueError, match="shingle=7"):
         other.add_signature("x", data)
     with pytest.raises(ValueError, match="bytes"):
         MinHashIndex.from_signatures([("broken", data[:-3])])

@@ -32,7 +32,7 @@ from archloop.evaluation.evaluate import FAST, EvalResult, EvalTask  # noqa: E40
 from archloop.evaluation.executor import LocalExecutor  # noqa: E402
 from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RayExecutorError, RaySettings  # noqa: E402
 from archloop.evaluation.sandbox import SandboxLimits  # noqa: E402
-from archloop.run.llm_stages import RealStages  # noqa: E402
+from archloop.run.llm_stages import LlmStages  # noqa: E402
 from archloop.run.loop import LoopHooks, RunLoop, open_run  # noqa: E402
 from archloop.run.stages import EvalJob, Evaluation, StopPredicate  # noqa: E402
 
@@ -217,7 +217,7 @@ def test_a_ray_run_evaluates_through_the_stages_and_says_so_in_run_created(clust
     with open_run(tmp_path / "run", config) as store:
         created = store.events_since(0)[0]
     assert created.kind == "run.created" and created.data["executor"] == f"ray @ {cluster.address}"
-    stages = RealStages(config, tmp_path / "run")
+    stages = LlmStages(config, tmp_path / "run")
     try:
         jobs = [EvalJob("a", LENET, 1), EvalJob("b", LENET, 2)]
         results = list(stages.evaluate(jobs, lambda: False))

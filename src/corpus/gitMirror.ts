@@ -85,7 +85,7 @@ export class GitMirror {
 
   /** The last event seq folded in (a RunClient may attach with `--since` this). */
   get lastSeq(): number {
-    return this.state.run.lastSeq;
+    return this.state.fold.lastSeq;
   }
 
   /** Folds an event in and schedules its write. Never throws; events after close() are ignored. */

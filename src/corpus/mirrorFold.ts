@@ -1,34 +1,27 @@
 /**
- * The git mirror as a pure fold over a run's `Event` stream. `foldMirror` updates the records and remembers what
- * changed; `takeBatch` turns what changed into file writes and planned commits (with their messages and tags) and
- * clears it. The writer (gitMirror.ts) only performs them, so every decision about content and history is tested
- * here without git.
+ * The git mirror as a projection of the run's one fold (protocol/runFold.ts). `foldMirror` applies an event to that
+ * fold and notes what changed, by comparing the fold before and after (it shares every object it did not change);
+ * `takeBatch` turns what changed into file writes and planned commits (with their messages and tags) and clears it.
+ * The writer (gitMirror.ts) only performs them, so every decision about content and history is tested here without
+ * git. The files hold the fold's records as mirrorRecords.ts writes them; a reopened mirror rebuilds the fold from them.
  *
  * Commit policy: one commit per finished cycle (tagged `cycle-N`), one per batch of verdicts/annotations (only the
  * touched candidates' metadata), one when the run is created or finishes. Candidates of an unfinished cycle are
  * written to the working tree as they arrive but committed with their cycle (or, on close, as "in progress").
  * Repeated events (seq <= lastSeq) and events of another run are ignored; nothing here throws.
  */
-import type { Event, EventOf, Verdict } from '../protocol/messages';
+import type { Event, Verdict } from '../protocol/messages';
+import { applyEvent, emptyRunView, labelOf, newCandidate, newCycle, stepOf, type CandidateView, type CycleView, type RunView } from '../protocol/runFold';
 import {
   RUN_FILE,
   candidateCodePath,
   candidateMetaPath,
   cycleMetaPath,
-  emptyCandidateRecord,
-  emptyCycleRecord,
-  emptyRunRecord,
   toJsonFile,
   type CandidateRecord,
-  type CandidateStatus,
   type CycleRecord,
   type RunRecord,
 } from './mirrorRecords';
-
-export interface MirrorCycle {
-  readonly record: CycleRecord;
-  readonly candidates: Readonly<Record<string, CandidateRecord>>;
-}
 
 /** What changed since the last batch. Small: it is emptied at every commit. */
 export interface PendingChanges {
@@ -46,8 +39,8 @@ export interface PendingChanges {
 }
 
 export interface MirrorState {
-  readonly run: RunRecord;
-  readonly cycles: Readonly<Record<number, MirrorCycle>>;
+  /** The run's fold: the records written are projections of it. */
+  readonly fold: RunView;
   readonly pending: PendingChanges;
 }
 
@@ -86,19 +79,118 @@ const NO_CHANGES: PendingChanges = {
 };
 
 export function emptyMirrorState(run: string): MirrorState {
-  return { run: emptyRunRecord(run), cycles: {}, pending: NO_CHANGES };
+  return { fold: emptyRunView(run), pending: NO_CHANGES };
 }
 
-/** Rebuilds fold state from records read back from disk (a reopened mirror continues where it stopped). */
+// ---- the records: projections of the fold, and back ----------------------------------------------------------
+
+export function runRecord(fold: RunView): RunRecord {
+  return {
+    run: fold.run,
+    name: fold.name,
+    model: fold.model,
+    preset: fold.preset,
+    protocol: fold.protocol,
+    plannedCycles: fold.plannedCycles,
+    candidatesPerCycle: fold.candidatesPerCycle,
+    config: { ...fold.config },
+    lastSeq: fold.lastSeq,
+    finished: fold.finished,
+    errors: fold.errors.map(({ message, stage, fatal }) => ({ message, stage, fatal })),
+  };
+}
+
+export function cycleRecord(cycle: CycleView): CycleRecord {
+  const { planned, adapter, selected, finetuneAdapter, stats } = cycle;
+  return { cycle: cycle.cycle, planned, adapter, selected: [...selected], finetuneAdapter, stats };
+}
+
+export function candidateRecord(c: CandidateView): CandidateRecord {
+  return {
+    candidate: c.id,
+    cycle: c.cycle,
+    index: c.index,
+    status: c.status,
+    outcome: c.outcome,
+    message: c.message,
+    line: c.line,
+    params: c.params,
+    accuracy: c.accuracy,
+    novelty: c.novel === null ? null : { maxJaccard: c.maxJaccard ?? 0, novel: c.novel, signature: c.signature ?? '' },
+    nearest: c.nearest,
+    generation: c.generation,
+    training: c.training,
+    selected: c.selected,
+    selectReason: c.selectReason,
+    verdict: c.verdict,
+    annotations: c.annotations.map((a) => ({ text: a.text, tags: [...a.tags], ts: a.ts })),
+  };
+}
+
+function candidateFromRecord(r: CandidateRecord): CandidateView {
+  const step = stepOf(r.status);
+  const valid = step === 'invalid' ? false : step === 'generating' || step === 'generated' ? null : true;
+  const c: CandidateView = {
+    ...newCandidate(r.candidate, r.cycle),
+    index: r.index,
+    step,
+    outcome: r.outcome,
+    message: r.message,
+    line: r.line,
+    params: r.params,
+    valid,
+    novel: r.novelty?.novel ?? null,
+    maxJaccard: r.novelty?.maxJaccard ?? null,
+    signature: r.novelty?.signature ?? null,
+    nearest: r.nearest,
+    accuracy: r.accuracy,
+    trainSeconds: r.training?.trainSeconds ?? null,
+    generation: r.generation,
+    training: r.training,
+    selected: r.selected,
+    selectReason: r.selectReason,
+    verdict: r.verdict,
+    annotations: r.annotations,
+  };
+  return { ...c, status: labelOf(c) };
+}
+
+/** Rebuilds the fold from records read back from disk (a reopened mirror continues where it stopped). */
 export function mirrorStateFromRecords(run: RunRecord, cycles: readonly { record: CycleRecord; candidates: readonly CandidateRecord[] }[]): MirrorState {
-  const byCycle: Record<number, MirrorCycle> = {};
-  for (const cycle of cycles) {
-    byCycle[cycle.record.cycle] = {
-      record: cycle.record,
-      candidates: Object.fromEntries(cycle.candidates.map((c) => [c.candidate, c])),
+  const byCycle: Record<number, CycleView> = {};
+  for (const { record, candidates } of cycles) {
+    const phase = record.stats !== null ? 'finished' : record.selected.length > 0 ? 'selected' : 'generating';
+    byCycle[record.cycle] = {
+      ...newCycle(record.cycle),
+      planned: record.planned,
+      adapter: record.adapter,
+      phase,
+      order: candidates.map((c) => c.candidate),
+      candidates: Object.fromEntries(candidates.map((c) => [c.candidate, candidateFromRecord(c)])),
+      selected: record.selected,
+      finetuneAdapter: record.finetuneAdapter,
+      stats: record.stats,
     };
   }
-  return { run, cycles: byCycle, pending: NO_CHANGES };
+  const protocol = run.protocol === 'paper' || run.protocol === 'fast' ? run.protocol : null;
+  const fatal = run.errors.some((e) => e.fatal);
+  const fold: RunView = {
+    ...emptyRunView(run.run),
+    name: run.name,
+    model: run.model,
+    preset: run.preset,
+    protocol,
+    config: run.config,
+    plannedCycles: run.plannedCycles,
+    candidatesPerCycle: run.candidatesPerCycle,
+    finished: run.finished,
+    phase: run.finished === 'completed' ? 'finished' : run.finished === 'stopped' ? 'stopped' : fatal ? 'failed' : 'running',
+    lastSeq: run.lastSeq,
+    cycleOrder: Object.keys(byCycle).map(Number).sort((a, b) => a - b),
+    cycles: byCycle,
+    errors: run.errors.map((e) => ({ seq: 0, ...e })),
+  };
+  return { fold, pending: NO_CHANGES };
 }
 
 /** True when a batch would write or commit something. */
@@ -110,137 +202,55 @@ export function hasPendingChanges(state: MirrorState): boolean {
 const key = (cycle: number, candidate: string): string => `${cycle}/${candidate}`;
 const addUnique = <T>(list: readonly T[], item: T): readonly T[] => (list.includes(item) ? list : [...list, item]);
 
-const STATUS_RANK: Record<CandidateStatus, number> = { started: 0, generated: 1, invalid: 2, duplicate: 2, novel: 2, trained: 3, failed: 3 };
-const advance = (current: CandidateStatus, next: CandidateStatus): CandidateStatus => (STATUS_RANK[next] >= STATUS_RANK[current] ? next : current);
-
-function withCycle(state: MirrorState, cycle: number, update: (record: CycleRecord) => CycleRecord): MirrorState {
-  const existing = state.cycles[cycle] ?? { record: emptyCycleRecord(cycle), candidates: {} };
-  return {
-    ...state,
-    cycles: { ...state.cycles, [cycle]: { ...existing, record: update(existing.record) } },
-    pending: { ...state.pending, cycles: addUnique(state.pending.cycles, cycle) },
-  };
-}
-
-function withCandidate(state: MirrorState, cycle: number, candidate: string, update: (record: CandidateRecord) => CandidateRecord): MirrorState {
-  const existing = state.cycles[cycle] ?? { record: emptyCycleRecord(cycle), candidates: {} };
-  const record = update(existing.candidates[candidate] ?? emptyCandidateRecord(cycle, candidate));
-  const cycleWasNew = state.cycles[cycle] === undefined;
-  return {
-    ...state,
-    cycles: { ...state.cycles, [cycle]: { ...existing, candidates: { ...existing.candidates, [candidate]: record } } },
-    pending: {
-      ...state.pending,
-      candidates: addUnique(state.pending.candidates, key(cycle, candidate)),
-      cycles: cycleWasNew ? addUnique(state.pending.cycles, cycle) : state.pending.cycles,
-    },
-  };
-}
-
 /** Folds one event in. Returns `state` itself for a repeat or another run's event. */
 export function foldMirror(state: MirrorState, event: Event): MirrorState {
-  if (event.run !== state.run.run || event.seq <= state.run.lastSeq) return state;
-  const next = foldKind(state, event);
-  return { ...next, run: { ...next.run, lastSeq: event.seq }, pending: { ...next.pending, runDirty: true } };
+  const fold = applyEvent(state.fold, event);
+  if (fold === state.fold) return state;
+  let pending: PendingChanges = { ...notice(state.fold, fold, state.pending), runDirty: true };
+  // The fold keeps only the code's length: the code itself goes straight to the next batch's writes.
+  if (event.kind === 'candidate.generated') {
+    pending = { ...pending, code: { ...pending.code, [key(event.data.cycle, event.data.candidate)]: event.data.code } };
+  }
+  return { fold, pending };
 }
 
-function foldKind(state: MirrorState, event: Event): MirrorState {
-  switch (event.kind) {
-    case 'run.created': {
-      const d = event.data;
-      return {
-        ...state,
-        run: { ...state.run, name: d.name, model: d.model, preset: d.preset, protocol: d.protocol, plannedCycles: d.cycles, candidatesPerCycle: d.candidatesPerCycle, config: d.config },
-        pending: { ...state.pending, created: true },
-      };
-    }
-    case 'cycle.started':
-      return withCycle(state, event.data.cycle, (r) => ({ ...r, planned: event.data.candidates, adapter: event.data.adapter }));
-    case 'candidate.started':
-      return withCandidate(state, event.data.cycle, event.data.candidate, (c) => ({ ...c, index: event.data.index }));
-    case 'candidate.generated': {
-      const { cycle, candidate, code, attempts, tokens, seconds } = event.data;
-      const next = withCandidate(state, cycle, candidate, (c) => ({ ...c, status: advance(c.status, 'generated'), generation: { attempts, tokens, seconds } }));
-      return { ...next, pending: { ...next.pending, code: { ...next.pending.code, [key(cycle, candidate)]: code } } };
-    }
-    case 'candidate.validated': {
-      const { ok, outcome, message, line, params } = event.data;
-      return withCandidate(state, event.data.cycle, event.data.candidate, (c) => ({
-        ...c,
-        status: ok ? advance(c.status, 'generated') : advance(c.status, 'invalid'),
-        outcome,
-        message,
-        line,
-        params,
-      }));
-    }
-    case 'candidate.novelty': {
-      const { maxJaccard, novel, signature, nearest } = event.data;
-      return withCandidate(state, event.data.cycle, event.data.candidate, (c) => ({
-        ...c,
-        status: c.status === 'invalid' ? c.status : advance(c.status, novel ? 'novel' : 'duplicate'),
-        novelty: { maxJaccard, novel, signature },
-        nearest,
-      }));
-    }
-    case 'candidate.evaluated': {
-      const { outcome, accuracy, params, trainSeconds, evalSeconds, peakMemoryMB, imagesPerSecond, message } = event.data;
-      return withCandidate(state, event.data.cycle, event.data.candidate, (c) => ({
-        ...c,
-        status: advance(c.status, outcome === 'ok' ? 'trained' : 'failed'),
-        outcome,
-        accuracy,
-        params: params ?? c.params,
-        message,
-        training: { trainSeconds, evalSeconds, peakMemoryMB, imagesPerSecond },
-      }));
-    }
-    case 'candidate.verdict':
-      return foldVerdict(state, event);
-    case 'candidate.annotated': {
-      const { cycle, candidate, text, tags } = event.data;
-      const next = withCandidate(state, cycle, candidate, (c) => ({ ...c, annotations: [...c.annotations, { text, tags, ts: event.ts }] }));
-      return { ...next, pending: { ...next.pending, annotations: [...next.pending.annotations, { cycle, candidate }] } };
-    }
-    case 'cycle.selected': {
-      const { cycle, selected, reasons } = event.data;
-      let next = withCycle(state, cycle, (r) => ({ ...r, selected }));
-      for (const id of selected) next = withCandidate(next, cycle, id, (c) => ({ ...c, selected: true, selectReason: reasons[id] ?? null }));
-      return next;
-    }
-    case 'finetune.progress':
-      return state; // progress is for live views; the mirror keeps only the finished adapter
-    case 'finetune.done':
-      return withCycle(state, event.data.cycle, (r) => ({ ...r, finetuneAdapter: event.data.adapter }));
-    case 'cycle.finished': {
-      const next = withCycle(state, event.data.cycle, (r) => ({ ...r, stats: event.data.stats }));
-      return { ...next, pending: { ...next.pending, finishedCycles: addUnique(next.pending.finishedCycles, event.data.cycle) } };
-    }
-    case 'run.finished':
-      return { ...state, run: { ...state.run, finished: event.data.reason }, pending: { ...state.pending, finished: true } };
-    case 'run.error': {
-      const { message, stage, fatal } = event.data;
-      return { ...state, run: { ...state.run, errors: [...state.run.errors, { message, stage, fatal }] } };
+/** What differs between two states of the fold, added to what was pending (objects not changed are shared). */
+function notice(before: RunView, after: RunView, pending: PendingChanges): PendingChanges {
+  let p = pending;
+  if (before.name !== after.name || before.model !== after.model || before.config !== after.config) p = { ...p, created: true };
+  if (before.finished !== after.finished) p = { ...p, finished: true };
+  for (const number of after.cycleOrder) {
+    const was = before.cycles[number];
+    const now = after.cycles[number];
+    if (!now || was === now) continue;
+    const recordChanged =
+      !was || was.planned !== now.planned || was.adapter !== now.adapter || was.selected !== now.selected ||
+      was.finetuneAdapter !== now.finetuneAdapter || was.stats !== now.stats;
+    if (recordChanged) p = { ...p, cycles: addUnique(p.cycles, number) };
+    if (now.stats !== null && was?.stats !== now.stats) p = { ...p, finishedCycles: addUnique(p.finishedCycles, number) };
+    for (const id of now.order) {
+      const old = was?.candidates[id];
+      const c = now.candidates[id];
+      if (!c || old === c) continue;
+      p = { ...p, candidates: addUnique(p.candidates, key(number, id)) };
+      if (old ? old.verdict !== c.verdict : c.verdict !== null) {
+        // A later verdict on the same candidate in the same batch replaces the earlier one in the message.
+        p = { ...p, verdicts: [...p.verdicts.filter((v) => !(v.cycle === number && v.candidate === id)), { cycle: number, candidate: id, verdict: c.verdict }] };
+      }
+      if (c.annotations.length > (old?.annotations.length ?? 0)) p = { ...p, annotations: [...p.annotations, { cycle: number, candidate: id }] };
     }
   }
-}
-
-function foldVerdict(state: MirrorState, event: EventOf<'candidate.verdict'>): MirrorState {
-  const { cycle, candidate, verdict } = event.data;
-  const next = withCandidate(state, cycle, candidate, (c) => ({ ...c, verdict }));
-  // A later verdict on the same candidate in the same batch replaces the earlier one in the message.
-  const verdicts = [...next.pending.verdicts.filter((v) => !(v.cycle === cycle && v.candidate === candidate)), { cycle, candidate, verdict }];
-  return { ...next, pending: { ...next.pending, verdicts } };
+  return p;
 }
 
 /** Counts for a cycle's commit message, from its candidates (stats, when present, are the backend's own view). */
 function cycleSummary(state: MirrorState, cycle: number): string {
-  const mirror = state.cycles[cycle];
-  const candidates = Object.values(mirror?.candidates ?? {});
-  const stats = mirror?.record.stats;
+  const view = state.fold.cycles[cycle];
+  const candidates = Object.values(view?.candidates ?? {});
+  const stats = view?.stats;
   const generated = stats?.generated ?? candidates.filter((c) => c.status !== 'started').length;
   const valid = stats?.valid ?? candidates.filter((c) => c.outcome !== null && c.status !== 'invalid').length;
-  const selected = mirror?.record.selected.length ?? 0;
+  const selected = view?.selected.length ?? 0;
   const accuracies = candidates.map((c) => c.accuracy).filter((a): a is number => a !== null);
   const best = stats?.bestAcc ?? (accuracies.length ? Math.max(...accuracies) : null);
   const bestPart = best === null ? '' : ` (best ${best.toFixed(1)}%)`;
@@ -275,34 +285,36 @@ export function takeBatch(state: MirrorState, closing = false): { state: MirrorS
   }
   for (const k of p.candidates) {
     const [cycle, candidate] = splitKey(k);
-    const record = state.cycles[cycle]?.candidates[candidate];
-    if (record) writes.push({ path: candidateMetaPath(cycle, candidate), content: toJsonFile(record) });
+    const view = state.fold.cycles[cycle]?.candidates[candidate];
+    if (view) writes.push({ path: candidateMetaPath(cycle, candidate), content: toJsonFile(candidateRecord(view)) });
   }
   for (const cycle of p.cycles) {
-    const record = state.cycles[cycle]?.record;
-    if (record) writes.push({ path: cycleMetaPath(cycle), content: toJsonFile(record) });
+    const view = state.fold.cycles[cycle];
+    if (view) writes.push({ path: cycleMetaPath(cycle), content: toJsonFile(cycleRecord(view)) });
   }
-  if (p.runDirty) writes.push({ path: RUN_FILE, content: toJsonFile(state.run) });
+  const run = runRecord(state.fold);
+  if (p.runDirty) writes.push({ path: RUN_FILE, content: toJsonFile(run) });
 
   const commits: PlannedCommit[] = [];
   const review = reviewSubject(p);
   const reviewPaths = [...new Set([...p.verdicts, ...p.annotations].map((v) => candidateMetaPath(v.cycle, v.candidate)))];
   const body = (lines: (string | undefined)[]): string[] => lines.filter((l): l is string => l !== undefined);
 
-  if (p.created) commits.push({ message: [runSubject(state.run)], paths: 'all', allowEmpty: true });
+  if (p.created) commits.push({ message: [runSubject(run)], paths: 'all', allowEmpty: true });
   // Review changes go first, alone, so their commit holds exactly the verdicts/annotations it names.
   if (review && (p.finishedCycles.length > 0 || !closing)) commits.push({ message: [review], paths: [...reviewPaths, RUN_FILE] });
   for (const cycle of p.finishedCycles) {
-    commits.push({ message: body([cycleSummary(state, cycle), state.cycles[cycle]?.record.finetuneAdapter ? `adapter: ${state.cycles[cycle]?.record.finetuneAdapter}` : undefined]), paths: 'all', tag: `cycle-${cycle}` });
+    const adapter = state.fold.cycles[cycle]?.finetuneAdapter;
+    commits.push({ message: body([cycleSummary(state, cycle), adapter ? `adapter: ${adapter}` : undefined]), paths: 'all', tag: `cycle-${cycle}` });
   }
   if (p.finished) {
-    const cycles = Object.values(state.cycles).filter((c) => c.record.stats !== null).length;
-    commits.push({ message: [`run ${state.run.run} ${state.run.finished ?? 'finished'} after ${cycles} cycles`], paths: 'all', allowEmpty: true });
+    const cycles = Object.values(state.fold.cycles).filter((c) => c.stats !== null).length;
+    commits.push({ message: [`run ${run.run} ${run.finished ?? 'finished'} after ${cycles} cycles`], paths: 'all', allowEmpty: true });
   }
   if (closing && !p.finished) {
-    const open = Object.values(state.cycles).filter((c) => c.record.stats === null).map((c) => c.record.cycle);
+    const open = Object.values(state.fold.cycles).filter((c) => c.stats === null).map((c) => c.cycle);
     const subject = open.length ? `${cycleSummary(state, Math.max(...open)).replace(/^cycle (\d+):/, 'cycle $1 in progress:')}` : undefined;
-    commits.push({ message: body([subject ?? review ?? `run ${state.run.run}: mirror closed`, subject ? review : undefined]), paths: 'all' });
+    commits.push({ message: body([subject ?? review ?? `run ${run.run}: mirror closed`, subject ? review : undefined]), paths: 'all' });
   }
   return { state: { ...state, pending: NO_CHANGES }, batch: { writes, commits } };
 }

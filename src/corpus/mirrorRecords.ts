@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { CycleStats, Id, Outcome, Verdict } from '../protocol/messages';
+import { CandidateLabel } from '../protocol/runFold';
 
 export const RUN_FILE = 'run.json';
 export const CYCLE_FILE = 'stats.json';
@@ -34,8 +35,6 @@ export function cycleMetaPath(cycle: number): string {
   return `${cycleDirName(cycle)}/${CYCLE_FILE}`;
 }
 
-export const CandidateStatus = z.enum(['started', 'generated', 'invalid', 'duplicate', 'novel', 'trained', 'failed']);
-export type CandidateStatus = z.infer<typeof CandidateStatus>;
 
 export const AnnotationRecord = z.object({ text: z.string(), tags: z.array(z.string()), ts: z.number() });
 export type AnnotationRecord = z.infer<typeof AnnotationRecord>;
@@ -44,7 +43,8 @@ export const CandidateRecord = z.object({
   candidate: Id,
   cycle: z.int().min(0),
   index: z.int().min(0).nullable(),
-  status: CandidateStatus,
+  /** The candidate's name as the views give it (protocol/runFold.ts labelOf). */
+  status: CandidateLabel,
   outcome: Outcome.nullable(),
   message: z.string().nullable(),
   line: z.int().nullable(),
@@ -94,46 +94,8 @@ export const RunRecord = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
-export function emptyCandidateRecord(cycle: number, candidate: string): CandidateRecord {
-  return {
-    candidate,
-    cycle,
-    index: null,
-    status: 'started',
-    outcome: null,
-    message: null,
-    line: null,
-    params: null,
-    accuracy: null,
-    novelty: null,
-    nearest: null,
-    generation: null,
-    training: null,
-    selected: false,
-    selectReason: null,
-    verdict: null,
-    annotations: [],
-  };
-}
-
 export function emptyCycleRecord(cycle: number): CycleRecord {
   return { cycle, planned: null, adapter: null, selected: [], finetuneAdapter: null, stats: null };
-}
-
-export function emptyRunRecord(run: string): RunRecord {
-  return {
-    run,
-    name: null,
-    model: null,
-    preset: null,
-    protocol: null,
-    plannedCycles: null,
-    candidatesPerCycle: null,
-    config: {},
-    lastSeq: 0,
-    finished: null,
-    errors: [],
-  };
 }
 
 /** Stable, diff-friendly JSON: two-space indent and a trailing newline, so git diffs show one field per line. */

@@ -46,7 +46,7 @@ _REQUIRED_FILES = (INFO_FILE, "config.json", "model.safetensors", "tokenizer.jso
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 MAX_TOKEN_CHARS = 16  # long enough to hold 'layers.append(', short enough that numbers and names stay separate tokens
 
-ProgressCallback = Callable[[str, int, int], None]
+BuildProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class DemoModelConfig:
     seed: int = 0
 
 
-def printing_progress(interval_s: float = 15.0) -> ProgressCallback:
+def printing_progress(interval_s: float = 15.0) -> BuildProgressCallback:
     """A build progress callback that prints a line when a stage starts or ends, and every `interval_s` between."""
     started = time.monotonic()
     last = {"stage": "", "at": 0.0}
@@ -248,7 +248,7 @@ def default_corpus() -> list[str]:
 def ensure_demo_model(
     cache_dir: str | Path,
     *,
-    on_progress: ProgressCallback | None = None,
+    on_progress: BuildProgressCallback | None = None,
     config: DemoModelConfig | None = None,
     corpus: Sequence[str] | None = None,
 ) -> Path:
@@ -288,7 +288,7 @@ def is_complete(model_dir: Path) -> bool:
 
 
 def build_demo_model(
-    out_dir: Path, codes: Sequence[str], config: DemoModelConfig, on_progress: ProgressCallback | None = None
+    out_dir: Path, codes: Sequence[str], config: DemoModelConfig, on_progress: BuildProgressCallback | None = None
 ) -> dict[str, object]:
     """Augment, train the tokenizer, pre-train and save into `out_dir`; returns what was done (for INFO_FILE)."""
     with _threads_for_idle_cores():
@@ -316,7 +316,7 @@ def _threads_for_idle_cores() -> Iterator[None]:
 
 
 def _build(
-    out_dir: Path, codes: Sequence[str], config: DemoModelConfig, on_progress: ProgressCallback | None
+    out_dir: Path, codes: Sequence[str], config: DemoModelConfig, on_progress: BuildProgressCallback | None
 ) -> dict[str, object]:
     started = time.perf_counter()
     rng = random.Random(config.seed)
@@ -391,7 +391,7 @@ def pretrain(
     examples: Sequence[EncodedExample],
     config: DemoModelConfig,
     pad_id: int,
-    on_progress: ProgressCallback | None = None,
+    on_progress: BuildProgressCallback | None = None,
 ) -> tuple[int, float]:
     """Full-weight AdamW on the completion tokens, warmup then cosine decay; stops at `steps` or `max_seconds`.
 

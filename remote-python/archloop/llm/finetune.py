@@ -7,36 +7,39 @@ completion tokens only: prompt positions get label -100. The adapter is saved wi
 Failures: a base model that does not load raises `generate.ModelLoadError`; an unusable previous adapter raises
 ModelLoadError(kind='adapter'); no trainable pairs raises `FinetuneError`. Cancellation is not an error: the result
 says `cancelled=True` and nothing is saved.
+
+It reads the `[lora]` (LoraSettings) and `[sft]` (SftSettings) sections (llm/settings.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from archloop.llm.generate import ModelLoadError, load_base_model, resolve_device
+from archloop.callbacks import ProgressCallback, StopPredicate
+from archloop.llm.generate import ModelLoadError, Quantization, load_base_model, resolve_device
+from archloop.llm.settings import PAPER_TARGETS, LoraSettings, SftSettings
 
 # PEFT (0.21) still reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
 # every adapter load: noise in each cycle's log that the user cannot act on.
 warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
-ProgressCallback = Callable[[int, int, float, float], None]
-StopPredicate = Callable[[], bool]
+log = logging.getLogger(__name__)
 
-# The paper's targets (Llama-family names), then other families' names for the same projections.
-PAPER_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# The paper's targets (Llama-family names, in settings.py), then other families' names for the same projections.
 EQUIVALENT_TARGETS: tuple[tuple[str, ...], ...] = (
     ("c_attn", "c_proj", "c_fc"),  # GPT-2, StarCoder
     ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),  # GPT-NeoX, Falcon
@@ -49,37 +52,6 @@ ADAPTER_INFO_FILE = "archloop_finetune.json"
 
 class FinetuneError(ValueError):
     """The fine-tuning request cannot be carried out (no usable pairs, no LoRA targets)."""
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """The paper's LoRA preset; `target_modules=None` finds the model's projections (see `find_lora_targets`)."""
-
-    r: int = 32
-    alpha: int = 32
-    dropout: float = 0.05
-    bias: Literal["none", "all", "lora_only"] = "none"
-    target_modules: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class SftSettings:
-    """The paper's SFT settings. 'auto' fields resolve by hardware: bf16 and gradient checkpointing on CUDA,
-    paged_adamw_8bit when bitsandbytes is importable on CUDA, else torch AdamW."""
-
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    epochs: int = 5
-    batch_size: int = 1
-    grad_accum: int = 8
-    max_length: int = 4096
-    gradient_checkpointing: bool | Literal["auto"] = "auto"
-    bf16: bool | Literal["auto"] = "auto"
-    optimizer: Literal["auto", "adamw", "paged_adamw_8bit"] = "auto"
-    max_steps: int | None = None  # cap on optimizer steps (tests, time-boxed runs)
-    seed: int = 0
-    lora: LoraSettings = LoraSettings()
 
 
 @dataclass
@@ -164,40 +136,44 @@ def finetune(
     out_dir: str | Path,
     previous_adapter: str | Path | None = None,
     settings: SftSettings | None = None,
+    lora: LoraSettings | None = None,
+    seed: int = 0,
     on_progress: ProgressCallback | None = None,
     should_stop: StopPredicate | None = None,
     device: str | torch.device = "auto",
-    load_in_4bit: bool | Literal["auto"] = "auto",
+    quantization: Quantization = "none",
 ) -> FinetuneResult:
-    """Train a LoRA adapter on `pairs` (prompt, completion) and save it to `out_dir`.
+    """Train a LoRA adapter on `pairs` (prompt, completion) for `settings.epochs` and save it to `out_dir`.
 
-    Continues `previous_adapter` (loaded trainable) when given, else starts a fresh adapter with `settings.lora`.
+    Continues `previous_adapter` (loaded trainable) when given, else starts a fresh adapter with `lora`.
     `on_progress(step, total_steps, loss, eta_seconds)` follows each optimizer step; `should_stop()` is polled before
-    each micro-step. See the module docstring for failures.
+    each micro-step. `seed` fixes the shuffle and the adapter's initialisation. See the module docstring for failures.
     """
     settings = settings or SftSettings()
+    lora = lora or LoraSettings()
     target = resolve_device(device)
     model_id = str(model_id_or_path)
     started = time.perf_counter()
-    model, tokenizer, quantized = load_base_model(model_id, device=target, load_in_4bit=load_in_4bit)
+    model, tokenizer = load_base_model(model_id, device=target, quantization=quantization)
     examples = [encode_pair(tokenizer, p, c, settings.max_length) for p, c in pairs]
     usable = [e for e in examples if e is not None]
     if not usable:
         raise FinetuneError(f"none of the {len(pairs)} pairs fits max_length={settings.max_length} with a completion")
     on_cuda = target.type == "cuda"
-    peft_model = _with_adapter(model, model_id, previous_adapter, settings, quantized, on_cuda)
-    bf16 = on_cuda if settings.bf16 == "auto" else bool(settings.bf16)
+    torch.manual_seed(seed)  # a fresh adapter's initial weights
+    peft_model = _with_adapter(model, model_id, previous_adapter, settings, lora, quantization != "none", on_cuda)
+    bf16 = on_cuda and settings.bf16
     optimizer = _optimizer(peft_model, settings, on_cuda)
     per_step = settings.batch_size * settings.grad_accum
     total = math.ceil(len(usable) * settings.epochs / per_step)
-    if settings.max_steps is not None:
+    if settings.max_steps:
         total = min(total, settings.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, min(settings.warmup_steps, total), total)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     peft_model.train()
-    rng = random.Random(settings.seed)
-    torch.manual_seed(settings.seed)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
     step, loss_value, cancelled = 0, float("nan"), False
     loop_started = time.perf_counter()
     batches = _batches(usable, settings, rng)
@@ -236,6 +212,8 @@ def finetune(
         "final_loss": loss_value,
         "examples": len(usable),
         "settings": asdict(settings),
+        "lora": asdict(lora),
+        "seed": seed,
     }
     (out / ADAPTER_INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
     return FinetuneResult(out, step, loss_value, time.perf_counter() - started, False, len(usable), skipped)
@@ -246,12 +224,13 @@ def _with_adapter(
     model_id: str,
     previous_adapter: str | Path | None,
     settings: SftSettings,
+    lora: LoraSettings,
     quantized: bool,
     on_cuda: bool,
 ) -> Any:
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
-    checkpointing = on_cuda if settings.gradient_checkpointing == "auto" else bool(settings.gradient_checkpointing)
+    checkpointing = on_cuda and settings.gradient_checkpointing
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     elif checkpointing:
@@ -271,12 +250,11 @@ def _with_adapter(
             raise ModelLoadError(
                 model_id, "adapter", f"adapter {adapter} does not fit this model ({error})", "Start a fresh adapter."
             ) from error
-    lora = settings.lora
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        bias=lora.bias,
+        bias="none",
         target_modules=list(lora.target_modules or find_lora_targets(model)),
         task_type="CAUSAL_LM",
     )
@@ -284,15 +262,22 @@ def _with_adapter(
 
 
 def _optimizer(model: nn.Module, settings: SftSettings, on_cuda: bool) -> torch.optim.Optimizer:
+    """The configured optimizer; the 8-bit ones fall back to torch AdamW (with a warning) where bitsandbytes or CUDA
+    is missing, so a paper config still trains on a CPU host. An unknown name is a FinetuneError."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     choice = settings.optimizer
-    paged_available = on_cuda and importlib.util.find_spec("bitsandbytes") is not None
-    if choice == "paged_adamw_8bit" or (choice == "auto" and paged_available):
-        if not paged_available:
-            raise FinetuneError("paged_adamw_8bit needs bitsandbytes on a CUDA host; use optimizer='adamw'")
-        import bitsandbytes as bnb
+    if choice in ("paged_adamw_8bit", "adamw_8bit"):
+        if on_cuda and importlib.util.find_spec("bitsandbytes") is not None:
+            import bitsandbytes as bnb
 
-        return bnb.optim.PagedAdamW8bit(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+            cls = bnb.optim.PagedAdamW8bit if choice == "paged_adamw_8bit" else bnb.optim.AdamW8bit
+            return cls(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        missing = "CUDA" if not on_cuda else "bitsandbytes (pip install 'archloop[gpu]')"
+        log.warning("[sft] optimizer %r needs %s; training with torch AdamW instead", choice, missing)
+    elif choice not in ("adamw", "adamw_torch"):
+        raise FinetuneError(
+            f"unknown optimizer {choice!r}: use 'paged_adamw_8bit', 'adamw_8bit', 'adamw' or 'adamw_torch'"
+        )
     return torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 

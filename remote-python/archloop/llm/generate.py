@@ -10,6 +10,9 @@ programming error, not a generation failure.
 With the paper's fenced prompt each row stops at its own closing fence (stopping.StopAtMarker), so no tokens go to
 prose after the code. A candidate's `raw` text is the forced prefix + the decoded reply (what was streamed); its
 `code` is what `reply.extract_code` takes from it, and that is what `check` and everything after generation see.
+
+It reads the `[model]` (ModelSettings) and `[generation]` (GenerationSettings) sections (llm/settings.py). Longer than
+~400 lines because loading, batched sampling and the incremental detokenizer it streams through are one unit.
 """
 
 from __future__ import annotations
@@ -32,39 +35,21 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from archloop.callbacks import StopPredicate
 from archloop.llm.prompts import PromptSpec, render_prompt
 from archloop.llm.reply import Extraction, extract_code
+from archloop.llm.settings import GenerationSettings, Quantization
 from archloop.llm.stopping import StopAtMarker
 
-DeltaCallback = Callable[[int, str], None]
+# (candidate index, text appended): one candidate's text as it grows.
+TextCallback = Callable[[int, str], None]
 AttemptCallback = Callable[[int, int, float], None]
-StopPredicate = Callable[[], bool]
 FinishReason = Literal["eos", "stop", "length"]  # stop: the closing fence
 LoadErrorKind = Literal["not_found", "not_causal_lm", "adapter", "quantization", "device", "other"]
 
 # Prompt tokens kept in front of each row when decoding, so tokenizers that strip a leading space at the start of a
 # decode (SentencePiece) do not eat the indentation of the first generated line.
 _DECODE_CONTEXT_TOKENS = 4
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings; defaults are the paper's (PAPER.md, "decoding")."""
-
-    temperature: float = 0.7
-    top_k: int = 100
-    top_p: float = 0.95
-    max_new_tokens: int = 2048
-    batch_size: int = 8
-    retries: int = 5
-    temperature_step: float = 0.1
-    # At most one on_delta call per candidate per interval (0.05 s = 20/s); the UI cannot show more.
-    stream_interval_s: float = 0.05
-    seed: int | None = None
-
-    def temperature_for(self, attempt: int) -> float:
-        """Temperature of the 1-based `attempt`: each retry adds `temperature_step`."""
-        return self.temperature + self.temperature_step * (attempt - 1)
 
 
 @dataclass
@@ -97,7 +82,7 @@ class LoadedModel:
     model_id: str
     adapter_dir: Path | None
     device: torch.device
-    quantized_4bit: bool
+    quantization: Quantization
 
 
 class ModelLoadError(RuntimeError):
@@ -127,14 +112,14 @@ def load_model(
     adapter_dir: str | Path | None = None,
     *,
     device: str | torch.device = "auto",
-    load_in_4bit: bool | Literal["auto"] = "auto",
+    quantization: Quantization = "none",
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer (and a PEFT adapter on top, if given) for sampling.
 
-    `load_in_4bit='auto'` quantizes to 4-bit NF4 (QLoRA's format) only when bitsandbytes and CUDA are both present;
-    `True` without them raises ModelLoadError(kind='quantization'). Weights are bf16 on CUDA, fp32 on the CPU.
-    Raises ModelLoadError for: no local copy and no hub access (kind 'not_found'), a model that is not a causal LM
-    ('not_causal_lm'), an adapter that does not load ('adapter'), an unavailable device ('device').
+    `quantization` '4bit' loads NF4 weights (QLoRA's format), '8bit' bitsandbytes LLM.int8 weights; both need
+    bitsandbytes and CUDA, else ModelLoadError(kind='quantization'). Unquantized weights are bf16 on CUDA, fp32 on
+    the CPU. Raises ModelLoadError for: no local copy and no hub access (kind 'not_found'), a model that is not a
+    causal LM ('not_causal_lm'), an adapter that does not load ('adapter'), an unavailable device ('device').
     """
     model_id = str(model_id_or_path)
     if _looks_like_path(model_id) and not Path(model_id).exists():
@@ -142,24 +127,28 @@ def load_model(
     target = resolve_device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(model_id, "device", "CUDA was requested but is not available", "Use device='cpu'.")
-    model, tokenizer, quantized = load_base_model(model_id, device=target, load_in_4bit=load_in_4bit)
+    model, tokenizer = load_base_model(model_id, device=target, quantization=quantization)
     if adapter_dir is not None:
         model = _attach_adapter(model, model_id, Path(adapter_dir))
     model.eval()
-    return LoadedModel(model, tokenizer, model_id, Path(adapter_dir) if adapter_dir else None, target, quantized)
+    return LoadedModel(model, tokenizer, model_id, Path(adapter_dir) if adapter_dir else None, target, quantization)
 
 
 def load_base_model(
-    model_id: str, *, device: torch.device, load_in_4bit: bool | Literal["auto"] = "auto"
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, bool]:
-    """(model, tokenizer, quantized) of the base model on `device`; raises ModelLoadError as `load_model` does."""
-    quantize = bitsandbytes_usable() if load_in_4bit == "auto" else bool(load_in_4bit)
+    model_id: str, *, device: torch.device, quantization: Quantization = "none"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model, tokenizer) of the base model on `device`; raises ModelLoadError as `load_model` does."""
+    if quantization not in ("none", "4bit", "8bit"):
+        raise ModelLoadError(
+            model_id, "quantization", f"unknown quantization {quantization!r}", "Use 'none', '4bit' or '8bit'."
+        )
+    quantize = quantization != "none"
     if quantize and not bitsandbytes_usable():
         raise ModelLoadError(
             model_id,
             "quantization",
-            "4-bit loading needs bitsandbytes and a CUDA GPU",
-            "Install bitsandbytes on a CUDA host, or pass load_in_4bit=False.",
+            f"{quantization} loading needs bitsandbytes and a CUDA GPU",
+            "On a CUDA host run `pip install 'archloop[gpu]'`; elsewhere set [model] quantization = \"none\"",
         )
     tokenizer = _load_tokenizer(model_id)
     kwargs: dict[str, Any] = {
@@ -168,14 +157,7 @@ def load_base_model(
         "local_files_only": Path(model_id).is_dir(),
     }
     if quantize:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = _bitsandbytes_config(quantization)
         kwargs["device_map"] = {"": device.index or 0}
     try:
         model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
@@ -189,7 +171,20 @@ def load_base_model(
         raise _not_found(model_id, error) from error
     if not quantize:
         model.to(device)
-    return model, tokenizer, quantize
+    return model, tokenizer
+
+
+def _bitsandbytes_config(quantization: Quantization) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 def _load_tokenizer(model_id: str) -> PreTrainedTokenizerBase:
@@ -295,7 +290,7 @@ class BatchStreamer(BaseStreamer):
         candidates: Sequence[int],
         contexts: Sequence[list[int]],
         eos_ids: set[int],
-        on_delta: DeltaCallback,
+        on_delta: TextCallback,
         interval_s: float,
         first_text: str = "",
         clock: Callable[[], float] = time.monotonic,
@@ -398,10 +393,17 @@ class Generator:
     """Samples candidates from a loaded model with one fixed prompt (the paper's, by default)."""
 
     def __init__(
-        self, loaded: LoadedModel, settings: GenerationSettings | None = None, prompt: PromptSpec | None = None
+        self,
+        loaded: LoadedModel,
+        settings: GenerationSettings | None = None,
+        prompt: PromptSpec | None = None,
+        *,
+        stream_interval_s: float = 0.05,
     ) -> None:
         self.loaded = loaded
         self.settings = settings or GenerationSettings()
+        # At most one on_delta call per candidate per interval (0.05 s = 20/s); the UI cannot show more.
+        self.stream_interval_s = stream_interval_s
         self.prompt = prompt or PromptSpec()
         self.prompt_text = render_prompt(loaded.tokenizer, self.prompt)
         tokenizer = loaded.tokenizer
@@ -413,29 +415,31 @@ class Generator:
         n: int,
         *,
         check: Callable[[str], bool] | None = None,
-        on_delta: DeltaCallback | None = None,
+        on_delta: TextCallback | None = None,
         should_stop: StopPredicate | None = None,
         on_attempt: AttemptCallback | None = None,
+        seed: int | None = None,
     ) -> list[GeneratedCandidate]:
         """Sample `n` candidates, indexed 0..n-1, in batches of `settings.batch_size`.
 
         `on_delta(index, text)` receives each candidate's text as it grows, starting with the forced prefix, so the
         concatenated deltas of an attempt equal its `raw` text. `on_attempt(index, attempt, temperature)` is called before
         each attempt starts (a retry restarts the candidate's text). A candidate whose code fails `check` is sampled
-        again at temperature + step, at most `settings.retries` more times; its last attempt is returned either way.
+        again at temperature + step, at most `settings.max_retries` more times; its last attempt is returned either way.
         `should_stop()` is polled between decoding steps: once true, the running batch ends and only candidates that
-        have a complete attempt are returned, each with its latest one (so possibly fewer than `n`). An exception from `check` counts as a failed check.
+        have a complete attempt are returned, each with its latest one (so possibly fewer than `n`). An exception
+        from `check` counts as a failed check. `seed` seeds torch's sampler first, so a seed reproduces a call.
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         settings = self.settings
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
+        if seed is not None:  # the same seed, model and settings sample the same candidates
+            torch.manual_seed(seed)
         slots = [_Slot(i) for i in range(n)]
         # The latest complete attempt of each candidate: what is returned, also when cancelled midway.
         latest: dict[int, GeneratedCandidate] = {}
         queue = list(range(n))
-        for attempt in range(1, settings.retries + 2):
+        for attempt in range(1, settings.max_retries + 2):
             temperature = settings.temperature_for(attempt)
             retry: list[int] = []
             for start in range(0, len(queue), settings.batch_size):
@@ -463,7 +467,7 @@ class Generator:
                         slot.raw,
                         slot.extraction,
                     )
-                    if not passed and attempt <= settings.retries:
+                    if not passed and attempt <= settings.max_retries:
                         retry.append(slot.index)
             queue = retry
             if not queue:
@@ -471,7 +475,7 @@ class Generator:
         return _in_order(latest)
 
     def _sample_batch(
-        self, batch: list[_Slot], temperature: float, on_delta: DeltaCallback | None, should_stop: StopPredicate | None
+        self, batch: list[_Slot], temperature: float, on_delta: TextCallback | None, should_stop: StopPredicate | None
     ) -> bool:
         """Sample one attempt for every slot of `batch`; False if cancelled (the slots are then left incomplete)."""
         tokenizer, model, settings = self.loaded.tokenizer, self.loaded.model, self.settings
@@ -497,7 +501,7 @@ class Generator:
                 contexts,
                 self.eos_ids,
                 on_delta,
-                settings.stream_interval_s,
+                self.stream_interval_s,
                 first_text=self.prompt.forced_prefix,
             )
             if stop is not None:

@@ -37,6 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+from archloop.novelty.settings import MINHASH_SEED, TOKEN_PATTERN, NoveltySettings
+
+__all__ = ["MINHASH_SEED", "TOKEN_PATTERN", "NoveltySettings"]  # with the index they configure
+
 _SCHEME = "affine32"  # datasketch >= 2.0: bijective uint32 permutations, no 61-bit prime fold
 _MASK64 = (1 << 64) - 1
 # Odd 64-bit multipliers: the polynomial base for combining token hashes, and a final avalanche multiplier.
@@ -48,21 +52,6 @@ _SIGNATURE_HEADER = struct.Struct("<4sBHIB")  # magic, version, num_perm, seed, 
 
 
 @dataclass(frozen=True)
-class NoveltySettings:
-    """The paper's generation-time novelty settings; every field is configurable."""
-
-    token_pattern: str = r"[A-Za-z_]\w*|[^\s]"
-    shingle_size: int = 7
-    num_perm: int = 128
-    threshold: float = 0.85
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if self.shingle_size < 1 or not 2 <= self.num_perm <= 65535 or not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"invalid novelty settings: {self}")
-
-
-@dataclass(frozen=True)
 class NoveltyResult:
     """Outcome of a query: the best estimated Jaccard, which stored key gave it, and the verdict."""
 
@@ -71,9 +60,9 @@ class NoveltyResult:
     novel: bool
 
 
-def tokenize(code: str, settings: NoveltySettings = NoveltySettings()) -> list[str]:
+def tokenize(code: str) -> list[str]:
     """The paper's tokens: identifiers/keywords as one token, every other non-space character on its own."""
-    return re.findall(settings.token_pattern, code)
+    return re.findall(TOKEN_PATTERN, code)
 
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
@@ -125,8 +114,8 @@ class Shingler:
     _token_hashes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._pattern = re.compile(self.settings.token_pattern)
-        permutations = MinHash(num_perm=self.settings.num_perm, seed=self.settings.seed, scheme=_SCHEME).permutations
+        self._pattern = re.compile(TOKEN_PATTERN)
+        permutations = MinHash(num_perm=self.settings.num_perm, seed=MINHASH_SEED, scheme=_SCHEME).permutations
         self._a_column = np.array(permutations[0], dtype=np.uint32).reshape(-1, 1)
         self._b_column = np.array(permutations[1], dtype=np.uint32).reshape(-1, 1)
 
@@ -144,7 +133,7 @@ class Shingler:
         for token in set(tokens).difference(cache):
             cache[token] = token_hash(token)
         hashes = np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
-        width = min(self.settings.shingle_size, len(tokens))
+        width = min(self.settings.shingle, len(tokens))
         count = len(tokens) - width + 1
         polynomial = np.zeros(count, dtype=np.uint64)
         base = np.uint64(_POLY_BASE)
@@ -184,7 +173,7 @@ class Shingler:
     def signature_bytes(self, signature: np.ndarray) -> bytes:
         """Serialise a signature with a header naming the settings it is only comparable under."""
         header = _SIGNATURE_HEADER.pack(
-            _SIGNATURE_MAGIC, _SIGNATURE_VERSION, self.settings.num_perm, self.settings.seed, self.settings.shingle_size
+            _SIGNATURE_MAGIC, _SIGNATURE_VERSION, self.settings.num_perm, MINHASH_SEED, self.settings.shingle
         )
         return header + np.ascontiguousarray(signature, dtype="<u4").tobytes()
 
@@ -196,11 +185,11 @@ class Shingler:
         magic, version, num_perm, seed, shingle_size = _SIGNATURE_HEADER.unpack_from(data)
         if magic != _SIGNATURE_MAGIC or version != _SIGNATURE_VERSION:
             raise ValueError("stored signature has an unknown format")
-        mine = (self.settings.num_perm, self.settings.seed, self.settings.shingle_size)
+        mine = (self.settings.num_perm, MINHASH_SEED, self.settings.shingle)
         if (num_perm, seed, shingle_size) != mine:
             raise ValueError(
-                f"stored signature was made with num_perm={num_perm}, seed={seed}, shingle_size={shingle_size}; "
-                f"this index uses num_perm={mine[0]}, seed={mine[1]}, shingle_size={mine[2]}"
+                f"stored signature was made with num_perm={num_perm}, seed={seed}, shingle={shingle_size}; "
+                f"this index uses num_perm={mine[0]}, seed={mine[1]}, shingle={mine[2]}"
             )
         return np.frombuffer(data, dtype="<u4", offset=_SIGNATURE_HEADER.size).astype(np.uint32)
 
@@ -238,7 +227,7 @@ class MinHashIndex:
         return [self._id_keys[identifier] for identifier in self._row_ids[: self._size].tolist()]
 
     def _lean(self, signature: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=self.settings.seed, hashvalues=signature, scheme=_SCHEME)
+        return LeanMinHash(seed=MINHASH_SEED, hashvalues=signature, scheme=_SCHEME)
 
     def signature_bytes(self, code: str) -> bytes:
         """The serialised MinHash signature of `code`, as stored beside a candidate for later rebuilds."""

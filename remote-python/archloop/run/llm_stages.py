@@ -1,8 +1,10 @@
-"""`build_stages(config, run_dir)`: the real Stages of a run, built from its RunConfig by this one factory.
+"""`LlmStages`: the Stages a real run uses (the code LLM, the sandbox, the executor, MinHash, LoRA), built by
+`build_stages(config, run_dir)`. Each stage reads its own section of the RunConfig as it is; nothing is re-mapped here.
 
-Generation: transformers + PEFT (generate.py), the model reloaded with the previous cycle's adapter when it changes.
-Validation: the sandbox (sandbox.validate_candidate). Evaluation: one epoch in the sandbox on CIFAR-10 or the
-synthetic set (data.py, evaluate.py). Novelty: MinHash/LSH (novelty.py). Fine-tuning: PEFT LoRA (finetune.py).
+Generation: transformers + PEFT (llm/generate.py), the model reloaded with the previous cycle's adapter when it
+changes. Validation: the sandbox (evaluation/sandbox.py). Evaluation: one epoch in the sandbox on CIFAR-10 or the
+synthetic set (evaluation/data.py, evaluate.py). Novelty: MinHash/LSH (novelty/minhash.py). Fine-tuning: PEFT LoRA
+(llm/finetune.py).
 
 Failures: a model, data set or adapter that cannot be loaded raises (ModelLoadError, DataError, FinetuneError) from
 the stage that needs it; the loop records that as a fatal run.error with the message. Candidates never raise.
@@ -14,7 +16,6 @@ import dataclasses
 import gc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 from archloop.cache import DEFAULT_CACHE_DIR, cache_root
 from archloop.config import RunConfig
@@ -26,8 +27,8 @@ from archloop.evaluation.executor import Executor, LocalExecutor
 from archloop.evaluation.launcher import ForkServer
 from archloop.evaluation.sandbox import SandboxLimits, make_fork_server, validate_candidate
 from archloop.llm.demo_model import DEMO_MODEL_ID, ensure_demo_model, models_dir, strip_seed_header
-from archloop.llm.finetune import LoraSettings, SftSettings, finetune
-from archloop.llm.generate import GenerationSettings, Generator, LoadedModel, load_model
+from archloop.llm.finetune import finetune
+from archloop.llm.generate import Generator, LoadedModel, load_model
 from archloop.llm.prompts import PromptError, training_pair
 from archloop.llm.reply import extract_code
 from archloop.novelty.minhash import MinHashIndex, NoveltySettings
@@ -68,7 +69,9 @@ class _MinHashNovelty:
         return Novelty(jaccard, key, jaccard < self._threshold)
 
 
-class RealStages:
+class LlmStages:
+    """The real stages of a run: see the module docstring."""
+
     def __init__(self, config: RunConfig, run_dir: Path) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -81,9 +84,7 @@ class RealStages:
         self._validator: ForkServer | None = None
         self._tokenizer_cache: object | None = None
         ev = config.evaluation
-        self._limits = SandboxLimits(
-            timeout_s=ev.time_limit_s, **({"memory_mb": ev.memory_limit_mb} if ev.memory_limit_mb else {})
-        )
+        self._limits = SandboxLimits(timeout_s=ev.time_limit_s, memory_mb=ev.memory_limit_mb or None)  # 0 = none
         self._device = ev.devices[0] if ev.devices else ("cuda" if _cuda() else "cpu")
 
     # ---- corpus and novelty ------------------------------------------------------------------------------------
@@ -94,8 +95,7 @@ class RealStages:
         return self._seeds
 
     def new_novelty_index(self) -> _MinHashNovelty:
-        n = self.config.novelty
-        return _MinHashNovelty(NoveltySettings(threshold=n.threshold, num_perm=n.num_perm, shingle_size=n.shingle))
+        return _MinHashNovelty(self.config.novelty)
 
     def signature(self, code: str) -> str:
         return structural_signature(code)
@@ -114,27 +114,14 @@ class RealStages:
                 self._model_path = self.config.model.id
         return self._model_path
 
-    def _quantize(self) -> bool:
-        return self.config.model.quantization == "4bit"
-
     def _generator(self, adapter_dir: Path | None) -> Generator:
         if self._loaded is None or self._loaded.adapter_dir != adapter_dir:
             self._release_model()
+            model = self.config.model
             self._loaded = load_model(
-                self.model_path(), adapter_dir, device=self.config.model.device, load_in_4bit=self._quantize()
+                self.model_path(), adapter_dir, device=model.device, quantization=model.quantization
             )
-        g = self.config.generation
-        settings = GenerationSettings(
-            temperature=g.temperature,
-            top_k=g.top_k,
-            top_p=g.top_p,
-            max_new_tokens=g.max_new_tokens,
-            batch_size=g.batch_size,
-            retries=g.max_retries,
-            temperature_step=g.temperature_step,
-            seed=None,
-        )
-        return Generator(self._loaded, settings)
+        return Generator(self._loaded, self.config.generation)
 
     def generate(
         self,
@@ -143,6 +130,7 @@ class RealStages:
         on_delta: DeltaCallback,
         check: CodeCheck | None,
         should_stop: StopPredicate,
+        seed: int = 0,
     ) -> list[GeneratedCode]:
         generator = self._generator(adapter_dir)
         texts = [""] * count
@@ -163,7 +151,7 @@ class RealStages:
             return check is None or check(code, attempt)
 
         results = generator.generate(
-            count, check=checked, on_delta=delta, should_stop=should_stop, on_attempt=on_attempt
+            count, check=checked, on_delta=delta, should_stop=should_stop, on_attempt=on_attempt, seed=seed
         )
         return [GeneratedCode(r.index, r.code, r.attempts, r.tokens, r.seconds, r.raw) for r in results]
 
@@ -289,34 +277,19 @@ class RealStages:
         should_stop: StopPredicate,
     ) -> FinetuneOutcome:
         self._release_model()  # the sampling copy must not sit beside the training one in GPU memory
-        s, lo = self.config.sft, self.config.lora
-        settings = SftSettings(
-            learning_rate=s.learning_rate,
-            weight_decay=s.weight_decay,
-            warmup_steps=s.warmup_steps,
-            epochs=s.epochs_for(cycle),
-            batch_size=s.batch_size,
-            grad_accum=s.grad_accum,
-            max_length=s.max_length,
-            gradient_checkpointing="auto" if s.gradient_checkpointing else False,
-            bf16="auto" if s.bf16 else False,  # bf16 where CUDA has it; fp32 on the CPU
-            optimizer=_optimizer_name(s.optimizer),
-            max_steps=s.max_steps or None,
-            seed=self.config.run.seed + cycle,
-            lora=LoraSettings(
-                r=lo.r, alpha=lo.alpha, dropout=lo.dropout, target_modules=tuple(lo.target_modules) or None
-            ),
-        )
+        sft = self.config.sft
         result = finetune(
             self.model_path(),
             pairs,
             out_dir=out_dir,
             previous_adapter=previous_adapter,
-            settings=settings,
+            settings=dataclasses.replace(sft, epochs=sft.epochs_for(cycle)),
+            lora=self.config.lora,
+            seed=self.config.run.seed + cycle,
             on_progress=on_progress,
             should_stop=should_stop,
             device=self.config.model.device,
-            load_in_4bit=self._quantize(),
+            quantization=self.config.model.quantization,
         )
         loss = result.final_loss if result.final_loss == result.final_loss else None  # NaN: no step was taken
         return FinetuneOutcome(result.steps, loss, result.seconds, result.cancelled)
@@ -331,17 +304,11 @@ class RealStages:
             self._validator = None
 
 
-def _optimizer_name(name: str) -> Literal["auto", "adamw"]:
-    """Config names onto finetune.py's choices: the paper's paged_adamw_8bit is 'auto' (paged 8-bit AdamW where
-    bitsandbytes and CUDA are present, torch AdamW elsewhere), so a paper config also runs on a CPU host."""
-    return "adamw" if name in ("adamw", "adamw_torch") else "auto"
-
-
 def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
 
 
-def build_stages(config: RunConfig, run_dir: Path) -> RealStages:
-    return RealStages(config, run_dir)
+def build_stages(config: RunConfig, run_dir: Path) -> LlmStages:
+    return LlmStages(config, run_dir)

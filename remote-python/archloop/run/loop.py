@@ -205,7 +205,8 @@ class RunLoop:
             return self._novelty_index().query(code).novel
 
         started = time.perf_counter()
-        results = self.stages.generate(len(ids), adapter_dir, on_delta, check, self.hooks.should_stop)
+        seed = self.config.run.seed * 1_000_003 + cycle * 10_007 + indices[0]  # the same batch, the same draw
+        results = self.stages.generate(len(ids), adapter_dir, on_delta, check, self.hooks.should_stop, seed)
         clock.add("generate", started)
         for result in sorted(results, key=lambda r: r.position):
             cid = ids[result.position]

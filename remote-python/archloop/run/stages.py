@@ -1,6 +1,6 @@
 """The loop's stages as one injected bundle (`Stages`), and the records that cross from a stage to the loop.
 
-The loop (loop.py) knows only this interface; `build_stages(config, run_dir)` in stages_factory.py builds the real
+The loop (loop.py) knows only this interface; `build_stages(config, run_dir)` in llm_stages.py builds the real
 one from a RunConfig (the LLM, the sandbox, the executor, the novelty index, LoRA fine-tuning). Keeping the loop
 behind this seam is what lets the store/daemon/attach/resume machinery be tested alone.
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-StopPredicate = Callable[[], bool]
+from archloop.callbacks import ProgressCallback, StopPredicate
+
 # (position in the batch, text appended, True when a retry restarts the candidate's text with this delta)
 DeltaCallback = Callable[[int, str, bool], None]
 # (code, 1-based attempt) -> acceptable? Generation samples a candidate that fails it again, a little hotter.
 CodeCheck = Callable[[str, int], bool]
-ProgressCallback = Callable[[int, int, float | None, float | None], None]  # step, total, loss, eta seconds
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,11 @@ class Stages(Protocol):
         on_delta: DeltaCallback,
         check: CodeCheck | None,
         should_stop: StopPredicate,
-    ) -> list[GeneratedCode]: ...
+        seed: int = 0,
+    ) -> list[GeneratedCode]:
+        """Sample `count` candidates; `seed` makes the sampling reproducible (the loop derives it from run.seed,
+        the cycle and the batch's first index, so a run started again with the same seed draws the same candidates)."""
+        ...
 
     def validate(self, code: str) -> Validation: ...
 
