@@ -1,6 +1,7 @@
 """Command line of the ArchLoop backend: `python -m archloop <command>`.
 
-Each command is one function registered in COMMANDS; the extension drives the same commands over SSH.
+Each command is one function registered in COMMANDS; the extension drives the same commands over SSH. `main` runs the
+real stages; a caller that embeds the CLI (the tests' entry script) passes a `Wiring` with stand-ins instead.
 """
 
 from __future__ import annotations
@@ -11,14 +12,41 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archloop import PROTOCOL_VERSION, __version__
 from archloop.cache import DEFAULT_CACHE_DIR
 from archloop.config import ConfigError, RunConfig, config_from_dict
 
+if TYPE_CHECKING:
+    from archloop.run.daemon import Checkpoint, StagesFactory
+
 DEFAULT_RUN_ROOT = Path.home() / ".archloop" / "runs"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the run commands plug together. None is the product's choice; the run modules are imported only by the
+    commands that need them, so `doctor` and `--help` stay fast."""
+
+    stages_factory: StagesFactory | None = None  # None: the real stages
+    checkpoint: Checkpoint | None = None  # called at each loop checkpoint (stage, cycle)
+    daemon_command: Sequence[str] | None = None  # what `start` and `attach` launch; None: `python -m archloop daemon`
+
+
+def _stages_factory(args: argparse.Namespace) -> StagesFactory:
+    from archloop.run.daemon import real_stages
+
+    return args.wiring.stages_factory or real_stages
+
+
+def _start_daemon(args: argparse.Namespace, run_dir: Path) -> int:
+    from archloop.run.daemon import DAEMON_COMMAND, start_daemon
+
+    return start_daemon(run_dir, command=args.wiring.daemon_command or DAEMON_COMMAND)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -91,7 +119,6 @@ def _ensure_run(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from archloop.run.daemon import load_stages_factory
     from archloop.run.files import RunLocked, acquire_run_lock
     from archloop.run.loop import LoopError, LoopHooks, RunLoop
     from archloop.run.selection import format_table
@@ -122,9 +149,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             info = store.run_info()
             config = config_from_dict(info.config, preset=info.preset)
             print(f"run {info.id} in {run_dir.resolve()}", flush=True)
-            stages = load_stages_factory()(config, run_dir)
+            stages = _stages_factory(args)(config, run_dir)
             try:
                 hooks = LoopHooks(should_stop=lambda: stop["now"], on_cycle_finished=on_cycle)
+                if args.wiring.checkpoint is not None:
+                    hooks.checkpoint = args.wiring.checkpoint
                 result = RunLoop(store, config, stages, hooks).run()
             finally:
                 stages.close()
@@ -137,11 +166,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from archloop.run.daemon import DaemonError, DaemonRunning, start_daemon
+    from archloop.run.daemon import DaemonError, DaemonRunning
 
     try:
         run_dir = _ensure_run(args)
-        pid = start_daemon(run_dir)
+        pid = _start_daemon(args, run_dir)
     except ConfigError as exc:
         return _fail(str(exc))
     except DaemonRunning as exc:
@@ -176,7 +205,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_attach(args: argparse.Namespace) -> int:
     from archloop.run.attach import attach
 
-    return attach(Path(args.run_dir).expanduser(), args.since, sys.stdin.buffer, sys.stdout.buffer)
+    return attach(
+        Path(args.run_dir).expanduser(),
+        args.since,
+        sys.stdin.buffer,
+        sys.stdout.buffer,
+        launch=lambda run_dir: _start_daemon(args, run_dir),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -227,7 +262,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_daemon(args: argparse.Namespace) -> int:
     from archloop.run.daemon import serve
 
-    return serve(Path(args.run_dir).expanduser())
+    return serve(
+        Path(args.run_dir).expanduser(), stages_factory=_stages_factory(args), checkpoint=args.wiring.checkpoint
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,13 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, wiring: Wiring | None = None) -> int:
     # Hugging Face's tqdm bars ("Loading weights", "Writing model shards") fill the run log and the extension's
     # Backend Log with carriage-return lines; the loop reports its own progress as events. Read at import time, so
     # set before any subcommand imports transformers; a user's explicit setting wins.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.wiring = wiring or Wiring()
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()

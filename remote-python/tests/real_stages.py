@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archloop.config import RunConfig
 from archloop.corpus.seeds import load_seed_corpus
 from archloop.llm.demo_model import rescale_widths, strip_seed_header
 from archloop.run.llm_stages import LlmStages
@@ -89,7 +88,3 @@ class SeedVariantStages(LlmStages):
             out.append(GeneratedCode(position, code, 1, len(code) // 4, 0.0))
             time.sleep(0.05)
         return out
-
-
-def build_seed_variant_stages(config: RunConfig, run_dir: Path) -> SeedVariantStages:
-    return SeedVariantStages(config, run_dir)

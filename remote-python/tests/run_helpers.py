@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 TESTS_DIR = Path(__file__).resolve().parent
-PACKAGE_ROOT = TESTS_DIR.parent
+# The product's CLI, and tests/daemon_entry.py: the same CLI with stand-in stages (and its daemons too).
+ARCHLOOP = (sys.executable, "-m", "archloop")
+DAEMON_ENTRY = TESTS_DIR / "daemon_entry.py"
 
 
-def scripted_env(**extra: str) -> dict[str, str]:
-    """Environment for a daemon that uses the scripted stand-in stages of tests/scripted_stages.py."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), str(PACKAGE_ROOT), env.get("PYTHONPATH", "")])
-    env["ARCHLOOP_STAGES_FACTORY"] = "scripted_stages:build_scripted_stages"
-    env.update(extra)
-    return env
+def stand_in(stages: str = "scripted", *, slow: float = 0.0, halt_at: str | None = None) -> tuple[str, ...]:
+    """The command of archloop's CLI with stand-in stages (see tests/daemon_entry.py for the options)."""
+    halt = ("--halt-at", halt_at) if halt_at else ()
+    return (sys.executable, str(DAEMON_ENTRY), "--stages", stages, "--slow", str(slow), *halt)
 
 
 def write_config(path: Path, cycles: int = 2, candidates: int = 6, **sections: dict[str, Any]) -> Path:
@@ -39,10 +37,9 @@ def write_config(path: Path, cycles: int = 2, candidates: int = 6, **sections: d
     return path
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "archloop", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
+def cli(*args: str, command: Sequence[str] = ARCHLOOP, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run an archloop command: the product's CLI unless `command` is a stand_in(...)."""
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

@@ -3,14 +3,14 @@
 `ScriptedStages` plays each stage from a script: candidate i's code is a numbered variant of a tiny net, its
 validity, novelty and accuracy come from the script, and fine-tuning counts the pairs it was given. It exists so the
 bookkeeping (resume, selection, events) can be tested in milliseconds; the real stages are tested in test_loop.py's
-end-to-end test. `ARCHLOOP_SCRIPT_SLOW=seconds` makes each step sleep, so a kill can land mid-step.
+end-to-end test. `slow=seconds` makes each step sleep, so a request or a kill can land mid-step (tests/daemon_entry.py
+--slow).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,11 +59,11 @@ class ExactIndex:
 class ScriptedStages:
     """Candidate codes come from a counter persisted in `state_file`, so a restarted process continues it."""
 
-    def __init__(self, state_file: Path, invalid_every: int = 4, duplicate_every: int = 5) -> None:
+    def __init__(self, state_file: Path, invalid_every: int = 4, duplicate_every: int = 5, slow: float = 0.0) -> None:
         self.state_file = state_file
         self.invalid_every = invalid_every
         self.duplicate_every = duplicate_every
-        self.slow = float(os.environ.get("ARCHLOOP_SCRIPT_SLOW", "0"))
+        self.slow = slow
         self.finetune_calls: list[tuple[int, int, str | None]] = []
 
     def _next_serial(self) -> int:
@@ -150,8 +150,3 @@ class ScriptedStages:
 
     def close(self) -> None:
         return None
-
-
-def build_scripted_stages(config: object, run_dir: Path) -> ScriptedStages:
-    """Factory for the daemon (ARCHLOOP_STAGES_FACTORY=scripted_stages:build_scripted_stages)."""
-    return ScriptedStages(run_dir / "scripted-state.json")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from run_helpers import cli, scripted_env, wait_for, write_config
+from run_helpers import ARCHLOOP, cli, stand_in, wait_for, write_config
 from scripted_stages import ScriptedStages
 from wire import assert_server_message
 
@@ -23,13 +22,12 @@ HELLO = {"type": "hello", "protocol": 1, "role": "client", "software": "test"}
 
 
 class Attacher:
-    def __init__(self, run_dir, since=0, env=None):
+    def __init__(self, run_dir, since=0, command=ARCHLOOP):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "archloop", "attach", "--run-dir", str(run_dir), "--since", str(since)],
+            [*command, "attach", "--run-dir", str(run_dir), "--since", str(since)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
         )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -165,12 +163,12 @@ def test_without_a_daemon_verdicts_are_committed_and_arrive_as_events(finished_r
 
 def test_two_attachers_follow_a_live_daemon_and_run_start_through_attach_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.15")
+    command = stand_in(slow=0.15)
     config = write_config(tmp_path / "c.toml", cycles=1, candidates=4)
     # Create the run without starting it; attach's run.start launches the daemon.
     open_run(run_dir, config_from_dict({"run": {"name": "t", "cycles": 1, "candidates_per_cycle": 4}})).close()
     assert config.exists()
-    a, b = Attacher(run_dir, 0, env), Attacher(run_dir, 0, env)
+    a, b = Attacher(run_dir, 0, command), Attacher(run_dir, 0, command)
     for x in (a, b):
         x.next()
         x.send(HELLO)

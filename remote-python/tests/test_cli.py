@@ -3,7 +3,7 @@
 import csv
 import json
 
-from run_helpers import cli, scripted_env, write_config
+from run_helpers import cli, stand_in, write_config
 from wire import assert_server_message
 
 from archloop.run.selection import PAPER_COLUMNS
@@ -11,7 +11,7 @@ from archloop.run.selection import PAPER_COLUMNS
 
 def test_run_in_the_foreground_prints_the_papers_table_as_it_grows(tmp_path):
     config = write_config(tmp_path / "c.toml", cycles=2, candidates=4)
-    result = cli("run", "--config", str(config), "--run-dir", str(tmp_path / "r"), env=scripted_env())
+    result = cli("run", "--config", str(config), "--run-dir", str(tmp_path / "r"), command=stand_in())
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if "Valid (%)" in line)
@@ -40,7 +40,7 @@ def test_status_runs_and_export_of_a_finished_run(tmp_path):
     config = write_config(
         tmp_path / "c.toml", cycles=2, candidates=6, selection={"threshold": 20.0, "fallback_threshold": 5.0}
     )
-    assert cli("run", "--config", str(config), "--run-dir", str(root / "one"), env=scripted_env()).returncode == 0
+    assert cli("run", "--config", str(config), "--run-dir", str(root / "one"), command=stand_in()).returncode == 0
     status = json.loads(cli("status", "--run-dir", str(root / "one"), "--json").stdout)
     assert status["state"] == "finished" and status["cycle"] == 2 and status["daemonAlive"] is False
     assert_server_message({"type": "response", "id": 1, "ok": True, "result": status})

@@ -4,7 +4,7 @@ import os
 import signal
 
 import pytest
-from run_helpers import cli, scripted_env, wait_for, write_config
+from run_helpers import cli, stand_in, wait_for, write_config
 
 from archloop.run.daemon import request, start_daemon
 from archloop.run.files import RunFiles, daemon_pid
@@ -14,25 +14,25 @@ from archloop.run.store import RunStore
 
 @pytest.fixture
 def paused_run(tmp_path):
-    """A started daemon held at its first candidate (ARCHLOOP_SCRIPT_SLOW keeps it busy), stopped at the end."""
+    """A started daemon kept busy by slow scripted stages, stopped at the end."""
     run_dir = tmp_path / "run"
     config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
-    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
-    result = cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env)
+    command = stand_in(slow=0.05)
+    result = cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command)
     assert result.returncode == 0, result.stderr
-    yield run_dir, env
-    cli("stop", "--run-dir", str(run_dir), env=env)
+    yield run_dir, command
+    cli("stop", "--run-dir", str(run_dir), command=command)
 
 
 def test_start_launches_a_detached_daemon_in_its_own_session_and_stop_ends_it(paused_run):
-    run_dir, env = paused_run
+    run_dir, command = paused_run
     pid = daemon_pid(run_dir)
     assert pid and pid > 0
     assert os.getsid(pid) == pid  # session leader: survives the terminal/SSH link that started it
     assert (run_dir / "daemon.log").exists() and RunFiles(run_dir).recorded_socket() is not None
-    status = cli("status", "--run-dir", str(run_dir), "--json", env=env)
+    status = cli("status", "--run-dir", str(run_dir), "--json", command=command)
     assert '"daemonAlive": true' in status.stdout
-    stopped = cli("stop", "--run-dir", str(run_dir), env=env)
+    stopped = cli("stop", "--run-dir", str(run_dir), command=command)
     assert stopped.returncode == 0 and f"daemon {pid} stopped" in stopped.stdout
     assert daemon_pid(run_dir) is None
     with RunStore(run_dir) as store:
@@ -42,17 +42,17 @@ def test_start_launches_a_detached_daemon_in_its_own_session_and_stop_ends_it(pa
 
 
 def test_a_second_start_names_the_pid_holding_the_run_and_fails(paused_run):
-    run_dir, env = paused_run
+    run_dir, command = paused_run
     pid = daemon_pid(run_dir)
-    again = cli("start", "--run-dir", str(run_dir), env=env)
+    again = cli("start", "--run-dir", str(run_dir), command=command)
     assert again.returncode == 3 and str(pid) in again.stderr
     # The daemon entry point itself refuses too (the flock, not the pid file, decides).
-    direct = cli("daemon", "--run-dir", str(run_dir), env=env)
+    direct = cli("daemon", "--run-dir", str(run_dir), command=command)
     assert direct.returncode == 3 and "held by" in direct.stderr
 
 
 def test_requests_round_trip_and_state_changes_are_committed_before_the_answer(paused_run):
-    run_dir, env = paused_run
+    run_dir, command = paused_run
     wait_for(lambda: RunStore(run_dir).candidates(), what="a candidate")
     cid = RunStore(run_dir).candidates()[0].id
     result = request(run_dir, "candidate.verdict", {"candidate": cid, "verdict": "accept"})
@@ -81,8 +81,8 @@ def test_requests_round_trip_and_state_changes_are_committed_before_the_answer(p
 def test_sigterm_stops_after_the_current_step_and_exits_zero(tmp_path):
     run_dir = tmp_path / "run"
     config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
-    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
-    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    command = stand_in(slow=0.05)
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
     pid = daemon_pid(run_dir)
     wait_for(lambda: RunStore(run_dir).last_seq() > 5, what="progress")
     os.kill(pid, signal.SIGTERM)
@@ -96,39 +96,44 @@ def test_sigterm_stops_after_the_current_step_and_exits_zero(tmp_path):
 def test_a_finished_run_daemon_exits_and_cycle_run_resumes_it(tmp_path):
     run_dir = tmp_path / "run"
     config = write_config(tmp_path / "c.toml", cycles=1, candidates=2)
-    env = scripted_env()
-    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    command = stand_in()
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
     wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
     with RunStore(run_dir) as store:
         assert store.run_info().state == "finished" and store.finished_cycles() == 1
     last = RunStore(run_dir).last_seq()
-    start_daemon(run_dir, env=env)  # nothing left to do: it exits without a second run.finished
+    start_daemon(run_dir, command=daemon_command(command))  # nothing left to do: it exits without a second run.finished
     wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to finish")
     assert RunStore(run_dir).last_seq() == last
-    target = request_or_local_cycle_run(run_dir, env)
+    target = request_or_local_cycle_run(run_dir, command)
     wait_for(lambda: RunStore(run_dir).finished_cycles() == target and daemon_pid(run_dir) is None, what="cycle 2")
     with RunStore(run_dir) as store:
         kinds = [e.kind for e in store.events_since(last, limit=10_000)]
         assert kinds.count("cycle.finished") == 1 and kinds[-1] == "run.finished"
 
 
-def request_or_local_cycle_run(run_dir, env):
+def daemon_command(cli_command):
+    """The daemon of a stand-in CLI command (start_daemon appends --run-dir)."""
+    return (*cli_command, "daemon")
+
+
+def request_or_local_cycle_run(run_dir, command):
     """cycle.run without a daemon: commit the new target and launch the daemon, as attach does."""
     from archloop.run.requests import RequestContext, handle_request
 
     with RunStore(run_dir) as store:
-        ctx = RequestContext(store, run_dir, None, lambda: start_daemon(run_dir, env=env))
+        ctx = RequestContext(store, run_dir, None, lambda: start_daemon(run_dir, command=daemon_command(command)))
         return handle_request(ctx, "cycle.run", {"count": 1})["cycles"]
 
 
 def test_long_run_dir_paths_use_a_short_socket_recorded_in_the_run_dir(tmp_path):
     run_dir = tmp_path / ("d" * 60) / ("e" * 60) / "run"
     config = write_config(tmp_path / "c.toml", cycles=50, candidates=4)
-    env = scripted_env(ARCHLOOP_SCRIPT_SLOW="0.05")
-    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=env).returncode == 0
+    command = stand_in(slow=0.05)
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
     try:
         recorded = RunFiles(run_dir).recorded_socket()
         assert recorded is not None and len(str(recorded)) < 108 and not str(recorded).startswith(str(run_dir))
         assert request(run_dir, "run.status")["daemonAlive"]
     finally:
-        assert cli("stop", "--run-dir", str(run_dir), env=env).returncode == 0
+        assert cli("stop", "--run-dir", str(run_dir), command=command).returncode == 0

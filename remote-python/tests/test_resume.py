@@ -9,7 +9,7 @@ import signal
 from collections import Counter
 
 import pytest
-from run_helpers import cli, scripted_env, wait_for, write_config
+from run_helpers import cli, stand_in, wait_for, write_config
 
 from archloop.run.files import daemon_pid
 from archloop.run.store import RunStore
@@ -83,8 +83,8 @@ def test_kill_minus_nine_at_a_stage_then_start_resumes_without_loss_or_duplicati
         selection={"threshold": 30.0, "fallback_threshold": 10.0, "min_selected": 2},
         novelty={"check_at_generation": False},
     )
-    halting = scripted_env(ARCHLOOP_HALT_AT=stage)
-    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), env=halting).returncode == 0
+    halting = stand_in(halt_at=stage)
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=halting).returncode == 0
     wait_for_halt(run_dir)
     pid = daemon_pid(run_dir)
     before_kill, _ = snapshot(run_dir)
@@ -93,7 +93,7 @@ def test_kill_minus_nine_at_a_stage_then_start_resumes_without_loss_or_duplicati
     (run_dir / "halted").unlink()
     status = cli("status", "--run-dir", str(run_dir), "--json")
     assert json.loads(status.stdout)["state"] == "stopped"  # a dead daemon's run reads as stopped
-    resumed = cli("start", "--run-dir", str(run_dir), env=scripted_env())
+    resumed = cli("start", "--run-dir", str(run_dir), command=stand_in())
     assert resumed.returncode == 0, resumed.stderr
     wait_for(lambda: daemon_pid(run_dir) is None, timeout=120, what="the resumed run to finish")
     assert_consistent_two_cycle_run(run_dir, before_kill)
@@ -107,16 +107,15 @@ def test_real_stages_killed_mid_evaluation_resume_and_finish_the_cycle(tmp_path,
     config = tmp_path / "real.toml"
     config.write_text(toml_text(real_config(shared_tiny_llama, tmp_path / "cache", cycles=1, candidates=2)))
     run_dir = tmp_path / "run"
-    env = scripted_env(ARCHLOOP_STAGES_FACTORY="real_stages:build_seed_variant_stages")
-    halting = {**env, "ARCHLOOP_HALT_AT": "evaluation:1"}
-    started = cli("start", "--run-dir", str(run_dir), "--config", str(config), env=halting)
+    halting = stand_in("seed-variants", halt_at="evaluation:1")
+    started = cli("start", "--run-dir", str(run_dir), "--config", str(config), command=halting)
     assert started.returncode == 0, started.stderr
     wait_for_halt(run_dir, timeout=240)
     before_kill, _ = snapshot(run_dir)
     os.kill(daemon_pid(run_dir), signal.SIGKILL)
     wait_for(lambda: daemon_pid(run_dir) is None, what="the kill to release the lock")
     (run_dir / "halted").unlink()
-    assert cli("start", "--run-dir", str(run_dir), env=env).returncode == 0
+    assert cli("start", "--run-dir", str(run_dir), command=stand_in("seed-variants")).returncode == 0
     wait_for(lambda: daemon_pid(run_dir) is None, timeout=300, what="the resumed run to finish")
     codes, events = snapshot(run_dir)
     assert all(codes[k] == v for k, v in before_kill.items())

@@ -3,7 +3,8 @@
 `start_daemon(run_dir)` launches `python -m archloop daemon --run-dir D` in a new session (no terminal, stdin from
 /dev/null, stdout/stderr appended to daemon.log) and waits until its socket answers. `serve(run_dir)` is that
 process: it takes an exclusive flock on daemon.lock (one daemon per run; a second one exits with code 3 naming the
-holder), writes daemon.pid, serves the socket on background threads and runs the loop on the main thread.
+holder), writes daemon.pid, serves the socket on background threads and runs the loop on the main thread. It runs
+the real stages unless its caller passes others (the tests' entry script passes stand-ins and a halt checkpoint).
 
 Socket protocol (internal to ArchLoop, JSON lines): a client sends wire `request` objects and gets wire `response`s;
 a client that sends {"type": "subscribe"} also receives {"type": "notify", "seq": N} after every store commit and
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import importlib
 import json
 import os
 import select
@@ -43,12 +43,13 @@ SEND_TIMEOUT_S = 5.0
 # Messages a client may fall behind by before it is dropped (a few seconds of a busy run's notifications).
 SUBSCRIBER_QUEUE = 4096
 EXIT_LOCKED = 3
-# Test hook: "stage" or "stage:cycle". At that loop checkpoint the daemon writes <run_dir>/halted and blocks, so a
-# test can kill -9 it at a known place.
-HALT_ENV = "ARCHLOOP_HALT_AT"
-# "module:function" building the Stages from (RunConfig, run_dir); default: the real stages.
-STAGES_FACTORY_ENV = "ARCHLOOP_STAGES_FACTORY"
-DEFAULT_STAGES_FACTORY = "archloop.run.llm_stages:build_stages"
+# What start_daemon runs, followed by `--run-dir D`.
+DAEMON_COMMAND: tuple[str, ...] = (sys.executable, "-m", "archloop", "daemon")
+
+# Builds a run's stages from its configuration and directory.
+StagesFactory = Callable[[RunConfig, Path], Stages]
+# Called by the loop at each named point (stage, cycle); see LoopHooks.checkpoint.
+Checkpoint = Callable[[str, int], None]
 
 
 class DaemonError(RuntimeError):
@@ -298,30 +299,21 @@ def _error(request_id: int | str | None, code: str, message: str) -> dict[str, A
 # ---- the daemon process -----------------------------------------------------------------------------------------
 
 
-def load_stages_factory(spec: str | None = None) -> Callable[[RunConfig, Path], Stages]:
-    spec = spec or os.environ.get(STAGES_FACTORY_ENV) or DEFAULT_STAGES_FACTORY
-    module_name, _, attr = spec.partition(":")
-    factory: Callable[[RunConfig, Path], Stages] = getattr(importlib.import_module(module_name), attr)
-    return factory
+def real_stages(config: RunConfig, run_dir: Path) -> Stages:
+    """The stages of a real run (the LLM, the sandbox, MinHash, LoRA). Imported on first use: they pull in torch."""
+    from archloop.run.llm_stages import build_stages
+
+    return build_stages(config, run_dir)
 
 
-def _halt_hook(run_dir: Path) -> Callable[[str, int], None]:
-    spec = os.environ.get(HALT_ENV, "")
-    name, _, cycle_text = spec.partition(":")
-    want_cycle = int(cycle_text) if cycle_text else None
-
-    def checkpoint(stage: str, cycle: int) -> None:
-        if name and stage == name and (want_cycle is None or cycle == want_cycle):
-            (run_dir / "halted").write_text(f"{stage}:{cycle}\n")
-            while True:  # wait here for the test's kill -9
-                time.sleep(3600)
-
-    return checkpoint
+def _no_checkpoint(stage: str, cycle: int) -> None:
+    return None
 
 
-def serve(run_dir: Path) -> int:
+def serve(run_dir: Path, *, stages_factory: StagesFactory = real_stages, checkpoint: Checkpoint | None = None) -> int:
     """Run the daemon in this process until the run finishes or is stopped. Exit codes: 0 done/stopped, 1 failed,
-    3 another daemon holds the run."""
+    3 another daemon holds the run. `stages_factory` and `checkpoint` let an embedding caller (the tests) run stand-in
+    stages and act at the loop's checkpoints."""
     run_dir = run_dir.resolve()
     files = RunFiles(run_dir)
     try:
@@ -343,7 +335,7 @@ def serve(run_dir: Path) -> int:
         signal.signal(signal.SIGTERM, lambda *_: control.stop())
         signal.signal(signal.SIGINT, lambda *_: control.stop())
         print(f"archloop daemon pid {os.getpid()} serving {run_dir} on {server.path}", flush=True)
-        return _run(run_dir, store, config, control, hub)
+        return _run(run_dir, store, config, control, hub, stages_factory, checkpoint or _no_checkpoint)
     except ConfigError as exc:
         if store is not None:
             store.run_error(f"stored configuration is invalid: {exc}", None, fatal=True)
@@ -361,9 +353,17 @@ def serve(run_dir: Path) -> int:
         os.close(lock_fd)  # releases the flock: from here on the run reads as not running
 
 
-def _run(run_dir: Path, store: RunStore, config: RunConfig, control: DaemonControl, hub: Hub) -> int:
+def _run(
+    run_dir: Path,
+    store: RunStore,
+    config: RunConfig,
+    control: DaemonControl,
+    hub: Hub,
+    stages_factory: StagesFactory,
+    checkpoint: Checkpoint,
+) -> int:
     try:
-        stages = load_stages_factory()(config, run_dir)
+        stages = stages_factory(config, run_dir)
     except Exception as exc:
         store.run_error(f"cannot build the stages: {type(exc).__name__}: {exc}", "setup", fatal=True)
         print(f"archloop daemon: cannot build the stages: {exc}", file=sys.stderr, flush=True)
@@ -372,7 +372,7 @@ def _run(run_dir: Path, store: RunStore, config: RunConfig, control: DaemonContr
         should_stop=control.should_stop,
         wait_if_paused=control.wait_if_paused,
         on_stream=hub.broadcast,
-        checkpoint=_halt_hook(run_dir),
+        checkpoint=checkpoint,
     )
     loop = RunLoop(store, config, stages, hooks)
     try:
@@ -429,8 +429,14 @@ def request(run_dir: Path, method: str, params: dict[str, Any] | None = None, ti
                 raise RequestError(reply["error"]["code"], reply["error"]["message"])
 
 
-def start_daemon(run_dir: Path, *, wait_s: float = 60.0, env: dict[str, str] | None = None) -> int:
-    """Launch the detached daemon for an existing run; returns its pid once its socket answers.
+def start_daemon(
+    run_dir: Path,
+    *,
+    wait_s: float = 60.0,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] = DAEMON_COMMAND,
+) -> int:
+    """Launch the detached daemon for an existing run (`command --run-dir D`); returns its pid once its socket answers.
 
     Raises DaemonRunning if one already holds the run, DaemonError (with the log's tail) if it exits or hangs.
     """
@@ -442,7 +448,7 @@ def start_daemon(run_dir: Path, *, wait_s: float = 60.0, env: dict[str, str] | N
     rotate_log(files.log)  # the daemon appends its stdout/stderr: keep the log bounded across restarts
     with open(files.log, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "archloop", "daemon", "--run-dir", str(run_dir)],
+            [*command, "--run-dir", str(run_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
