@@ -259,6 +259,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when the loop would accept the input, 1 when it would reject it, 2 for bad arguments."""
+    from archloop.run.check import check_reply, format_text
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return _fail(f"cannot read {args.file}: {error.strerror or error}; pass a file, or - for stdin")
+    if args.train_images < 1 or args.test_images < 1:
+        return _fail("--train-images and --test-images must be at least 1")
+    result = check_reply(
+        text,
+        train=args.train,
+        protocol=args.protocol,
+        device=args.device,
+        train_images=args.train_images,
+        test_images=args.test_images,
+        timeout_s=args.timeout,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_text(result))
+    return 0 if result["ok"] else 1
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     from archloop.run.daemon import serve
 
@@ -339,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=cmd_prepare_demo)
 
     # No help= on purpose: argparse lists only subcommands given help (SUPPRESS would print "==SUPPRESS==").
+    check = sub.add_parser(
+        "check", help="what the loop would do with a model reply or a net's source (extract, check, --train: evaluate)"
+    )
+    check.add_argument("file", nargs="?", default="-", help="the reply or source file (default: - for stdin)")
+    check.add_argument("--json", action="store_true", help="print the result as JSON (fields in README.md)")
+    check.add_argument("--train", action="store_true", help="also train one epoch in the sandbox on synthetic data")
+    check.add_argument("--protocol", default="fast", choices=["fast", "paper"], help="evaluation protocol for --train")
+    check.add_argument("--device", default="cpu", help="device for --train (cpu, cuda, cuda:1)")
+    check.add_argument("--train-images", type=int, default=512, help="synthetic training images for --train")
+    check.add_argument("--test-images", type=int, default=256, help="synthetic test images for --train")
+    check.add_argument("--timeout", type=float, default=300.0, help="sandbox time limit in seconds for --train")
+    check.set_defaults(func=cmd_check)
+
     daemon = sub.add_parser("daemon")  # what `start` launches; not for direct use
     daemon.add_argument("--run-dir", required=True)
     daemon.set_defaults(func=cmd_daemon)

@@ -63,3 +63,58 @@ def test_commands_on_a_directory_that_is_not_a_run_fail_cleanly(tmp_path):
     for args in (("status",), ("stop",), ("export", "--out", str(tmp_path / "o"))):
         result = cli(*args[:1], "--run-dir", str(tmp_path), *args[1:])
         assert result.returncode == 2 and "not an ArchLoop run" in result.stderr
+
+REPLIES = __import__("pathlib").Path(__file__).parent / "replies"
+
+
+def _reply(name: str) -> str:
+    return (REPLIES / name).read_text(encoding="utf-8").partition("# ---\n")[2]
+
+
+def test_check_prints_what_the_loop_would_do_with_a_reply(tmp_path):
+    reply = tmp_path / "reply.md"
+    reply.write_text(_reply("13-main-demo-block.txt"))
+    result = cli("check", "--json", str(reply))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["ok"], data["outcome"], data["stage"], data["problems"], data["evaluation"]) == (
+        True,
+        "ok",
+        "check",
+        [],
+        None,
+    )
+    assert "__main__" not in data["code"] and data["code"].startswith("import torch\n")
+    assert {"kind": "main_block", "line": 65, "text": 'if __name__ == "__main__":'} in data["stripped"]
+    assert data["hyperparameters"] == ["dropout", "lr", "momentum"]
+    text = cli("check", str(reply))
+    assert text.returncode == 0 and text.stdout.startswith("ok: ok (at check)") and "stripped main_block" in text.stdout
+
+
+def test_check_reads_stdin_and_a_rejected_net_exits_1_with_its_problems():
+    import subprocess
+
+    from run_helpers import ARCHLOOP
+
+    for name, outcome in (("35-no-net-class.txt", "contract_error"), ("27-refusal.txt", "no_code")):
+        result = subprocess.run(
+            [*ARCHLOOP, "check", "--json"], input=_reply(name), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1, result.stderr
+        data = json.loads(result.stdout)
+        assert not data["ok"] and data["outcome"] == outcome and data["problems"]
+        assert all(set(p) == {"line", "message"} for p in data["problems"])
+    missing = cli("check", "/nonexistent/reply.md")
+    assert missing.returncode == 2 and "cannot read /nonexistent/reply.md" in missing.stderr
+
+
+def test_check_train_runs_the_sandboxed_epoch_on_synthetic_data(tmp_path):
+    reply = tmp_path / "reply.md"
+    reply.write_text(_reply("20-py-tag.txt"))
+    result = cli("check", "--json", "--train", "--train-images", "64", "--test-images", "32", str(reply), timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["stage"] == "evaluate" and data["outcome"] == "ok"
+    evaluation = data["evaluation"]
+    assert evaluation["outcome"] == "ok" and evaluation["data"] == "synthetic:64/32/seed0"
+    assert 0.0 <= evaluation["accuracy"] <= 100.0 and evaluation["params"] > 0 and evaluation["train_seconds"] > 0
