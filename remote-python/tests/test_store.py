@@ -204,4 +204,4 @@ def test_the_raw_reply_goes_into_the_generated_event_beside_the_extracted_code(s
     assert events[0].data["raw"] == "Here is it:\n```python\ncode\n```\n" and "raw" not in events[1].data
     for event in events:
         assert_server_message(event.to_wire(store.run_id))
-    assert store.candidate_code(with_raw) == "code\n"  # only the extracted code is the candidate's
+    assert store.candidate(with_raw).code == "code\n"  # only the extracted code is the candidate's

@@ -22,16 +22,14 @@ layer-call sequence, residual/concat flags, depth) that ignores comments, format
 names of locals, attributes and user-defined helpers.
 
 Failure behaviour: code with no tokens raises ValueError from every sketching entry point; source that does not
-parse raises ValueError from `structural_signature`; stored signatures that were made with other settings, or are
-truncated, raise ValueError when loaded. Nothing here executes the code it is given.
+parse raises ValueError from `structural_signature`. Nothing here executes the code it is given.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,9 +44,6 @@ _MASK64 = (1 << 64) - 1
 # Odd 64-bit multipliers: the polynomial base for combining token hashes, and a final avalanche multiplier.
 _POLY_BASE = 0x9E3779B97F4A7C15
 _AVALANCHE = 0xFF51AFD7ED558CCD
-_SIGNATURE_MAGIC = b"ALMH"
-_SIGNATURE_VERSION = 1
-_SIGNATURE_HEADER = struct.Struct("<4sBHIB")  # magic, version, num_perm, seed, shingle_size
 
 
 @dataclass(frozen=True)
@@ -170,68 +165,37 @@ class Shingler:
                 raise ValueError(f"code #{row}: {error}") from None
         return result
 
-    def signature_bytes(self, signature: np.ndarray) -> bytes:
-        """Serialise a signature with a header naming the settings it is only comparable under."""
-        header = _SIGNATURE_HEADER.pack(
-            _SIGNATURE_MAGIC, _SIGNATURE_VERSION, self.settings.num_perm, MINHASH_SEED, self.settings.shingle
-        )
-        return header + np.ascontiguousarray(signature, dtype="<u4").tobytes()
-
-    def signature_from_bytes(self, data: bytes) -> np.ndarray:
-        """Inverse of `signature_bytes`. Raises ValueError if the bytes are damaged or from other settings."""
-        size = _SIGNATURE_HEADER.size + 4 * self.settings.num_perm
-        if len(data) != size:
-            raise ValueError(f"stored signature is {len(data)} bytes, expected {size}")
-        magic, version, num_perm, seed, shingle_size = _SIGNATURE_HEADER.unpack_from(data)
-        if magic != _SIGNATURE_MAGIC or version != _SIGNATURE_VERSION:
-            raise ValueError("stored signature has an unknown format")
-        mine = (self.settings.num_perm, MINHASH_SEED, self.settings.shingle)
-        if (num_perm, seed, shingle_size) != mine:
-            raise ValueError(
-                f"stored signature was made with num_perm={num_perm}, seed={seed}, shingle={shingle_size}; "
-                f"this index uses num_perm={mine[0]}, seed={mine[1]}, shingle={mine[2]}"
-            )
-        return np.frombuffer(data, dtype="<u4", offset=_SIGNATURE_HEADER.size).astype(np.uint32)
-
 
 class MinHashIndex:
     """The corpus a candidate must differ from: MinHashLSH for the verdict, a signature matrix for exact scans.
 
     Keys are caller-chosen strings (corpus ids, candidate ids). `add` raises ValueError for a key already present
-    or code with no tokens; `remove` raises KeyError for an unknown key. Signatures can be exported with
-    `stored_signatures()` and the index rebuilt from them with `from_signatures` (no code needed), giving
-    identical query results.
+    or code with no tokens. The corpus only grows: a run indexes its seeds and each candidate once.
     """
 
     def __init__(self, settings: NoveltySettings | None = None) -> None:
         self.settings = settings or NoveltySettings()
         self.shingler = Shingler(self.settings)
         self._lsh = MinHashLSH(threshold=self.settings.threshold, num_perm=self.settings.num_perm)
-        # Rows of `_matrix` are kept dense (a removal moves the last row into the hole). LSH is keyed by a stable
-        # integer id per insertion, so a query maps thousands of candidates to rows with one numpy gather instead
-        # of a dict lookup each (measured: that lookup was most of the scoring time with large candidate sets).
+        # LSH is keyed by each signature's row in `_matrix`, so a query maps thousands of LSH candidates to their
+        # signatures with one numpy gather instead of a dict lookup each (measured: that lookup was most of the
+        # scoring time with large candidate sets).
         self._matrix = np.empty((16, self.settings.num_perm), dtype=np.uint32)
-        self._row_ids = np.empty(16, dtype=np.int64)  # row -> id
-        self._id_rows = np.empty(16, dtype=np.int64)  # id -> row, -1 once removed
-        self._id_keys: list[str] = []  # id -> key
-        self._key_ids: dict[str, int] = {}  # live key -> id
+        self._keys: list[str] = []  # row -> key
+        self._rows: dict[str, int] = {}  # key -> row
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
     def __contains__(self, key: object) -> bool:
-        return key in self._key_ids
+        return key in self._rows
 
     def keys(self) -> list[str]:
-        return [self._id_keys[identifier] for identifier in self._row_ids[: self._size].tolist()]
+        return list(self._keys)
 
     def _lean(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=MINHASH_SEED, hashvalues=signature, scheme=_SCHEME)
-
-    def signature_bytes(self, code: str) -> bytes:
-        """The serialised MinHash signature of `code`, as stored beside a candidate for later rebuilds."""
-        return self.shingler.signature_bytes(self.shingler.signature(code))
 
     def add(self, key: str, code: str) -> None:
         """Index `code` under `key`."""
@@ -243,10 +207,8 @@ class MinHashIndex:
         signatures = self.shingler.signatures([code for _, code in pairs])
         self._insert_many([key for key, _ in pairs], signatures)
 
-    def add_signature(self, key: str, signature: np.ndarray | bytes) -> None:
-        """Index a precomputed signature (array, or bytes from `signature_bytes`)."""
-        if isinstance(signature, bytes):
-            signature = self.shingler.signature_from_bytes(signature)
+    def add_signature(self, key: str, signature: np.ndarray) -> None:
+        """Index a precomputed signature (from `Shingler.signature`)."""
         self._insert_many([key], np.asarray(signature, dtype=np.uint32).reshape(1, -1))
 
     def add_signatures(self, keys: Sequence[str], signatures: np.ndarray) -> None:
@@ -258,39 +220,19 @@ class MinHashIndex:
     def _insert_many(self, keys: list[str], signatures: np.ndarray) -> None:
         if signatures.shape[1:] != (self.settings.num_perm,):
             raise ValueError(f"signatures must have {self.settings.num_perm} values, got shape {signatures.shape}")
-        duplicates = [key for key in keys if key in self._key_ids]
+        duplicates = [key for key in keys if key in self._rows]
         if duplicates or len(set(keys)) != len(keys):
             raise ValueError(f"key(s) already in the novelty index: {sorted(set(duplicates))[:5] or 'repeated'}")
         first, needed = self._size, self._size + len(keys)
-        first_id = len(self._id_keys)
         self._matrix = _grown(self._matrix, needed, first)
-        self._row_ids = _grown(self._row_ids, needed, first)
-        self._id_rows = _grown(self._id_rows, first_id + len(keys), first_id)
-        ids = np.arange(first_id, first_id + len(keys), dtype=np.int64)
         self._matrix[first:needed] = signatures
-        self._row_ids[first:needed] = ids
-        self._id_rows[ids] = np.arange(first, needed, dtype=np.int64)
-        self._id_keys.extend(keys)
-        self._key_ids.update(zip(keys, ids.tolist(), strict=True))
+        self._keys.extend(keys)
+        self._rows.update(zip(keys, range(first, needed), strict=True))
         self._size = needed
         with self._lsh.insertion_session(buffer_size=max(1, len(keys))) as session:
-            for offset, identifier in enumerate(ids.tolist()):
-                # check_duplication=False: ids are fresh by construction, and the check costs a storage lookup.
-                session.insert(identifier, self._lean(self._matrix[first + offset]), check_duplication=False)
-
-    def remove(self, key: str) -> None:
-        """Forget `key` (e.g. a candidate the researcher rejected: it must not count as corpus)."""
-        identifier = self._key_ids.pop(key)  # KeyError for an unknown key, as documented
-        self._lsh.remove(identifier)
-        row = int(self._id_rows[identifier])
-        self._id_rows[identifier] = -1
-        last = self._size - 1
-        if row != last:  # keep the matrix dense: move the last row into the hole
-            moved = int(self._row_ids[last])
-            self._matrix[row] = self._matrix[last]
-            self._row_ids[row] = moved
-            self._id_rows[moved] = row
-        self._size = last
+            for row in range(first, needed):
+                # check_duplication=False: rows are fresh by construction, and the check costs a storage lookup.
+                session.insert(row, self._lean(self._matrix[row]), check_duplication=False)
 
     def query(self, code: str) -> NoveltyResult:
         """The generation-time verdict for `code` (see the module docstring for the no-candidate case)."""
@@ -300,11 +242,11 @@ class MinHashIndex:
         candidates = self._lsh.query(self._lean(signature))
         if not candidates:
             return NoveltyResult(max_jaccard=0.0, nearest=None, novel=True)
-        ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        agreement = np.count_nonzero(self._matrix[self._id_rows[ids]] == signature, axis=1)
+        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        agreement = np.count_nonzero(self._matrix[rows] == signature, axis=1)
         best = int(np.argmax(agreement))
         jaccard = float(agreement[best]) / self.settings.num_perm
-        nearest = self._id_keys[int(ids[best])]
+        nearest = self._keys[int(rows[best])]
         return NoveltyResult(max_jaccard=jaccard, nearest=nearest, novel=jaccard < self.settings.threshold)
 
     def nearest(self, code: str) -> tuple[str, float] | None:
@@ -317,30 +259,7 @@ class MinHashIndex:
         signature = self.shingler.signature(code)
         agreement = np.count_nonzero(self._matrix[: self._size] == signature, axis=1)
         best = int(np.argmax(agreement))
-        return self._id_keys[int(self._row_ids[best])], float(agreement[best]) / self.settings.num_perm
-
-    def stored_signatures(self) -> Iterator[tuple[str, bytes]]:
-        """(key, signature bytes) for every stored key, in insertion order modulo removals."""
-        for row in range(self._size):
-            yield self._id_keys[int(self._row_ids[row])], self.shingler.signature_bytes(self._matrix[row])
-
-    @classmethod
-    def from_signatures(
-        cls, items: Iterable[tuple[str, bytes]], settings: NoveltySettings | None = None
-    ) -> MinHashIndex:
-        """Rebuild an index from stored signatures alone. Raises ValueError on damaged or foreign signatures."""
-        index = cls(settings)
-        keys: list[str] = []
-        rows: list[np.ndarray] = []
-        for key, data in items:
-            try:
-                rows.append(index.shingler.signature_from_bytes(data))
-            except ValueError as error:
-                raise ValueError(f"signature of {key!r}: {error}") from None
-            keys.append(key)
-        if keys:
-            index._insert_many(keys, np.stack(rows))
-        return index
+        return self._keys[best], float(agreement[best]) / self.settings.num_perm
 
 
 def _grown(array: np.ndarray, needed: int, used: int) -> np.ndarray:

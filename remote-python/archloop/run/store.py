@@ -675,10 +675,6 @@ class RunStore:
             rows = self._db.execute("SELECT * FROM candidates WHERE cycle = ? ORDER BY idx", (cycle,))
         return [self._candidate_record(r) for r in rows]
 
-    def candidate_code(self, cid: str) -> str | None:
-        row = self._db.execute("SELECT code FROM candidates WHERE id = ?", (cid,)).fetchone()
-        return None if row is None else row["code"]
-
     @staticmethod
     def _candidate_record(row: sqlite3.Row) -> CandidateRecord:
         def flag(v: Any) -> bool | None:
