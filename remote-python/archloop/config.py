@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from archloop.cache import DEFAULT_CACHE_DIR
+from archloop.corpus.settings import CorpusSettings
 from archloop.evaluation.settings import EvaluationSettings
 from archloop.llm.settings import GenerationSettings, LoraSettings, ModelSettings, SftSettings
 from archloop.novelty.settings import NoveltySettings
@@ -67,6 +68,7 @@ class RunConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     novelty: NoveltySettings = field(default_factory=NoveltySettings)
+    corpus: CorpusSettings = field(default_factory=CorpusSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     selection: SelectionSettings = field(default_factory=SelectionSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -82,6 +84,7 @@ _SECTION_TYPES: dict[str, type] = {
     "model": ModelSettings,
     "generation": GenerationSettings,
     "novelty": NoveltySettings,
+    "corpus": CorpusSettings,
     "evaluation": EvaluationSettings,
     "selection": SelectionSettings,
     "lora": LoraSettings,
@@ -128,6 +131,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "config", preset:
     if "preset" in data:
         stored = data.pop("preset")
         preset = preset if preset is not None else stored
+    _replaced_lemur_key(data, source)
     unknown = sorted(set(data) - set(_SECTION_TYPES))
     if unknown:
         raise ConfigError(f"{source}: unknown table or key {unknown[0]!r} (known: {', '.join(_SECTION_TYPES)})")
@@ -140,6 +144,18 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "config", preset:
     config = RunConfig(preset=preset, **sections)
     _check_cross_keys(config, source)
     return config
+
+
+def _replaced_lemur_key(data: dict[str, Any], source: str) -> None:
+    """`[novelty] lemur_corpus` became `[corpus] lemur`: say so when it is set (runs stored it as None: dropped)."""
+    novelty = data.get("novelty")
+    if isinstance(novelty, Mapping) and "lemur_corpus" in novelty:
+        if novelty["lemur_corpus"] is not None:
+            raise ConfigError(
+                f"{source}: [novelty] lemur_corpus was replaced by [corpus] lemur (a LEMUR checkout, the nn-dataset"
+                " 2.1.2 wheel or a folder in its layout): move the path there"
+            )
+        data["novelty"] = {k: v for k, v in novelty.items() if k != "lemur_corpus"}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

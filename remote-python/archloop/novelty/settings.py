@@ -29,7 +29,6 @@ class NoveltySettings:
     check_at_generation: bool = setting(True, None, "regenerate near-duplicates while sampling (paper's code)")
     let_through_after: int = setting(5, non_negative(), "after this many rejections a candidate is let through")
     structural_dedup: bool = setting(True, None, "selection drops candidates whose AST signature was seen")
-    lemur_corpus: str | None = setting(None, None, "a LEMUR checkout (ab/nn/nn/*.py) added to the novelty corpus")
 
     def __post_init__(self) -> None:
         if self.shingle < 1 or not 2 <= self.num_perm <= 65535 or not 0.0 < self.threshold <= 1.0:
