@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archloop.cache import cache_root
 from archloop.config import RunConfig
+from archloop.corpus.lemur import LemurSet, build_lemur_set
 from archloop.run.selection import SelectionRule, cycle_stats, select_candidates
 from archloop.run.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
 from archloop.run.store import AdapterRecord, CandidateRecord, RunStore
@@ -75,6 +77,7 @@ class RunLoop:
         self._index_version = -1
         self._seed_signatures: set[str] | None = None
         self._seed_pair_cache: list[tuple[str, str]] | None = None
+        self._lemur: LemurSet | None = None
 
     # ---- driving -----------------------------------------------------------------------------------------------
 
@@ -132,18 +135,16 @@ class RunLoop:
             self._seeds = self.stages.seed_corpus() + self._lemur_corpus()
         return self._seeds
 
+    def _lemur_set(self) -> LemurSet | None:
+        """The `[corpus]` LEMUR nets (accurate, contract-conforming, deduplicated), built once and cached on disk."""
+        if self._lemur is None and self.config.corpus.enabled:
+            self._lemur = build_lemur_set(self.config.corpus, cache_root(self.config.run.cache_dir))
+        return self._lemur
+
     def _lemur_corpus(self) -> list[CorpusEntry]:
-        """LEMUR's layout (`ab/nn/nn/<name>.py`) imported as novelty corpus only (not as training pairs)."""
-        root = self.config.novelty.lemur_corpus
-        if not root:
-            return []
-        base = Path(root).expanduser()
-        folder = base / "ab" / "nn" / "nn" if (base / "ab" / "nn" / "nn").is_dir() else base
-        entries = []
-        for path in sorted(folder.glob("*.py")):
-            if path.name != "__init__.py":
-                entries.append(CorpusEntry(f"lemur:{path.stem}", path.read_text(encoding="utf-8", errors="replace")))
-        return entries
+        """Every kept LEMUR net is novelty corpus; the first `max_pairs` are also training pairs (_seed_pairs)."""
+        lemur = self._lemur_set()
+        return [CorpusEntry(net.key, net.code) for net in lemur.nets] if lemur else []
 
     def _novelty_index(self) -> NoveltyIndex:
         """Seeds + LEMUR + every accepted candidate, rebuilt when a verdict changed (a reject leaves the corpus)."""
@@ -312,6 +313,8 @@ class RunLoop:
     def _seed_pairs(self) -> list[tuple[str, str]]:
         if self._seed_pair_cache is None:
             codes = [e.code for e in self.stages.seed_corpus()] if self.config.sft.include_seed_pairs else []
+            lemur = self._lemur_set()  # the paper's fine-tuning set starts from LEMUR (1,698 pairs at cycle 1)
+            codes += [net.code for net in lemur.nets[: self.config.corpus.max_pairs]] if lemur else []
             self._seed_pair_cache = [p for p in map(self.stages.training_pair, codes) if p is not None]
         return self._seed_pair_cache
 
