@@ -110,6 +110,7 @@ class DoctorReport:
     sandbox_guards: list[str] = field(default_factory=list)  # what confines a candidate on this host
     sandbox_open: list[str] = field(default_factory=list)  # and what those guards leave open
     preset: str | None = None  # the run configuration whose needs were checked (--preset / --config)
+    extras: list[str] = field(default_factory=list)  # the package extras that configuration needs (deploy installs them)
 
 
 def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
@@ -149,6 +150,13 @@ def find_cifar10(extra: list[Path] | None = None) -> Path | None:
         if path.exists():
             return path
     return None
+
+
+def config_extras(config: RunConfig) -> list[str]:
+    """The archloop extras (pyproject.toml) `config` needs: `gpu` (bitsandbytes) for 4-bit/8-bit loading or an
+    8-bit optimizer. Deploy installs `.[extra]` from this list; doctor marks the extra missing as a problem."""
+    needs_gpu = config.model.quantization != "none" or config.sft.optimizer.endswith("_8bit")
+    return ["gpu"] if needs_gpu else []
 
 
 def config_needs(config: RunConfig, cuda: bool, bitsandbytes: bool, python: str) -> list[str]:
@@ -229,6 +237,7 @@ def run_doctor(run_root: Path, ray_address: str | None = None, config: RunConfig
         sandbox_guards=guards,
         sandbox_open=gaps,
         preset=config.preset if config is not None else None,
+        extras=config_extras(config) if config is not None else [],
     )
 
 

@@ -63,8 +63,25 @@ def test_doctor_preset_marks_what_the_preset_needs_and_this_host_lacks():
     assert config_needs(load_config(preset="demo"), cuda=False, bitsandbytes=False, python=python) == []
 
 
+def test_the_extras_a_preset_needs_are_named_for_deploy():
+    from dataclasses import replace
+
+    from archloop.config import load_config
+    from archloop.doctor import config_extras
+
+    assert config_extras(load_config(preset="paper")) == ["gpu"]  # 4-bit NF4 and paged 8-bit AdamW
+    assert config_extras(load_config(preset="gpu-small")) == []
+    assert config_extras(load_config(preset="demo")) == []
+    small = load_config(preset="gpu-small")
+    assert config_extras(replace(small, model=replace(small.model, quantization="8bit"))) == ["gpu"]
+    assert config_extras(replace(small, sft=replace(small.sft, optimizer="adamw_bnb_8bit"))) == ["gpu"]
+
+
 def test_doctor_with_a_preset_reports_its_problems_and_an_unknown_preset_is_an_error(tmp_path):
     result = run_cli("doctor", "--json", "--run-root", str(tmp_path / "runs"), "--preset", "demo")
     assert json.loads(result.stdout)["preset"] == "demo"
+    assert json.loads(result.stdout)["extras"] == []
+    paper = run_cli("doctor", "--json", "--run-root", str(tmp_path / "runs"), "--preset", "paper")
+    assert json.loads(paper.stdout)["extras"] == ["gpu"]
     bad = run_cli("doctor", "--preset", "huge")
     assert bad.returncode != 0 and "unknown preset 'huge'" in bad.stderr

@@ -8,7 +8,10 @@
  *   4. install  ... and `pip install <dir>` into it, with pip's output lines as progress;
  *               or, with `python`, no venv and no pip: that interpreter runs the uploaded package via PYTHONPATH,
  *               so the user's environment is never modified (its packages must be there; doctor says what lacks)
- *   5. doctor   `python -m archloop doctor --json`, parsed
+ *   5. doctor   `python -m archloop doctor --json` (with `--preset NAME` when a preset is named), parsed
+ *   6. extras   with a preset, the extras its doctor report names (`gpu`: bitsandbytes for 4-bit/8-bit loading and
+ *               8-bit optimizers) that this venv lacks: `pip install '<dir>[gpu]'`, then doctor again. Deploying again
+ *               with a preset is cheap (the upload and venv are reused), so the start of a run calls it
  *
  * Every step reports progress and honours the AbortSignal. Failures are DeployError with the step, the code and
  * the tail of the command's output, so the UI can show what to fix; nothing is thrown past the caller.
@@ -62,6 +65,8 @@ export interface DeployOptions {
    * imports torch and transformers, which takes seconds on a busy host.
    */
   runDoctor?: boolean;
+  /** The preset a run is about to use: doctor checks its needs and the extras it names are installed (step 6). */
+  preset?: string;
   signal?: AbortSignal;
   onProgress?: (progress: DeployProgress) => void;
 }
@@ -86,6 +91,40 @@ export interface DeployedBackend {
 const UPLOADED_MARKER = '.archloop-uploaded';
 const INSTALLED_MARKER = '.archloop-installed';
 const UPLOAD_CONCURRENCY = 8;
+
+/** What each extra brings, for the progress message. */
+const EXTRA_PURPOSE: Record<string, string> = { gpu: 'bitsandbytes, for 4-bit/8-bit loading and 8-bit optimizers' };
+
+/** The pip requirement that installs the backend in `dir` with `extras`: one argv element, never shell text. */
+export function pipTarget(dir: string, extras: readonly string[]): string {
+  return extras.length ? `${dir}[${[...extras].sort().join(',')}]` : dir;
+}
+
+/** The installed marker: the hash on its first line, then the extras installed with it (`extras: gpu`). */
+export function formatInstalledMarker(hash: string, extras: readonly string[]): string {
+  return extras.length ? `${hash}\nextras: ${[...extras].sort().join(',')}\n` : `${hash}\n`;
+}
+
+export function parseInstalledMarker(text: string | null): { hash: string; extras: string[] } | null {
+  if (text === null) return null;
+  const [hash = '', ...rest] = text.split('\n').map((line) => line.trim());
+  const line = rest.find((l) => l.startsWith('extras:'));
+  const extras = line ? line.slice('extras:'.length).split(',').map((e) => e.trim()).filter(Boolean) : [];
+  return { hash, extras };
+}
+
+/**
+ * The extras to install now: those the preset's doctor report names (doctor.py config_extras) that the venv was not
+ * installed with. A report from an older backend has no `extras` field: nothing to install.
+ */
+export function extrasToInstall(report: Pick<DoctorReport, 'extras'> | null, installed: readonly string[]): string[] {
+  const wanted = report?.extras ?? [];
+  return wanted.filter((extra) => /^[A-Za-z0-9_-]+$/.test(extra) && !installed.includes(extra));
+}
+
+export function describeExtras(extras: readonly string[]): string {
+  return extras.map((extra) => `the ${extra} extra${EXTRA_PURPOSE[extra] ? ` (${EXTRA_PURPOSE[extra]})` : ''}`).join(', ');
+}
 
 function tail(text: string, lines = 15): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -126,8 +165,9 @@ async function runStep(transport: Transport, argv: string[], step: DeployStep, o
 }
 
 async function runDoctor(transport: Transport, command: string[], env: Record<string, string>, options: DeployOptions): Promise<DoctorReport> {
-  options.onProgress?.({ step: 'doctor', message: 'Running archloop doctor' });
-  const doctorRun = await transport.run([...command, 'doctor', '--json'], { signal: options.signal, env, maxOutputBytes: 1024 * 1024 });
+  options.onProgress?.({ step: 'doctor', message: options.preset ? `Running archloop doctor for the ${options.preset} preset` : 'Running archloop doctor' });
+  const presetArgs = options.preset ? ['--preset', options.preset] : [];
+  const doctorRun = await transport.run([...command, 'doctor', '--json', ...presetArgs], { signal: options.signal, env, maxOutputBytes: 1024 * 1024 });
   if (doctorRun.code === 127) {
     throw new DeployError('python_missing', 'doctor', `${command[0]} was not found on ${transport.description}.\n${tail(doctorRun.stderr)}`);
   }
@@ -174,6 +214,7 @@ export async function deployBackend(transport: Transport, options: DeployOptions
     let python: string;
     let env: Record<string, string> = {};
     let installed = false;
+    let installedExtras: string[] = [];
     if (options.python) {
       python = options.python;
       env = { PYTHONPATH: dir }; // the uploaded folder holds archloop/ itself
@@ -182,8 +223,10 @@ export async function deployBackend(transport: Transport, options: DeployOptions
     } else {
       python = posix.join(dir, 'venv', 'bin', 'python');
       const installedMarker = posix.join(dir, INSTALLED_MARKER);
-      if ((await readText(transport, installedMarker, signal)) === bundle.hash && (await transport.stat(python, { signal }))) {
-        progress('install', `Reusing the environment in ${dir}/venv`);
+      const marker = parseInstalledMarker(await readText(transport, installedMarker, signal));
+      if (marker?.hash === bundle.hash && (await transport.stat(python, { signal }))) {
+        installedExtras = marker.extras;
+        progress('install', `Reusing the environment in ${dir}/venv${installedExtras.length ? ` (with ${describeExtras(installedExtras)})` : ''}`);
       } else {
         step = 'venv';
         const basePython = options.basePython ?? 'python3';
@@ -201,14 +244,29 @@ export async function deployBackend(transport: Transport, options: DeployOptions
         if (pip.code !== 0) {
           throw new DeployError('install_failed', 'install', `pip install of the backend failed (exit ${pip.code}). Check the host can reach a package index, or pass pip arguments.\n${tail(pip.stderr || pip.stdout)}`);
         }
-        await transport.writeFile(installedMarker, `${bundle.hash}\n`, { signal });
+        await transport.writeFile(installedMarker, formatInstalledMarker(bundle.hash, []), { signal });
         installed = true;
       }
     }
 
     step = 'doctor';
     const command = [python, '-m', 'archloop'];
-    const doctor = options.runDoctor === false ? null : await runDoctor(transport, command, env, options);
+    let doctor = options.runDoctor === false && !options.preset ? null : await runDoctor(transport, command, env, options);
+    // With `python` the user's environment is never modified: doctor's problems say what to install there.
+    const missing = options.python ? [] : extrasToInstall(doctor, installedExtras);
+    if (missing.length) {
+      step = 'install';
+      const extras = [...installedExtras, ...missing];
+      progress('install', `The ${options.preset} preset needs ${describeExtras(missing)}: pip install ${pipTarget(dir, extras)}`);
+      const pip = await runStep(transport, [python, '-m', 'pip', 'install', '--disable-pip-version-check', ...(options.pipArgs ?? []), pipTarget(dir, extras)], 'install', options);
+      if (pip.code !== 0) {
+        throw new DeployError('install_failed', 'install', `pip install of ${describeExtras(missing)} failed (exit ${pip.code}). Check the host can reach a package index, or pass pip arguments.\n${tail(pip.stderr || pip.stdout)}`);
+      }
+      await transport.writeFile(posix.join(dir, INSTALLED_MARKER), formatInstalledMarker(bundle.hash, extras), { signal });
+      installed = true;
+      step = 'doctor';
+      doctor = await runDoctor(transport, command, env, options);
+    }
     return { dir, hash: bundle.hash, uploaded, installed, python, env, command, doctor };
   } catch (error) {
     throw asDeployError(error, step, `Deploy step ${step} failed`);

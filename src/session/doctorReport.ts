@@ -37,6 +37,8 @@ export interface DoctorReport {
   cifar10: string | null;
   ok: boolean;
   problems: string[];
+  /** With `--preset`: the backend extras that preset needs (`gpu`); absent from older backends. */
+  extras?: string[];
 }
 
 /** Parses doctor's stdout. Throws an Error that quotes the start of the text if it is not a doctor report. */

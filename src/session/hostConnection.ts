@@ -22,6 +22,12 @@ export interface HostConnection {
   readonly backend: Backend;
   /** The doctor report from deploying, when one ran. */
   readonly deployed: DeployedBackend | null;
+  /**
+   * Readies the backend for a run of `preset`: on an SSH host, deploys again with the preset (cheap: the upload and
+   * venv are reused), which installs the extras it needs (the gpu extra for 4-bit/8-bit) and reports it in progress.
+   * Local mode runs the given interpreter as it is: nothing to install.
+   */
+  prepare(preset: string, options?: { signal?: AbortSignal; onProgress?: DeployOptions['onProgress'] }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,6 +46,7 @@ export function connectLocal(options: LocalHostOptions): HostConnection {
     kind: 'local',
     backend: { transport: async () => transport, python: options.python, runRoot: expandHome(options.runRoot) },
     deployed: null,
+    prepare: async () => {},
     close: () => transport.close(),
   };
 }
@@ -76,16 +83,26 @@ export async function connectSsh(options: SshHostOptions): Promise<HostConnectio
       return source.get(signal);
     },
   };
-  return {
+  const connection = {
     name: options.target,
-    kind: 'ssh',
+    kind: 'ssh' as const,
     backend,
     deployed,
+    prepare: async (preset: string, prepareOptions: { signal?: AbortSignal; onProgress?: DeployOptions['onProgress'] } = {}) => {
+      const again = await deployBackend(await source.get(prepareOptions.signal), {
+        ...options.deploy,
+        preset,
+        ...(prepareOptions.onProgress ? { onProgress: prepareOptions.onProgress } : {}),
+        ...(prepareOptions.signal ? { signal: prepareOptions.signal } : {}),
+      });
+      connection.deployed = again;
+    },
     close: async () => {
       closed = true;
       await source.close();
     },
   };
+  return connection;
 }
 
 function expandHome(path: string): string {

@@ -68,10 +68,18 @@ async function startRunCommand(ui: UiContext, presetArgument?: string): Promise<
       )
     )?.label;
   if (!preset) return;
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `ArchLoop: starting a ${preset} run on ${host.name}`, cancellable: true }, async (_progress, token) => {
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `ArchLoop: starting a ${preset} run on ${host.name}`, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
     try {
+      // What the preset needs installed (the gpu extra for 4-bit/8-bit) goes in before the run starts.
+      await host.prepare(preset, {
+        signal: abort.signal,
+        onProgress: (step) => {
+          if (!step.line) progress.report({ message: step.message });
+          ui.log.info(`deploy ${step.step}: ${step.message}`);
+        },
+      });
       const started = await startRun(host.backend, { preset, signal: abort.signal });
       ui.log.info(`started run in ${started.runDir} (daemon pid ${started.pid ?? '?'})`);
       const runs = await listRuns(host.backend, abort.signal).catch(() => []);
