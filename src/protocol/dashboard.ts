@@ -29,6 +29,7 @@ import {
   Verdict,
   type Event,
 } from './messages';
+import { CandidateLabel } from './runFold';
 
 /** `candidate.generated` as the dashboard gets it: the code replaced by its length. */
 export const DashboardGeneratedEvent = CandidateGeneratedEvent.extend({
@@ -80,16 +81,14 @@ export function toDashboardStream(stream: Stream, keepChars = 2048): DashboardSt
 const Percent = z.number().min(0).max(100);
 const MaybeText = z.string().max(64 * 1024).nullable();
 
-/** Where a candidate is in the loop; `invalid`/`failed` carry their outcome class in `errorClass`. */
-export const CandidateStatus = z.enum(['generating', 'generated', 'invalid', 'valid', 'duplicate', 'novel', 'trained', 'failed', 'selected']);
-export type CandidateStatus = z.infer<typeof CandidateStatus>;
 
 export const CandidateRow = z.object({
   /** `${cycle}/${id}`: the pair is what the protocol guarantees unique. */
   key: z.string().max(300),
   cycle: z.int().min(0),
   id: Id,
-  status: CandidateStatus,
+  /** The candidate's name in the views (runFold.ts labelOf), or `selected`; `invalid`/`failed` carry their outcome class in `errorClass`. */
+  status: CandidateLabel,
   errorClass: Outcome.nullable(),
   message: MaybeText,
   accuracy: Percent.nullable(),
@@ -192,7 +191,7 @@ export type HostMessage = z.infer<typeof HostMessage>;
 
 /** The pattern of `Id` (messages.ts); a unit test checks that both accept the same ids. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
-const STATUSES: ReadonlySet<unknown> = new Set(CandidateStatus.options);
+const STATUSES: ReadonlySet<unknown> = new Set(CandidateLabel.options);
 const OUTCOMES: ReadonlySet<unknown> = new Set(Outcome.options);
 const VERDICTS: ReadonlySet<unknown> = new Set(Verdict.options);
 const ROW_KEYS = Object.keys(CandidateRow.shape);

@@ -1,7 +1,13 @@
 /**
- * The dashboard's state as a pure reducer over the run's persistent events (plus ephemeral stream updates).
- * No DOM and no Node: the host folds a run's log with it to make a snapshot, and the webview continues from that
- * snapshot with the same code, event by event. Unit-tested under plain Node.
+ * The dashboard's state from the run's persistent events (plus ephemeral stream updates). No DOM and no Node: the host
+ * builds a snapshot with it, and the webview continues from that snapshot with the same code, event by event.
+ * Unit-tested under plain Node.
+ *
+ * A candidate's row is a projection of the run's one fold (runFold.ts): each event goes through the fold's own step
+ * (`applyToCandidate`) for the candidate it names, from the row back to the fold's candidate and again to a row, so
+ * the table, the runs tree and the git mirror say the same of every candidate. The snapshot carries rows, not the
+ * fold, to stay small; a row holds all that the fold's step reads or the row shows. What is the dashboard's own
+ * is its live view (stage, counters, loss curve, streamed code), the run's header and the last errors.
  *
  * Views compare slices by reference (`next.cycles !== prev.cycles`) to know what to redraw, so every reducer step
  * returns new objects only for what changed and shares the rest.
@@ -9,7 +15,6 @@
 import type { CycleStats } from './messages';
 import type {
   CandidateRow,
-  CandidateStatus,
   DashboardEvent,
   DashboardSnapshot,
   DashboardStream,
@@ -19,20 +24,13 @@ import type {
   StreamTail,
 } from './dashboard';
 import { LIVE_TAIL_CHARS, MAX_LIVE_STREAMS } from './dashboard';
+import { CandidateLabel, applyToCandidate, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
 
-export type { CandidateRow, CandidateStatus, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
+export type { CandidateRow, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
+export type { CandidateLabel } from './runFold';
 
-export const CANDIDATE_STATUSES: readonly CandidateStatus[] = [
-  'generating',
-  'generated',
-  'invalid',
-  'valid',
-  'duplicate',
-  'novel',
-  'trained',
-  'failed',
-  'selected',
-];
+/** Every name a row's status may have, in the order the filter lists them. */
+export const CANDIDATE_LABELS: readonly CandidateLabel[] = CandidateLabel.options;
 
 export interface CandidateTable {
   readonly rows: readonly CandidateRow[];
@@ -154,6 +152,11 @@ class RowsDraft {
     return findCandidate(this.rows ? { rows: this.rows, index: this.index } : this.base, cycle, id);
   }
 
+  /** Applies the fold's step for `event` to a candidate's row, creating the row for a candidate not seen yet. */
+  apply(cycle: number, id: string, event: FoldEvent): void {
+    this.upsert(cycle, id, (row) => rowOf(applyToCandidate(candidateOf(row), event)));
+  }
+
   /** Updates a candidate's row, creating it if an event arrives for a candidate not seen yet. */
   upsert(cycle: number, id: string, update: (row: CandidateRow) => CandidateRow): void {
     if (!this.rows) {
@@ -166,7 +169,7 @@ class RowsDraft {
       this.rows[this.index.get(existing.key) as number] = update(existing);
       return;
     }
-    const row = update(blankRow(cycle, id));
+    const row = update(rowOf(newCandidate(id, cycle)));
     this.index.set(row.key, this.rows.length);
     this.rows.push(row);
   }
@@ -199,64 +202,36 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
         live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates },
       };
     case 'candidate.started':
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => row);
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return live.stage === 'generating' ? state : { ...state, live: { ...live, stage: 'generating' } };
     case 'candidate.generated': {
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({ ...row, status: 'generated' }));
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return { ...state, live: { ...endStream(live, event.data.candidate), stage: 'generating', generated: live.generated + 1 } };
     }
     case 'candidate.validated': {
-      const { ok, outcome, message, params } = event.data;
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
-        ...row,
-        status: ok ? 'valid' : 'invalid',
-        errorClass: ok ? null : outcome,
-        message,
-        params: params ?? row.params,
-      }));
+      const { ok } = event.data;
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return {
         ...state,
         live: { ...live, stage: 'validating', validated: live.validated + 1, validOk: live.validOk + (ok ? 1 : 0) },
       };
     }
     case 'candidate.novelty': {
-      const { maxJaccard, nearest, novel } = event.data;
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
-        ...row,
-        status: novel ? 'novel' : 'duplicate',
-        maxJaccard,
-        nearest,
-      }));
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return { ...state, live: { ...live, stage: 'novelty', noveltyChecked: live.noveltyChecked + 1 } };
     }
     case 'candidate.evaluated': {
-      const { outcome, accuracy, params, trainSeconds, message } = event.data;
-      const ok = outcome === 'ok';
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
-        ...row,
-        status: ok ? 'trained' : 'failed',
-        errorClass: ok ? null : outcome,
-        message: message ?? row.message,
-        accuracy,
-        params: params ?? row.params,
-        trainSeconds,
-      }));
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return { ...state, live: { ...live, stage: 'evaluating', evaluated: live.evaluated + 1 } };
     }
     case 'candidate.verdict':
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({ ...row, verdict: event.data.verdict }));
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return state;
     case 'candidate.annotated':
-      rows.upsert(event.data.cycle, event.data.candidate, (row) => ({
-        ...row,
-        annotation: event.data.text,
-        tags: event.data.tags,
-      }));
+      rows.apply(event.data.cycle, event.data.candidate, event);
       return state;
     case 'cycle.selected':
-      for (const id of event.data.selected) {
-        rows.upsert(event.data.cycle, id, (row) => ({ ...row, status: 'selected' }));
-      }
+      for (const id of event.data.selected) rows.apply(event.data.cycle, id, event);
       return { ...state, live: { ...live, stage: 'selecting' } };
     case 'finetune.progress': {
       const { step, total, loss, etaSeconds } = event.data;
@@ -350,23 +325,52 @@ export function findCandidate(table: CandidateTable, cycle: number, id: string):
   return row?.key === key ? row : undefined;
 }
 
-function blankRow(cycle: number, id: string): CandidateRow {
+/** A candidate's row: the fold's candidate as the table shows it (selection wins the status, as reviewers filter by it). */
+export function rowOf(c: CandidateView): CandidateRow {
+  const last = c.annotations[c.annotations.length - 1];
   return {
-    key: candidateKey(cycle, id),
-    cycle,
-    id,
-    status: 'generating',
-    errorClass: null,
-    message: null,
-    accuracy: null,
-    params: null,
-    trainSeconds: null,
-    maxJaccard: null,
-    nearest: null,
-    verdict: null,
-    annotation: '',
-    tags: [],
+    key: candidateKey(c.cycle, c.id),
+    cycle: c.cycle,
+    id: c.id,
+    status: c.selected ? 'selected' : c.status,
+    errorClass: c.outcome !== null && c.outcome !== 'ok' ? c.outcome : null,
+    message: c.message,
+    accuracy: c.accuracy,
+    params: c.params,
+    trainSeconds: c.trainSeconds,
+    maxJaccard: c.maxJaccard,
+    nearest: c.nearest,
+    verdict: c.verdict,
+    annotation: last?.text ?? '',
+    tags: last ? [...last.tags] : [],
   };
+}
+
+/**
+ * The fold's candidate a row stands for: everything the fold's step reads or `rowOf` writes, so that
+ * `rowOf(candidateOf(row))` is `row` again (a selected row stands for a candidate that got as far as evaluation).
+ */
+export function candidateOf(row: CandidateRow): CandidateView {
+  const step = stepOf(row.status);
+  const passed = row.status !== 'started' && row.status !== 'generating' && row.status !== 'generated' && row.status !== 'invalid';
+  const c: CandidateView = {
+    ...newCandidate(row.id, row.cycle),
+    step,
+    streamed: row.status === 'generating',
+    outcome: row.errorClass ?? (passed ? 'ok' : null),
+    message: row.message,
+    params: row.params,
+    valid: row.status === 'invalid' ? false : passed ? true : null,
+    novel: row.status === 'duplicate' ? false : row.status === 'novel' || step === 'evaluated' ? true : null,
+    accuracy: row.accuracy,
+    maxJaccard: row.maxJaccard,
+    nearest: row.nearest,
+    trainSeconds: row.trainSeconds,
+    selected: row.status === 'selected',
+    verdict: row.verdict,
+    annotations: row.annotation !== '' || row.tags.length > 0 ? [{ text: row.annotation, tags: row.tags, ts: 0 }] : [],
+  };
+  return { ...c, status: labelOf(c) };
 }
 
 function rebuildIndex(rows: readonly CandidateRow[]): Map<string, number> {

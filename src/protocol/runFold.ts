@@ -349,6 +349,16 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
 }
 
 /**
+ * Applies one event to one candidate on its own, for a projection that keeps only its own records of candidates
+ * (the dashboard's rows): the same step as `applyEvent`, so both say the same of every candidate.
+ */
+export function applyToCandidate(c: CandidateView, event: FoldEvent): CandidateView {
+  const cycle: CycleView = { ...newCycle(c.cycle), order: [c.id], candidates: { [c.id]: c } };
+  const alone: RunView = { ...emptyRunView(event.run), cycleOrder: [c.cycle], cycles: { [c.cycle]: cycle } };
+  return applyKind(alone, event).cycles[c.cycle]?.candidates[c.id] ?? c;
+}
+
+/**
  * Applies an ephemeral token delta: the candidate is "generating" and its characters are counted. Deltas that arrive
  * after the final code (or for another run) are ignored: the persistent event is the truth.
  */

@@ -3,7 +3,7 @@
  * view can virtualise (render only the visible slice of a 10,000-row result).
  */
 import type { Verdict } from '../../src/protocol/messages';
-import type { CandidateRow, CandidateStatus } from '../../src/protocol/dashboardState';
+import type { CandidateLabel, CandidateRow } from '../../src/protocol/dashboardState';
 
 export const SORT_KEYS = [
   'cycle',
@@ -23,7 +23,7 @@ export type VerdictFilter = Verdict | 'none' | 'any';
 
 export interface CandidateQuery {
   readonly cycle: number | null;
-  readonly status: CandidateStatus | 'any';
+  readonly status: CandidateLabel | 'any';
   readonly verdict: VerdictFilter;
   /** Case-insensitive substring of id, error class, message, nearest neighbour, annotation or tags. */
   readonly text: string;

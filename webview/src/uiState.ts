@@ -3,7 +3,7 @@
  * selection and toggles. Run data is not kept there (the host sends a fresh snapshot on every `ready`).
  */
 import { z } from 'zod';
-import { CANDIDATE_STATUSES } from '../../src/protocol/dashboardState';
+import { CANDIDATE_LABELS } from '../../src/protocol/dashboardState';
 import { DEFAULT_QUERY, SORT_KEYS, type CandidateQuery } from './candidateQuery';
 
 export const VIEW_IDS = ['cycles', 'novelty', 'candidates', 'live'] as const;
@@ -16,7 +16,7 @@ const PersistedUiState = z.object({
   selectedKey: z.string().max(300).nullable(),
   query: z.object({
     cycle: z.int().nullable(),
-    status: z.enum([...CANDIDATE_STATUSES, 'any']),
+    status: z.enum([...CANDIDATE_LABELS, 'any']),
     verdict: z.enum(['accept', 'reject', 'none', 'any']),
     text: z.string().max(1000),
     sortKey: z.enum(SORT_KEYS),

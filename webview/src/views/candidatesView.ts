@@ -10,7 +10,7 @@ import { DEFAULT_QUERY, queryCandidates, type CandidateQuery, type SortKey } fro
 import { button, dropdown, textField, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatJaccard, formatPercent, formatSeconds } from '../format';
-import { CANDIDATE_STATUSES, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
+import { CANDIDATE_LABELS, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
 
 const ROW_HEIGHT = 26;
 /** Rows rendered beyond the visible ones, so a fast scroll does not show blanks. */
@@ -83,7 +83,7 @@ export class CandidatesView {
     this.count = h('span', { className: 'count', dataset: { testid: 'candidate-count' } });
     this.cyclePicker = dropdown('Filter by cycle', (value) => this.setQuery({ cycle: value === 'all' ? null : Number(value) }), 'filter-cycle');
     const statusPicker = dropdown('Filter by status', (value) => this.setQuery({ status: value as CandidateQuery['status'] }), 'filter-status');
-    statusPicker.setChoices([{ value: 'any', label: 'Any status' }, ...CANDIDATE_STATUSES.map((s) => ({ value: s, label: s }))], this.query.status);
+    statusPicker.setChoices([{ value: 'any', label: 'Any status' }, ...CANDIDATE_LABELS.map((s) => ({ value: s, label: s }))], this.query.status);
     const verdictPicker = dropdown('Filter by verdict', (value) => this.setQuery({ verdict: value as CandidateQuery['verdict'] }), 'filter-verdict');
     verdictPicker.setChoices(
       [
