@@ -1,4 +1,4 @@
-// Two bundles (DESIGN.md): the extension for Node with `vscode` external, the dashboard for the browser.
+// Two bundles (docs/DESIGN.md): the extension for Node with `vscode` external, the dashboard for the browser.
 // `*.node` external: ssh2 loads its optional native crypto in a try/catch and falls back to JavaScript without it.
 import * as esbuild from 'esbuild';
 

@@ -61,7 +61,7 @@ def test_wilson_interval_matches_reference_values(k, n, expected):
 
 
 def test_paper_average_valid_rate_interval_is_reproduced():
-    # PAPER.md: mean valid rate 50.6% with Wilson 95% CI 45.0-56.1 (that width fits about 310 samples).
+    # docs/METHOD.md: mean valid rate 50.6% with Wilson 95% CI 45.0-56.1 (that width fits about 310 samples).
     low, high = wilson_interval(157, 310)
     assert low == pytest.approx(45.0, abs=0.3) and high == pytest.approx(56.1, abs=0.3)
 

@@ -1,4 +1,4 @@
-/** The local git mirror of a run (DESIGN.md: corpus/). */
+/** The local git mirror of a run (docs/DESIGN.md, the extension's layout). */
 export { GitMirror, type GitMirrorOptions } from './gitMirror';
 export { openMirror, readCandidateCode, readMirrorRecords, type MirrorCommit, type MirrorSnapshot } from './mirrorReader';
 export { MirrorError, type MirrorErrorCode } from './mirrorError';

@@ -1,5 +1,5 @@
 /**
- * Encoding and decoding of wire messages: one JSON object per line (DESIGN.md "The wire protocol").
+ * Encoding and decoding of wire messages: one JSON object per line (docs/DESIGN.md, "The wire protocol").
  * The decoder never throws into its caller: every bad line becomes a classified Rejection and the stream goes on.
  */
 import { isUtf8 } from 'node:buffer';

@@ -52,7 +52,7 @@ export interface DashboardState {
   readonly errors: readonly RunError[];
 }
 
-/** The paper's MinHashLSH threshold (PAPER.md, novelty at generation time). */
+/** The paper's MinHashLSH threshold (docs/METHOD.md, settings: novelty at generation). */
 export const PAPER_NOVELTY_THRESHOLD = 0.85;
 const MAX_ERRORS_KEPT = 50;
 const MAX_LOSS_POINTS = 5000;

@@ -1,4 +1,4 @@
-/** The first message each way is a hello; a version mismatch must be a clear error naming both versions (DESIGN.md). */
+/** The first message each way is a hello; a version mismatch must be a clear error naming both versions (docs/DESIGN.md). */
 import type { Hello } from './messages';
 
 export type HelloCheck = { ok: true; hello: Hello } | { ok: false; problem: 'not_hello' | 'wrong_role' | 'version_mismatch'; message: string };

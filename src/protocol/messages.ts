@@ -1,5 +1,5 @@
 /**
- * The wire protocol between the extension and `archloop attach` (DESIGN.md "The wire protocol").
+ * The wire protocol between the extension and `archloop attach` (docs/DESIGN.md, "The wire protocol").
  * This file is the single source of truth: the JSON Schema in remote-python/archloop/wire/wire_schema.json is generated
  * from it (`npm run schema`), and the Python side validates what it sends against that schema in its tests.
  */

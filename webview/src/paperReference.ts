@@ -1,6 +1,6 @@
 /**
- * The per-cycle results the paper reports (PAPER.md, "Reported results (per cycle)"), shown beside the run's own
- * numbers as a toggleable reference. A unit test checks these against PAPER.md's table so a typo cannot hide here.
+ * The per-cycle results the paper reports (docs/METHOD.md, "Reported results (per cycle)"), shown beside the run's own
+ * numbers as a toggleable reference. A unit test checks these against that table so a typo cannot hide here.
  */
 export interface PaperRow {
   readonly cycle: number;

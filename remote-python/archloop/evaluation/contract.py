@@ -1,4 +1,4 @@
-"""Static check of the LEMUR API contract (PAPER.md, "The API contract every net must satisfy").
+"""Static check of the LEMUR API contract (docs/METHOD.md, "The contract every net must satisfy").
 
 `check_source` reads a candidate's source with `ast` and never executes it, so it is safe to call in the parent
 process on untrusted LLM output before anything reaches the sandbox. It never raises for bad *source*: a syntax

@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_sc
 from archloop.callbacks import ProgressCallback, StopPredicate
 from archloop.llm.generate import ModelLoadError, Quantization, load_base_model, resolve_device
 from archloop.llm.settings import PAPER_TARGETS, LoraSettings, SftSettings
+from archloop.llm.threads import cpu_threads
 
 # PEFT (0.21) still reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
 # every adapter load: noise in each cycle's log that the user cannot act on.
@@ -177,28 +178,29 @@ def finetune(
     step, loss_value, cancelled = 0, float("nan"), False
     loop_started = time.perf_counter()
     batches = _batches(usable, settings, rng)
-    while step < total and not cancelled:
-        window_losses: list[float] = []
-        for _ in range(settings.grad_accum):
-            if should_stop is not None and should_stop():
-                cancelled = True
+    with cpu_threads(peft_model, target):
+        while step < total and not cancelled:
+            window_losses: list[float] = []
+            for _ in range(settings.grad_accum):
+                if should_stop is not None and should_stop():
+                    cancelled = True
+                    break
+                batch = {k: v.to(target) for k, v in collate(next(batches), pad_id).items()}
+                with torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = peft_model(**batch).loss
+                (loss / settings.grad_accum).backward()
+                window_losses.append(float(loss.detach()))
+            if cancelled:
                 break
-            batch = {k: v.to(target) for k, v in collate(next(batches), pad_id).items()}
-            with torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = peft_model(**batch).loss
-            (loss / settings.grad_accum).backward()
-            window_losses.append(float(loss.detach()))
-        if cancelled:
-            break
-        torch.nn.utils.clip_grad_norm_([p for p in peft_model.parameters() if p.requires_grad], 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        loss_value = sum(window_losses) / len(window_losses)
-        if on_progress is not None:
-            elapsed = time.perf_counter() - loop_started
-            on_progress(step, total, loss_value, elapsed / step * (total - step))
+            torch.nn.utils.clip_grad_norm_([p for p in peft_model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = sum(window_losses) / len(window_losses)
+            if on_progress is not None:
+                elapsed = time.perf_counter() - loop_started
+                on_progress(step, total, loss_value, elapsed / step * (total - step))
     skipped = len(examples) - len(usable)
     if cancelled:
         return FinetuneResult(None, step, loss_value, time.perf_counter() - started, True, len(usable), skipped)

@@ -40,6 +40,7 @@ from archloop.llm.prompts import PromptSpec, render_prompt
 from archloop.llm.reply import Extraction, extract_code
 from archloop.llm.settings import GenerationSettings, Quantization
 from archloop.llm.stopping import StopAtMarker
+from archloop.llm.threads import cpu_threads
 
 # (candidate index, text appended): one candidate's text as it grows.
 TextCallback = Callable[[int, str], None]
@@ -507,7 +508,7 @@ class Generator:
             if stop is not None:
                 streamer.stopped_rows = stop.stopped
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads(model, self.loaded.device):
             sequences = model.generate(
                 **encoded,
                 do_sample=True,

@@ -1,4 +1,4 @@
-"""Chat-format prompts of the paper (PAPER.md, "prompt") and the prompt/completion pairs used for fine-tuning.
+"""Chat-format prompts of the paper (docs/METHOD.md, settings: "prompt") and the prompt/completion pairs used for fine-tuning.
 
 One prompt is used for every candidate and every cycle (the paper holds prompts fixed). It has three parts:
 the system text, the user text with the REQUIRED FORMAT block (the LEMUR API contract), and a forced assistant prefix

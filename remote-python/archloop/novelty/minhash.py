@@ -1,6 +1,6 @@
 """Novelty: the paper's generation-time MinHash/LSH filter and its selection-time structural signature.
 
-Generation time (PAPER.md settings): code is tokenised by the regex `[A-Za-z_]\\w*|[^\\s]`, cut into 7-token
+Generation time (docs/METHOD.md, settings): code is tokenised by the regex `[A-Za-z_]\\w*|[^\\s]`, cut into 7-token
 shingles, sketched with a 128-permutation MinHash and looked up in a MinHashLSH index at threshold 0.85. A candidate
 whose best LSH candidate reaches the threshold is a near-duplicate (`novel=False`).
 

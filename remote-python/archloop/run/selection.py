@@ -42,7 +42,7 @@ def _trained(c: CandidateRecord) -> bool:
 def select_candidates(
     candidates: Sequence[CandidateRecord], rule: SelectionRule, seen_signatures: Iterable[str] = ()
 ) -> Selection:
-    """The paper's rule (PAPER.md step 5) plus human verdicts (DESIGN.md "Human in the loop").
+    """The paper's rule (docs/METHOD.md, step 5) plus human verdicts (docs/DESIGN.md, "The run model").
 
     Novel candidates at or above `threshold` are selected; if fewer than `min_selected`, novel ones at or above
     `fallback_threshold` are added in descending accuracy until there are `min_selected`. A candidate whose structural

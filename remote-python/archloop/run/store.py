@@ -705,7 +705,7 @@ class RunStore:
         )
 
     def training_candidates(self, up_to_cycle: int) -> list[CandidateRecord]:
-        """Candidates in the cumulative fine-tuning set: selected or accepted, never rejected (DESIGN.md)."""
+        """Candidates in the cumulative fine-tuning set: selected or accepted, never rejected (docs/DESIGN.md)."""
         rows = self._db.execute(
             "SELECT * FROM candidates WHERE cycle <= ? AND code IS NOT NULL "
             "AND (selected = 1 OR verdict = 'accept') AND COALESCE(verdict, '') != 'reject' ORDER BY cycle, idx",

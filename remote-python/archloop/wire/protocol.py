@@ -1,6 +1,6 @@
 """The wire protocol, backend side: the same format, limits and rejection reasons as src/protocol/ in the extension.
 
-One UTF-8 JSON object per line, both ways (DESIGN.md "The wire protocol"). The zod schemas in src/protocol/messages.ts
+One UTF-8 JSON object per line, both ways (docs/DESIGN.md, "The wire protocol"). The zod schemas in src/protocol/messages.ts
 are the single source of truth; `wire_schema.json` beside this file is generated from them (`npm run schema`), and
 incoming messages are validated against it, so this module holds no second copy of the message shapes.
 
