@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { DashboardEvent, DashboardSnapshot, HostMessage, WebviewMessage, parseTags, toDashboardEvent, toDashboardStream } from '../../src/protocol/dashboard';
 import { Event } from '../../src/protocol/messages';
