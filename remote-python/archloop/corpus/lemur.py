@@ -1,201 +1,319 @@
-"""Import the LEMUR corpus (ABrain-One/nn-dataset) as novelty/fine-tuning corpus entries.
+"""Import the LEMUR corpus (ABrain-One/nn-dataset): the nets a run starts from (training pairs and novelty corpus).
 
-LEMUR's layout, mirrored from the nn-dataset repository (and the `nn-dataset` wheel, which ships the same `ab/`
-tree):
+A LEMUR source is an nn-dataset checkout, the `nn-dataset` 2.1.2 wheel (a zip, read in place: the last release that
+ships the corpus), or any folder in that layout:
 
-- `ab/nn/nn/<Name>.py`: one net per file, written in the contract of PAPER.md.
-- `ab/nn/stat/train/<task>_<dataset>_<metric>_<Name>/<epoch>.json` (older releases: `ab/nn/stat/<config>/`): a JSON
-  list of trials, each `{"accuracy": float, "batch": int, "dropout": float, "lr": float, "momentum": float,
-  "transform": str, "uid": str, "duration": int}`. LEMUR itself splits the directory name on `_` into exactly those
-  four parts (`conf_to_names`); the metric may be a comma list (`bleu,meteor,cider`).
+- `ab/nn/nn/<Name>.py`: one net per file, written in LEMUR's contract.
+- `ab/nn/stat/train/<task>_<dataset>_<metric>_<Name>/<epoch>.json`: a JSON list of trials, each
+  `{"accuracy": float in [0, 1], "batch", "dropout", "lr", "momentum", "transform", "uid", "duration", ...}`.
+  LEMUR splits the folder name on `_` into exactly those four parts; the metric may be a comma list.
 
-`iter_lemur` yields a `CorpusEntry` for every net that passes `contract.check_source` and records every other net
-in the `ImportReport` it is given (with the contract's problem kind), so a caller can say "8,028 files: 7,311
-imported, 717 rejected (412 not_a_set, ...)". Nothing is executed: code is only read and parsed.
+`build_lemur_set` keeps the nets whose best recorded CIFAR-10 accuracy reaches `min_accuracy`, that pass the
+contract check (evaluation/contract.py, the check every candidate gets), and, with `dedup`, one net per near-duplicate
+cluster as the authors' nn-dup does (10-token shingles, 256-permutation MinHash, LSH at 0.85, kept only if its exact
+shingle Jaccard to every LSH candidate is below 0.90; the more accurate net of a cluster wins). The result is cached
+per source and settings under the cache directory, so only the first run pays the ~10^4 contract checks.
 
-Failure behaviour: a location that is not a LEMUR tree raises `LemurLayoutError` up front; inside a valid tree no
-single bad file stops the import. Unreadable or non-UTF-8 net files are rejected with kind `unreadable`; malformed
-stat directories, files or trials are skipped and listed in `ImportReport.stat_problems`.
+Failure behaviour: a location that is not a LEMUR source raises `LemurLayoutError` naming what was expected; inside
+a valid source no single bad file stops the import (unreadable nets are rejected as `unreadable`, malformed
+statistics are skipped and counted). Nothing is executed: code is only read and parsed.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import gc
+import hashlib
 import json
 import math
+import multiprocessing
+import os
+import time
+import zipfile
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from archloop.evaluation.contract import KNOWN_HYPERPARAMETERS, check_source
+import numpy as np
 
-NETS_DIR = Path("ab/nn/nn")
-STAT_DIRS = (Path("ab/nn/stat/train"), Path("ab/nn/stat"))  # current layout first, then the pre-2025 one
+from archloop.corpus.settings import LEMUR_DOWNLOAD, CorpusSettings
+from archloop.evaluation.contract import check_source
+
+NETS_DIR = "ab/nn/nn"
+STAT_DIR = "ab/nn/stat/train"
 KEY_PREFIX = "lemur:"
+TASK, DATASET, METRIC = "img-classification", "cifar-10", "acc"
+# nn-dup's settings (the authors' corpus deduplication).
+DEDUP_SHINGLE, DEDUP_PERMUTATIONS, DEDUP_LSH, DEDUP_JACCARD = 10, 256, 0.85, 0.90
+_CACHE_VERSION = 1
 
 
 class LemurLayoutError(ValueError):
-    """The given location holds no LEMUR tree (no `ab/nn/nn` directory under it)."""
+    """The given location is no LEMUR source (no `ab/nn/nn` with nets in it)."""
 
 
 @dataclass(frozen=True)
-class CorpusEntry:
-    """One corpus net. `key` is stable across imports (`lemur:<Name>`); `source` is the file it came from,
-    relative to the LEMUR root; `accuracy_by_epoch` is the best recorded accuracy per epoch for the selected
-    task/dataset/metric, or None when LEMUR has no statistics for it."""
+class LemurNet:
+    """One kept net: `key` is `lemur:<Name>`, `accuracy` its best recorded CIFAR-10 accuracy in percent."""
 
     key: str
     code: str
-    source: str
-    accuracy_by_epoch: dict[int, float] | None = None
-
-
-@dataclass(frozen=True)
-class RejectedNet:
-    name: str
-    source: str
-    kind: str
-    message: str
+    accuracy: float
 
 
 @dataclass
-class ImportReport:
-    """What an import saw. Filled in while `iter_lemur` runs; complete once the iterator is exhausted."""
+class LemurReport:
+    """How many nets each step kept (statistics, accuracy, contract, dedup), the contract's reasons, and the time."""
 
-    root: Path | None = None
+    source: str = ""
     scanned: int = 0
-    imported: int = 0
-    rejected: list[RejectedNet] = field(default_factory=list)
-    stat_problems: list[str] = field(default_factory=list)
-
-    def rejected_by_kind(self) -> dict[str, int]:
-        return dict(Counter(rejection.kind for rejection in self.rejected).most_common())
+    contract_ok: int = 0
+    with_accuracy: int = 0
+    accurate: int = 0
+    kept: int = 0
+    rejected_by_kind: dict[str, int] = field(default_factory=dict)
+    stat_problems: int = 0
+    seconds: float = 0.0
+    cached: bool = False
 
     def summary(self) -> str:
-        kinds = ", ".join(f"{count} {kind}" for kind, count in self.rejected_by_kind().items())
-        text = f"{self.scanned} nets scanned: {self.imported} imported, {len(self.rejected)} rejected"
+        kinds = ", ".join(f"{count} {kind}" for kind, count in self.rejected_by_kind.items())
         return (
-            text
-            + (f" ({kinds})" if kinds else "")
-            + (f"; {len(self.stat_problems)} stat problems" if self.stat_problems else "")
+            f"{self.scanned} LEMUR nets: {self.with_accuracy} with CIFAR-10 statistics, {self.accurate} reach the"
+            f" accuracy bar, {self.contract_ok} of those pass the contract check"
+            + (f" ({kinds} rejected)" if kinds else "")
+            + f", {self.kept} kept after dedup; {self.seconds:.1f} s{' (cached)' if self.cached else ''}"
         )
 
 
-def find_lemur_root(location: str | Path | None = None) -> Path:
-    """The directory that contains `ab/nn/nn`.
-
-    `location` may be a checkout root, the `ab` package directory itself, or None to find an installed
-    `nn-dataset` (`pip install nn-dataset`) through the import system without importing it (LEMUR's modules
-    print and touch the file system on import). Raises LemurLayoutError if no LEMUR tree is found.
-    """
-    if location is None:
-        spec = importlib.util.find_spec("ab")
-        places = list(spec.submodule_search_locations or []) if spec else []
-        candidates = [Path(place).parent for place in places]
-        if not candidates:
-            raise LemurLayoutError("no LEMUR location given and no installed 'ab' package (pip install nn-dataset)")
-    else:
-        path = Path(location)
-        candidates = [path, path.parent] if path.name == "ab" else [path]
-    for candidate in candidates:
-        if (candidate / NETS_DIR).is_dir():
-            return candidate
-    raise LemurLayoutError(
-        f"no LEMUR tree (expected {NETS_DIR}/ with one .py per net) under {', '.join(map(str, candidates))}"
-    )
+@dataclass(frozen=True)
+class LemurSet:
+    nets: tuple[LemurNet, ...]  # most accurate first
+    report: LemurReport
 
 
-def read_accuracies(
-    root: Path, task: str, dataset: str, metric: str, report: ImportReport | None = None
-) -> dict[str, dict[int, float]]:
-    """Best accuracy per epoch for every net with statistics for (task, dataset, metric), keyed by net name."""
-    problems = report.stat_problems if report is not None else []
-    stat_dir = next((root / candidate for candidate in STAT_DIRS if (root / candidate).is_dir()), None)
-    if stat_dir is None:
-        return {}
-    accuracies: dict[str, dict[int, float]] = {}
-    for config_dir in sorted(path for path in stat_dir.iterdir() if path.is_dir()):
-        parts = config_dir.name.split("_", 3)
-        if len(parts) != 4:
-            problems.append(f"{config_dir.name}: not <task>_<dataset>_<metric>_<nn>")
+# ---- reading a source --------------------------------------------------------------------------------------------
+
+
+class _Source:
+    """A LEMUR tree in a folder or a zip: relative paths (`ab/nn/...`) listed and read the same way."""
+
+    def __init__(self, location: str | Path) -> None:
+        path = Path(location).expanduser()
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        if path.is_file():
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise LemurLayoutError(f"{path}: not a LEMUR wheel or zip ({error})") from None
+            self._names = self._zip.namelist()
+            self.root = path
+        else:
+            candidates = [path, path.parent] if path.name == "ab" else [path]
+            root = next((c for c in candidates if (c / NETS_DIR).is_dir()), None)
+            if root is None:
+                raise LemurLayoutError(
+                    f"{path}: no LEMUR corpus there (expected {NETS_DIR}/*.py in an nn-dataset checkout, the "
+                    f"nn-dataset 2.1.2 wheel, or a folder in that layout); get it with: {' '.join(LEMUR_DOWNLOAD)}"
+                )
+            self.root = root
+            self._names = [
+                p.relative_to(root).as_posix()
+                for base in (root / NETS_DIR, root / STAT_DIR)
+                if base.is_dir()
+                for p in base.rglob("*")
+                if p.is_file()
+            ]
+        if not any(self._is_net(name) for name in self._names):
+            raise LemurLayoutError(f"{path}: holds no {NETS_DIR}/*.py (is it the nn-dataset 2.1.2 wheel?)")
+
+    @staticmethod
+    def _is_net(name: str) -> bool:
+        folder, _, file = name.rpartition("/")
+        return folder == NETS_DIR and file.endswith(".py") and not file.startswith("__")
+
+    def nets(self) -> list[str]:
+        return sorted(name for name in self._names if self._is_net(name))
+
+    def stat_files(self) -> list[str]:
+        prefix = f"{STAT_DIR}/{TASK}_{DATASET}_"
+        return sorted(name for name in self._names if name.startswith(prefix) and name.endswith(".json"))
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.root / name).read_bytes()
+
+    def fingerprint(self) -> str:
+        """Changes when the source does: the wheel's size and mtime, or every listed file's."""
+        digest = hashlib.sha256(str(self.path.resolve()).encode())
+        files = [self.path] if self._zip is not None else [self.root / name for name in sorted(self._names)]
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        return digest.hexdigest()[:32]
+
+
+def read_accuracies(source: _Source, report: LemurReport | None = None) -> dict[str, float]:
+    """Best recorded CIFAR-10 accuracy (percent) over every epoch and trial, keyed by net name."""
+    best: dict[str, float] = {}
+    problems = 0
+    for name in source.stat_files():
+        config, _, epoch_file = name[len(STAT_DIR) + 1 :].partition("/")
+        parts = config.split("_", 3)
+        if "/" in epoch_file or not epoch_file[:-5].isdigit() or len(parts) != 4:
+            continue  # LEMUR keeps backups and reports beside the epoch files
+        if METRIC not in parts[2].split(","):
             continue
-        config_task, config_dataset, config_metric, name = parts
-        if (config_task, config_dataset) != (task, dataset) or metric not in config_metric.split(","):
-            continue
-        for epoch_file in sorted(config_dir.glob("*.json")):
-            if not epoch_file.stem.isdigit():
-                continue  # LEMUR keeps backups and reports beside the epoch files
-            best = _best_accuracy(epoch_file, problems)
-            if best is not None:
-                epochs = accuracies.setdefault(name, {})
-                epoch = int(epoch_file.stem)
-                epochs[epoch] = max(best, epochs.get(epoch, best))
-    return accuracies
-
-
-def _best_accuracy(epoch_file: Path, problems: list[str]) -> float | None:
-    where = f"{epoch_file.parent.name}/{epoch_file.name}"
-    try:
-        trials = json.loads(epoch_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        problems.append(f"{where}: unreadable ({type(error).__name__}: {error})")
-        return None
-    if not isinstance(trials, list):
-        problems.append(f"{where}: expected a list of trials, found {type(trials).__name__}")
-        return None
-    values = [
-        float(trial["accuracy"])
-        for trial in trials
-        if isinstance(trial, dict)
-        and isinstance(trial.get("accuracy"), (int, float))
-        and not isinstance(trial.get("accuracy"), bool)
-        and math.isfinite(trial["accuracy"])
-    ]
-    if len(values) != len(trials):
-        problems.append(f"{where}: {len(trials) - len(values)} trial(s) without a numeric accuracy")
-    return max(values) if values else None
-
-
-def iter_lemur(
-    location: str | Path | None = None,
-    report: ImportReport | None = None,
-    *,
-    task: str = "img-classification",
-    dataset: str = "cifar-10",
-    metric: str = "acc",
-    require_statistics: bool = False,
-    strict_hyperparameters: bool = False,
-) -> Iterator[CorpusEntry]:
-    """Yield the contract-conforming nets of a LEMUR tree, in name order, recording rejects in `report`.
-
-    `require_statistics` keeps only nets with statistics for (task, dataset, metric), the paper's corpus.
-    `strict_hyperparameters` also rejects nets declaring hyperparameters beyond lr/momentum/dropout/weight_decay;
-    it is off by default because a corpus for novelty should include every real net, evaluable here or not.
-    Raises LemurLayoutError before yielding anything if `location` holds no LEMUR tree.
-    """
-    report = report if report is not None else ImportReport()
-    root = find_lemur_root(location)
-    report.root = root
-    accuracies = read_accuracies(root, task, dataset, metric, report)
-    known = KNOWN_HYPERPARAMETERS if strict_hyperparameters else None
-    for net_file in sorted((root / NETS_DIR).glob("*.py")):
-        if net_file.name.startswith("__"):
-            continue
-        name = net_file.stem
-        source = net_file.relative_to(root).as_posix()
-        if require_statistics and name not in accuracies:
-            continue
-        report.scanned += 1
         try:
-            code = net_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            report.rejected.append(RejectedNet(name, source, "unreadable", f"{type(error).__name__}: {error}"))
+            trials = json.loads(source.read(name))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            problems += 1
             continue
-        verdict = check_source(code, known_hyperparameters=known)
-        if not verdict.ok:
-            kind = verdict.problems[0].kind if verdict.problems else verdict.outcome
-            report.rejected.append(RejectedNet(name, source, kind, verdict.message or verdict.outcome))
+        values = [
+            float(t["accuracy"])
+            for t in (trials if isinstance(trials, list) else [])
+            if isinstance(t, dict)
+            and isinstance(t.get("accuracy"), (int, float))
+            and not isinstance(t["accuracy"], bool)
+            and math.isfinite(t["accuracy"])
+        ]
+        if not values:
+            problems += 1
             continue
-        report.imported += 1
-        yield CorpusEntry(KEY_PREFIX + name, code, source, accuracies.get(name))
+        net = parts[3]
+        best[net] = max(best.get(net, 0.0), max(values) * 100.0)
+    if report is not None:
+        report.stat_problems += problems
+    return best
+
+
+def _check(code: str) -> str | None:
+    """None when the net passes the contract check, else the first problem's kind."""
+    verdict = check_source(code)
+    if verdict.ok:
+        return None
+    return verdict.problems[0].kind if verdict.problems else verdict.outcome
+
+
+def _checked(codes: list[str]) -> list[str | None]:
+    workers = min(len(codes) // 500 + 1, os.cpu_count() or 1)
+    if workers <= 1:
+        return _without_gc(codes)
+    # ast parsing is CPU-bound: one process per core; spawned, since the daemon calling this has threads.
+    chunks = [codes[i : i + 256] for i in range(0, len(codes), 256)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return [kind for chunk in pool.map(_without_gc, chunks) for kind in chunk]
+
+
+def _without_gc(codes: list[str]) -> list[str | None]:
+    """Check codes with the cyclic GC paused: ast trees hold no cycles (refcounting frees them), and the collector
+    walking ~10^5 fresh nodes per file made parsing 3.6x slower (measured on LEMUR's nets)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [_check(code) for code in codes]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# ---- dedup -------------------------------------------------------------------------------------------------------
+
+
+def dedup(codes: list[str]) -> list[int]:
+    """Indices of the codes nn-dup keeps, in the given order (put the preferred net of a cluster first)."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from archloop.novelty.minhash import NoveltySettings, Shingler
+
+    shingler = Shingler(NoveltySettings(threshold=DEDUP_LSH, num_perm=DEDUP_PERMUTATIONS, shingle=DEDUP_SHINGLE))
+    lsh = MinHashLSH(threshold=DEDUP_LSH, num_perm=DEDUP_PERMUTATIONS)
+    kept_shingles: dict[int, np.ndarray] = {}
+    kept: list[int] = []
+    for index, code in enumerate(codes):
+        try:
+            shingles = shingler.shingle_hashes(code)
+        except ValueError:
+            continue  # no tokens: nothing to train on either
+        sketch = LeanMinHash(seed=1, hashvalues=shingler.signature_of_hashes(shingles), scheme="affine32")
+        if any(_jaccard(shingles, kept_shingles[other]) >= DEDUP_JACCARD for other in lsh.query(sketch)):
+            continue
+        lsh.insert(index, sketch, check_duplication=False)
+        kept_shingles[index] = shingles
+        kept.append(index)
+    return kept
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    common = np.intersect1d(a, b, assume_unique=True).size
+    return common / (a.size + b.size - common)
+
+
+# ---- the set a run starts from -----------------------------------------------------------------------------------
+
+
+def build_lemur_set(settings: CorpusSettings, cache_dir: Path | None = None) -> LemurSet:
+    """The LEMUR nets a run starts from, most accurate first (cached under `cache_dir/lemur` when given).
+
+    Raises LemurLayoutError when `settings.lemur` is no LEMUR source (or is 'none').
+    """
+    if not settings.enabled:
+        raise LemurLayoutError("no LEMUR source configured ([corpus] lemur = 'none')")
+    started = time.perf_counter()
+    source = _Source(settings.lemur)
+    cache_file = None
+    if cache_dir is not None:
+        key = json.dumps([_CACHE_VERSION, source.fingerprint(), settings.min_accuracy, settings.dedup])
+        cache_file = cache_dir / "lemur" / f"set-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        cached = _load_cached(cache_file)
+        if cached is not None:
+            cached.report.seconds, cached.report.cached = time.perf_counter() - started, True
+            return cached
+    report = LemurReport(source=str(source.path))
+    accuracies = read_accuracies(source, report)
+    names = source.nets()
+    report.scanned = len(names)
+    # The accuracy bar first: it is a dict lookup, while the contract check parses the net (the costly step).
+    scored = [(accuracies[Path(n).stem], Path(n).stem, n) for n in names if Path(n).stem in accuracies]
+    report.with_accuracy = len(scored)
+    accurate = [entry for entry in scored if entry[0] >= settings.min_accuracy]
+    report.accurate = len(accurate)
+    codes = [source.read(path).decode("utf-8", errors="replace") for _, _, path in accurate]
+    verdicts = _checked(codes)
+    report.rejected_by_kind = dict(Counter(kind for kind in verdicts if kind is not None).most_common())
+    passing = sorted(
+        (
+            (acc, name, code)
+            for (acc, name, _), code, kind in zip(accurate, codes, verdicts, strict=True)
+            if kind is None
+        ),
+        key=lambda entry: (-entry[0], entry[1]),
+    )
+    report.contract_ok = len(passing)
+    accurate = passing
+    keep = dedup([code for _, _, code in accurate]) if settings.dedup else range(len(accurate))
+    nets = tuple(LemurNet(KEY_PREFIX + accurate[i][1], accurate[i][2], round(accurate[i][0], 2)) for i in keep)
+    report.kept = len(nets)
+    report.seconds = time.perf_counter() - started
+    result = LemurSet(nets, report)
+    if cache_file is not None:
+        _store_cached(cache_file, result)
+    return result
+
+
+def _load_cached(path: Path) -> LemurSet | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return LemurSet(tuple(LemurNet(**net) for net in data["nets"]), LemurReport(**data["report"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # absent or from another version: rebuilt
+
+
+def _store_cached(path: Path, lemur: LemurSet) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    data = {"nets": [asdict(net) for net in lemur.nets], "report": asdict(lemur.report)}
+    temporary.write_text(json.dumps(data), encoding="utf-8")
+    temporary.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
