@@ -6,7 +6,7 @@ from wire import assert_server_message
 
 from archloop.config import load_config
 from archloop.run.loop import open_run
-from archloop.run.store import NotFound, RunStore, StoreError
+from archloop.run.store import AdapterRecord, NotFound, RunStore, StoreError
 
 
 @pytest.fixture
@@ -185,9 +185,10 @@ def test_an_older_store_is_migrated_step_by_step_on_open_and_keeps_its_data(stor
     assert calls == [current]  # the second open finds it current: nothing runs twice
 
 
-def test_an_older_store_without_a_migration_path_says_which_release_can_open_it(store):
+def test_an_older_store_without_a_migration_path_says_which_release_can_open_it(store, monkeypatch):
     from archloop.run import store as store_module
 
+    monkeypatch.setattr(store_module, "MIGRATIONS", {})
     _set_schema_version(store.run_dir, store_module.SCHEMA_VERSION - 1)
     with pytest.raises(StoreError) as refused:
         RunStore(store.run_dir)
@@ -205,3 +206,25 @@ def test_the_raw_reply_goes_into_the_generated_event_beside_the_extracted_code(s
     for event in events:
         assert_server_message(event.to_wire(store.run_id))
     assert store.candidate(with_raw).code == "code\n"  # only the extracted code is the candidate's
+
+
+def test_a_version_1_store_gains_the_adapter_retention_columns_and_keeps_its_adapters(tmp_path):
+    run_dir = tmp_path / "old"
+    with open_run(run_dir, load_config(preset="demo")) as s:
+        s.start_cycle(1, 1, None)
+        s.record_adapter(AdapterRecord(1, "cycle-1", str(run_dir / "adapters" / "cycle-1"), 3, 0.5, 1.0, 4), 1.0)
+    # Rebuild the adapters table as version 1 wrote it (no keep / deleted_at) and mark the store version 1.
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    with db:
+        db.execute("CREATE TABLE v1 AS SELECT cycle, id, dir, steps, loss, seconds, pairs FROM adapters")
+        db.execute("DROP TABLE adapters")
+        db.execute("ALTER TABLE v1 RENAME TO adapters")
+    db.close()
+    _set_schema_version(run_dir, 1)
+    with RunStore(run_dir) as upgraded:
+        assert upgraded._schema_version() == 2
+        (adapter,) = upgraded.adapters()
+        assert (adapter.id, adapter.steps, adapter.keep, adapter.deleted) == ("cycle-1", 3, False, False)
+        event = upgraded.set_adapter_keep(1, True)
+        assert event.kind == "adapter.kept" and upgraded.adapter(1).keep
+        assert_server_message(event.to_wire(upgraded.run_id))

@@ -7,6 +7,8 @@
  */
 import { z } from 'zod';
 import {
+  AdapterDeletedEvent,
+  AdapterKeptEvent,
   CandidateAnnotatedEvent,
   CycleStats,
   Outcome,
@@ -52,6 +54,8 @@ export const DashboardEvent = z.discriminatedUnion('kind', [
   CycleFinishedEvent,
   RunFinishedEvent,
   RunErrorEvent,
+  AdapterKeptEvent,
+  AdapterDeletedEvent,
 ]);
 export type DashboardEvent = z.infer<typeof DashboardEvent>;
 

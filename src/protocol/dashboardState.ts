@@ -277,6 +277,9 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
       const errors = [...state.errors.slice(-(MAX_ERRORS_KEPT - 1)), error];
       return { ...state, errors, live: event.data.fatal ? { ...live, stage: 'failed' } : live };
     }
+    case 'adapter.kept':
+    case 'adapter.deleted':
+      return state; // adapter retention: nothing the dashboard shows
   }
 }
 

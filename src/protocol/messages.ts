@@ -180,6 +180,10 @@ export const FinetuneDoneEvent = event('finetune.done', {
 export const CycleFinishedEvent = event('cycle.finished', { cycle: Cycle, stats: CycleStats });
 export const RunFinishedEvent = event('run.finished', { reason: z.enum(['completed', 'stopped']), cycles: Count });
 export const RunErrorEvent = event('run.error', { message: Text, stage: z.string().max(64).nullable(), fatal: z.boolean() });
+/** A cycle's adapter marked (or unmarked) to be kept: retention never deletes a kept adapter. */
+export const AdapterKeptEvent = event('adapter.kept', { cycle: Cycle, adapter: Id, keep: z.boolean() });
+/** Retention deleted a cycle's adapter files (the last `[sft] keep_adapters` cycles' and kept ones stay). */
+export const AdapterDeletedEvent = event('adapter.deleted', { cycle: Cycle, adapter: Id, bytes: Count });
 
 export const Event = z.discriminatedUnion('kind', [
   RunCreatedEvent,
@@ -197,6 +201,8 @@ export const Event = z.discriminatedUnion('kind', [
   CycleFinishedEvent,
   RunFinishedEvent,
   RunErrorEvent,
+  AdapterKeptEvent,
+  AdapterDeletedEvent,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventKind = Event['kind'];
@@ -236,6 +242,7 @@ export const CandidateAnnotateRequest = request('candidate.annotate', {
 });
 export const RunStatusRequest = request('run.status', {});
 export const RunsListRequest = request('runs.list', { root: z.string().max(4096).optional() });
+export const AdapterKeepRequest = request('adapter.keep', { cycle: Cycle, keep: z.boolean() });
 
 export const Request = z.discriminatedUnion('method', [
   RunStartRequest,
@@ -247,6 +254,7 @@ export const Request = z.discriminatedUnion('method', [
   CandidateAnnotateRequest,
   RunStatusRequest,
   RunsListRequest,
+  AdapterKeepRequest,
 ]);
 export type Request = z.infer<typeof Request>;
 export type Method = Request['method'];

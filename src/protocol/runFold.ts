@@ -345,6 +345,13 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       const { message, stage, fatal } = event.data;
       return { ...view, phase: fatal ? 'failed' : view.phase, errors: [...view.errors, { seq: event.seq, message, stage, fatal }] };
     }
+    case 'adapter.kept':
+      return view; // a mark for retention: no view shows it
+    case 'adapter.deleted':
+      // Retention removed its files: the view no longer names an adapter that cannot be loaded.
+      return withCycle(view, event.data.cycle, (current) =>
+        current.finetuneAdapter === event.data.adapter ? { ...current, finetuneAdapter: null } : current,
+      );
   }
 }
 

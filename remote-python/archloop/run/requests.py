@@ -98,6 +98,12 @@ def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) 
         if method == "candidate.annotate":
             event = store.annotate(str(params["candidate"]), str(params["text"]), list(params.get("tags", [])))
             return {"seq": event.seq}
+        if method == "adapter.keep":
+            keep = params["keep"]
+            if not isinstance(keep, bool):
+                raise RequestError("bad_request", f"adapter.keep: keep must be true or false, got {keep!r}")
+            event = store.set_adapter_keep(int(params["cycle"]), keep)
+            return {"seq": event.seq}
         if method == "run.stop":
             if ctx.control is not None:
                 store.set_state("stopping")

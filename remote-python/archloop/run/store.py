@@ -26,7 +26,7 @@ from typing import Any
 
 DB_NAME = "run.sqlite"
 # The layout this code writes. A store of an older version is upgraded on open by MIGRATIONS; a newer one is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 # Run states exactly as the wire protocol's RunState.
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS adapters (
   cycle INTEGER PRIMARY KEY, id TEXT NOT NULL, dir TEXT NOT NULL, steps INTEGER NOT NULL, loss REAL,
-  seconds REAL NOT NULL, pairs INTEGER NOT NULL
+  seconds REAL NOT NULL, pairs INTEGER NOT NULL, keep INTEGER NOT NULL DEFAULT 0, deleted_at REAL
 );
 """
 
@@ -72,10 +72,15 @@ class StoreError(RuntimeError):
     """The run directory has no usable store (missing, not an ArchLoop run, or of a schema this code cannot read)."""
 
 
+def _v1_adapter_retention(db: sqlite3.Connection) -> None:
+    # Version 2: an adapter can be marked to keep, and one deleted by retention says when (its files are gone).
+    db.execute("ALTER TABLE adapters ADD COLUMN keep INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE adapters ADD COLUMN deleted_at REAL")
+
+
 # MIGRATIONS[n] upgrades a store from schema version n to n + 1, inside the transaction that then records n + 1 (so
 # a step uses execute(), never executescript(), which would commit half-way).
-# Version 1 is the first released layout, so there is nothing to migrate yet; a change to _SCHEMA adds its step here.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_adapter_retention}
 
 
 class NotFound(KeyError):
@@ -151,6 +156,8 @@ class AdapterRecord:
     loss: float | None
     seconds: float
     pairs: int
+    keep: bool = False  # marked by the user (adapter.keep): retention never deletes it
+    deleted: bool = False  # deleted by retention: `dir` no longer exists
 
 
 def candidate_id(cycle: int, index: int) -> str:
@@ -453,8 +460,11 @@ class RunStore:
 
     def record_adapter(self, adapter: AdapterRecord, finetune_seconds: float) -> StoredEvent:
         with self._tx() as events:
+            # A fine-tune redone after a crash replaces the record but keeps the user's keep mark.
             self._db.execute(
-                "INSERT OR REPLACE INTO adapters (cycle, id, dir, steps, loss, seconds, pairs) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO adapters (cycle, id, dir, steps, loss, seconds, pairs) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (cycle) DO UPDATE SET id = excluded.id, dir = excluded.dir, steps = excluded.steps, "
+                "loss = excluded.loss, seconds = excluded.seconds, pairs = excluded.pairs, deleted_at = NULL",
                 (
                     adapter.cycle,
                     adapter.id,
@@ -480,11 +490,47 @@ class RunStore:
 
     def adapter(self, cycle: int) -> AdapterRecord | None:
         row = self._db.execute("SELECT * FROM adapters WHERE cycle = ?", (cycle,)).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._adapter_record(row)
+
+    def adapters(self) -> list[AdapterRecord]:
+        """Every adapter the run made, deleted ones included, by cycle."""
+        return [self._adapter_record(r) for r in self._db.execute("SELECT * FROM adapters ORDER BY cycle")]
+
+    @staticmethod
+    def _adapter_record(row: sqlite3.Row) -> AdapterRecord:
         return AdapterRecord(
-            row["cycle"], row["id"], row["dir"], row["steps"], row["loss"], row["seconds"], row["pairs"]
+            row["cycle"],
+            row["id"],
+            row["dir"],
+            row["steps"],
+            row["loss"],
+            row["seconds"],
+            row["pairs"],
+            keep=bool(row["keep"]),
+            deleted=row["deleted_at"] is not None,
         )
+
+    def set_adapter_keep(self, cycle: int, keep: bool) -> StoredEvent:
+        """Mark (or unmark) a cycle's adapter so that retention never deletes it (the adapter.keep request)."""
+        with self._tx() as events:
+            row = self._db.execute("SELECT id, deleted_at FROM adapters WHERE cycle = ?", (cycle,)).fetchone()
+            if row is None:
+                raise NotFound(f"cycle {cycle} has no adapter (one is saved when the cycle's fine-tune ends)")
+            if keep and row["deleted_at"] is not None:
+                raise ValueError(f"the adapter of cycle {cycle} was already deleted by retention; it cannot be kept")
+            self._db.execute("UPDATE adapters SET keep = ? WHERE cycle = ?", (int(keep), cycle))
+            return self._append(events, "adapter.kept", {"cycle": cycle, "adapter": row["id"], "keep": keep})
+
+    def adapter_deleted(self, cycle: int, freed_bytes: int) -> StoredEvent:
+        """Record that retention removed a cycle's adapter files (called after they are gone)."""
+        with self._tx() as events:
+            row = self._db.execute("SELECT id FROM adapters WHERE cycle = ?", (cycle,)).fetchone()
+            if row is None:
+                raise NotFound(f"cycle {cycle} has no adapter")
+            self._db.execute("UPDATE adapters SET deleted_at = ? WHERE cycle = ?", (_now_ms(), cycle))
+            return self._append(
+                events, "adapter.deleted", {"cycle": cycle, "adapter": row["id"], "bytes": max(0, freed_bytes)}
+            )
 
     def latest_adapter(self, before_cycle: int) -> AdapterRecord | None:
         row = self._db.execute(

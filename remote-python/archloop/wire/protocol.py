@@ -85,6 +85,8 @@ EventKind = Literal[
     "cycle.finished",
     "run.finished",
     "run.error",
+    "adapter.kept",
+    "adapter.deleted",
 ]
 Method = Literal[
     "run.start",
@@ -96,6 +98,7 @@ Method = Literal[
     "candidate.annotate",
     "run.status",
     "runs.list",
+    "adapter.keep",
 ]
 # The schema is the authority; tests check that these tuples list exactly its kinds and methods.
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
