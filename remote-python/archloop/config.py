@@ -49,6 +49,11 @@ class RunSettings:
     candidates_per_cycle: int = setting(150, positive(), "candidates generated per cycle")
     seed: int = setting(0, non_negative(), "base random seed: sampling, training and fine-tuning derive theirs from it")
     cache_dir: str | None = setting(None, None, f"built demo model and decoded data sets (default {DEFAULT_CACHE_DIR})")
+    min_free_disk_mb: int = setting(
+        2048,
+        non_negative(),
+        "free space (MB) the run folder's disk must have before each stage that writes, else the run ends (0 = off)",
+    )
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,12 @@ class SftSettings:
     bf16: bool = setting(True, None, "bf16 autocast (on CUDA; the CPU trains in fp32)")
     include_seed_pairs: bool = setting(True, None, "start the training set from the seed corpus")
     max_steps: int = setting(0, non_negative(), "cap on optimizer steps per cycle (0 = none; for time-boxed runs)")
+    keep_adapters: int = setting(
+        3,
+        non_negative(),
+        "adapters kept on disk: the last N cycles' (0 = all); the one the next cycle continues from and those marked "
+        "with adapter.keep are never deleted",
+    )
 
     def epochs_for(self, cycle: int) -> int:
         """The paper trains 5 epochs per cycle early on and 2 later."""

@@ -6,7 +6,10 @@ candidate is opened (candidate.started) before sampling; one left 'generating' b
 same id (it was never committed, so nothing is duplicated); a committed candidate is never sampled again.
 
 Failures: a bad candidate is a classified outcome, never an exception. An exception from a stage (a broken host, a
-model that will not load) is recorded as a fatal run.error and re-raised as LoopError for the daemon to report.
+model that will not load, too little free disk before a stage that writes) is recorded as a fatal run.error and
+re-raised as LoopError for the daemon to report.
+
+Disk: each finished cycle deletes the adapters retention no longer keeps (run/hygiene.py).
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from typing import Any
 from archloop.cache import cache_root
 from archloop.config import RunConfig
 from archloop.corpus.lemur import LemurSet, build_lemur_set
+from archloop.run.hygiene import ADAPTERS_DIR, DiskFree, LowDiskError, check_free_disk, disk_free_bytes, prune_adapters
 from archloop.run.selection import SelectionRule, cycle_stats, select_candidates
 from archloop.run.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
 from archloop.run.store import AdapterRecord, CandidateRecord, RunStore
 
-ADAPTERS_DIR = "adapters"
 # Fine-tune progress is persisted (it is an event), so throttle it: the dashboard needs a few updates a second at most.
 PROGRESS_EVENT_INTERVAL_S = 1.0
 
@@ -66,8 +69,16 @@ class _StageClock:
 
 
 class RunLoop:
-    def __init__(self, store: RunStore, config: RunConfig, stages: Stages, hooks: LoopHooks | None = None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        config: RunConfig,
+        stages: Stages,
+        hooks: LoopHooks | None = None,
+        disk_free: DiskFree = disk_free_bytes,
+    ) -> None:
         self.store = store
+        self._disk_free = disk_free
         self.config = config
         self.stages = stages
         self.hooks = hooks or LoopHooks()
@@ -87,6 +98,7 @@ class RunLoop:
         if info.state == "finished" and self.store.finished_cycles() >= info.target_cycles:
             return "completed"  # started again with nothing to do: no second run.finished
         self.store.set_state("running")
+        self._prune_adapters()  # what a crash between a cycle's end and its pruning left
         while True:
             self.hooks.wait_if_paused()
             info = self.store.run_info()
@@ -116,11 +128,21 @@ class RunLoop:
                 return True
             try:
                 finished_step = steps[record.stage](cycle)
+            except LowDiskError as exc:
+                self.store.run_error(str(exc), record.stage, fatal=True)  # the message says what to free
+                raise LoopError(f"cycle {cycle} {record.stage}: {exc}") from exc
             except Exception as exc:
                 self.store.run_error(f"{type(exc).__name__}: {exc}", record.stage, fatal=True)
                 raise LoopError(f"cycle {cycle} {record.stage}: {exc}") from exc
             if not finished_step:
                 return False
+
+    def _check_disk(self, stage: str) -> None:
+        check_free_disk(self.store.run_dir, self.config.run.min_free_disk_mb, stage, self._disk_free)
+
+    def _prune_adapters(self) -> None:
+        # The next cycle to run is the first unfinished one: the adapter it continues from is never deleted.
+        prune_adapters(self.store, self.config.sft.keep_adapters, self.store.finished_cycles() + 1)
 
     def _stopping(self) -> bool:
         if self.hooks.should_stop():
@@ -178,6 +200,7 @@ class RunLoop:
                 if self._stopping():
                     return False
                 batch = todo[start : start + batch_size]
+                self._check_disk("generation")
                 if not self._generate_batch(cycle, batch, adapter_dir, clock):
                     return False
         finally:
@@ -261,6 +284,8 @@ class RunLoop:
             for c in self.store.candidates(cycle)
             if c.status == "checked" and c.code is not None and (c.novel or c.let_through)
         ]
+        if jobs:
+            self._check_disk("evaluation")
         started = time.perf_counter()
         try:
             if jobs and not self._stopping():
@@ -344,6 +369,7 @@ class RunLoop:
         out_dir = self.store.run_dir / ADAPTERS_DIR / f"cycle-{cycle}"
         if out_dir.exists():
             shutil.rmtree(out_dir)  # a crash mid-fine-tune left a partial adapter: train it again from the previous
+        self._check_disk("fine-tune")
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         last_event = [0.0]
         first = [True]
@@ -395,6 +421,7 @@ class RunLoop:
             threshold=self.config.selection.threshold,
         )
         self.store.finish_cycle(cycle, stats)
+        self._prune_adapters()  # only now: a fine-tune redone after a crash still finds the adapter it started from
         self.hooks.on_cycle_finished(stats)
         self.hooks.checkpoint("between-cycles", cycle)
         return True
