@@ -185,3 +185,61 @@ def test_two_attachers_follow_a_live_daemon_and_run_start_through_attach_resumes
     wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to exit")
     assert a.close() == 0 and b.close() == 0
     assert cli("status", "--run-dir", str(run_dir)).returncode == 0
+
+
+def _run_rate(run_dir):
+    """(events, events/s) of a finished run, from the stored timestamps of its first and last event."""
+    with RunStore(run_dir) as store:
+        events = store.events_since(0, limit=1_000_000)
+    return len(events), len(events) / max(1e-3, (events[-1].ts - events[0].ts) / 1000)
+
+
+def test_an_attach_whose_stdout_nobody_reads_does_not_slow_the_run_and_then_gets_every_event_once(tmp_path):
+    command = stand_in()
+    config = write_config(tmp_path / "c.toml", cycles=3, candidates=60, generation={"batch_size": 6})
+
+    def start(name):
+        run_dir = tmp_path / name
+        assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
+        return run_dir
+
+    alone = start("alone")
+    wait_for(lambda: daemon_pid(alone) is None, timeout=60, what="the run without a client to finish")
+    count, alone_rate = _run_rate(alone)
+    allowed = max(30.0, 5 * count / alone_rate)
+
+    stalled = tmp_path / "stalled"
+    open_run(
+        stalled,
+        config_from_dict(
+            {"run": {"name": "t", "cycles": 3, "candidates_per_cycle": 60}, "generation": {"batch_size": 6}}
+        ),
+    ).close()
+    # A client whose stdout pipe nobody reads (a sleeping laptop, a half-open SSH link).
+    client = subprocess.Popen(
+        [*command, "attach", "--run-dir", str(stalled), "--since", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert cli("start", "--run-dir", str(stalled), command=command).returncode == 0
+        wait_for(lambda: daemon_pid(stalled) is None, timeout=allowed, what="the run with a stalled client to finish")
+        total, stalled_rate = _run_rate(stalled)
+        print(f"\nevents/s: no client {alone_rate:.0f} ({count} events), stalled client {stalled_rate:.0f} ({total})")
+        assert stalled_rate >= 0.5 * alone_rate, (alone_rate, stalled_rate)
+        # Read again: every event exactly once, in seq order, then nothing more.
+        seqs = []
+        for line in client.stdout:
+            message = json.loads(line)
+            if message["type"] == "event":
+                seqs.append(message["seq"])
+                if message["seq"] == total:
+                    break
+        assert seqs == list(range(1, total + 1))
+        client.stdin.close()
+        assert client.wait(timeout=30) == 0
+        assert [json.loads(line) for line in client.stdout if json.loads(line)["type"] == "event"] == []
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait()

@@ -6,7 +6,7 @@ import signal
 import pytest
 from run_helpers import cli, stand_in, wait_for, write_config
 
-from archloop.run.daemon import request, start_daemon
+from archloop.run.daemon import connect, request, start_daemon
 from archloop.run.files import RunFiles, daemon_pid
 from archloop.run.requests import RequestError
 from archloop.run.store import RunStore
@@ -137,3 +137,40 @@ def test_long_run_dir_paths_use_a_short_socket_recorded_in_the_run_dir(tmp_path)
         assert request(run_dir, "run.status")["daemonAlive"]
     finally:
         assert cli("stop", "--run-dir", str(run_dir), command=command).returncode == 0
+
+
+def test_a_subscriber_that_never_reads_does_not_hold_up_the_run(tmp_path):
+    """A raw socket subscriber that reads nothing: its socket buffer fills within the first cycle; the daemon then
+    queues for it on the connection's writer thread and drops it, instead of blocking the loop's commits."""
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "c.toml", cycles=4, candidates=60, generation={"batch_size": 6})
+    command = stand_in(slow=0.005)
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
+    sock = connect(run_dir)
+    assert sock is not None
+    try:
+        sock.sendall(b'{"type":"subscribe"}\n')
+        wait_for(lambda: daemon_pid(run_dir) is None, timeout=90, what="the run to finish with a stalled subscriber")
+        with RunStore(run_dir) as store:
+            assert store.run_info().state == "finished" and store.finished_cycles() == 4
+    finally:
+        sock.close()
+
+
+def test_a_daemon_start_rotates_an_oversized_log_and_keeps_a_bounded_number(tmp_path):
+    from archloop.run.files import LOG_KEEP, LOG_MAX_BYTES
+
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "c.toml", cycles=1, candidates=2)
+    command = stand_in()
+    assert cli("start", "--run-dir", str(run_dir), "--config", str(config), command=command).returncode == 0
+    wait_for(lambda: daemon_pid(run_dir) is None, what="the run to finish")
+    log = run_dir / "daemon.log"
+    for generation in range(LOG_KEEP + 2):  # more restarts than kept logs, each finding an oversized log
+        log.write_bytes(f"old {generation}\n".encode() * (LOG_MAX_BYTES // 6 + 1))
+        start_daemon(run_dir, command=(*command, "daemon"))
+        wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to exit")
+        assert log.stat().st_size < LOG_MAX_BYTES and "archloop daemon pid" in log.read_text()
+    kept = sorted(p.name for p in run_dir.glob("daemon.log.*"))
+    assert kept == [f"daemon.log.{n}" for n in range(1, LOG_KEEP + 1)]
+    assert (run_dir / "daemon.log.1").read_text().startswith(f"old {LOG_KEEP + 1}")  # the newest rotated first
