@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { DashboardEvent, DashboardSnapshot, HostMessage, WebviewMessage, parseTags, toDashboardEvent, toDashboardStream } from '../../src/protocol/dashboard';
 import { Event } from '../../src/protocol/messages';
@@ -248,7 +249,7 @@ test('host and webview messages validate, and bad ones are rejected with a reaso
 });
 
 test('the paper reference rows match the results table in docs/METHOD.md', () => {
-  const rows = readFileSync(new URL('../../docs/METHOD.md', import.meta.url), 'utf8')
+  const rows = readFileSync(resolve('docs/METHOD.md'), 'utf8') // the tests run from the repository root
     .split('\n')
     .filter((line) => /^\| \d+ \| [\d.]+ \|/.test(line))
     .map((line) => line.split('|').slice(1, -1).map((cell) => Number(cell.trim())));
