@@ -43,6 +43,13 @@ if [ ! -f "$VENV/.archloop-$py_hash" ]; then
   touch "$VENV/.archloop-$py_hash"
 fi
 
+# --- LEMUR's corpus: the nn-dataset 2.1.2 wheel (the last that ships ab/nn/nn and ab/nn/stat), read as a zip -------
+LEMUR_DIR=$HOME/.cache/archloop/lemur
+if [ ! -f "$LEMUR_DIR/nn_dataset-2.1.2-py3-none-any.whl" ]; then
+  say "LEMUR corpus (nn-dataset 2.1.2 wheel, ~100 MB) into $LEMUR_DIR"
+  "$VENV/bin/pip" download -q nn-dataset==2.1.2 --no-deps -d "$LEMUR_DIR"
+fi
+
 # --- the embedded demo's model: built once from the seed corpus, cached in ~/.cache/archloop/models ----------------
 # (the demo run and the e2e tests need it; a warm cache answers in seconds)
 say "demo model (the first time: about 5 minutes on 2 cores)"
