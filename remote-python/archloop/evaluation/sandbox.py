@@ -83,6 +83,7 @@ OUTCOMES: tuple[str, ...] = (
     "crashed",
     "output_limit",
     "proxy_violation",
+    "too_many_params",  # validation: over [evaluation] max_params (classified by the run, not the child)
 )
 # Environment variables a child may inherit; everything else (tokens, SSH agent, cloud keys) stays behind.
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_HOME", "LD_LIBRARY_PATH", "NVIDIA_DRIVER_CAPABILITIES")

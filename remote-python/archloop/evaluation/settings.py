@@ -37,6 +37,12 @@ class EvaluationSettings:
     )
     ray_max_retries: int = setting(2, non_negative(), "re-runs of a candidate whose Ray worker or node died")
     time_limit_s: float = setting(1800.0, positive(), "wall-clock limit per candidate (paper: 30 min)")
+    validate_time_limit_s: float = setting(
+        60.0, positive(), "wall-clock limit for validating a candidate (instantiate + one forward pass)"
+    )
+    max_params: int = setting(
+        300_000, non_negative(), "trainable parameters a candidate may have (the prompt's limit; 0 = no limit)"
+    )
     memory_limit_mb: int = setting(
         0, non_negative(), "memory limit per candidate process in MiB (0 = none: no address-space or resident cap)"
     )

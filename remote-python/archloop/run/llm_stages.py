@@ -6,6 +6,11 @@ changes. Validation: the sandbox (evaluation/sandbox.py). Evaluation: one epoch 
 synthetic set (evaluation/data.py, evaluate.py). Novelty: MinHash/LSH (novelty/minhash.py). Fine-tuning: PEFT LoRA
 (llm/finetune.py).
 
+Memory and time as on a GPU: before candidates train on a device the LLM occupies, the sampling copy is released
+(generate() loads it again for the next batch), and an out_of_memory outcome says whose memory was in use
+(`memory_probe` is the seam: torch's CUDA counters in a run, a stand-in in tests). Validation has its own short limit
+([evaluation] validate_time_limit_s) and a net over [evaluation] max_params is `too_many_params`.
+
 Failures: a model, data set or adapter that cannot be loaded raises (ModelLoadError, DataError, FinetuneError) from
 the stage that needs it; the loop records that as a fatal run.error with the message. Candidates never raise.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from archloop.cache import DEFAULT_CACHE_DIR, cache_root
@@ -69,10 +74,45 @@ class _MinHashNovelty:
         return Novelty(jaccard, key, jaccard < self._threshold)
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceMemory:
+    free_bytes: int
+    total_bytes: int
+    held_bytes: int  # by this process: the LLM's weights and caches while it is loaded
+
+
+# What a device's memory looks like now; None for a device that is not a CUDA GPU.
+MemoryProbe = Callable[[str], "DeviceMemory | None"]
+
+
+def cuda_memory(device: str) -> DeviceMemory | None:
+    if not device.startswith("cuda") or not _cuda():
+        return None
+    import torch
+
+    index = torch.device(device).index or 0
+    free, total = torch.cuda.mem_get_info(index)
+    return DeviceMemory(int(free), int(total), int(torch.cuda.memory_reserved(index)))
+
+
+def shares_device(model_device: str, eval_device: str) -> bool:
+    """Whether candidates training on `eval_device` compete with the LLM placed by `[model] device`."""
+    if not eval_device.startswith("cuda"):
+        return False
+    if model_device == "auto":
+        return True  # device_map="auto" spreads the model over every visible GPU
+    first = "cuda:0"
+    return (first if model_device == "cuda" else model_device) == (first if eval_device == "cuda" else eval_device)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f}"
+
+
 class LlmStages:
     """The real stages of a run: see the module docstring."""
 
-    def __init__(self, config: RunConfig, run_dir: Path) -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, memory_probe: MemoryProbe = cuda_memory) -> None:
         self.config = config
         self.run_dir = run_dir
         self.cache = cache_root(config.run.cache_dir)
@@ -85,6 +125,8 @@ class LlmStages:
         self._tokenizer_cache: object | None = None
         ev = config.evaluation
         self._limits = SandboxLimits(timeout_s=ev.time_limit_s, memory_mb=ev.memory_limit_mb or None)  # 0 = none
+        self._validate_limits = dataclasses.replace(self._limits, timeout_s=ev.validate_time_limit_s)
+        self._memory = memory_probe
         self._device = ev.devices[0] if ev.devices else ("cuda" if _cuda() else "cpu")
 
     # ---- corpus and novelty ------------------------------------------------------------------------------------
@@ -168,7 +210,11 @@ class LlmStages:
     def validate(self, code: str) -> Validation:
         if self._validator is None:
             self._validator = make_fork_server(self._limits.scratch_root)  # spares each check the torch import
-        result = validate_candidate(code, self._limits, device=self._device, launcher=self._validator)
+        result = validate_candidate(code, self._validate_limits, device=self._device, launcher=self._validator)
+        limit = self.config.evaluation.max_params
+        if result.outcome == "ok" and limit and result.params is not None and result.params > limit:
+            message = f"{result.params:,} parameters; the limit is {limit:,} ([evaluation] max_params)"
+            return Validation(False, "too_many_params", message, None, result.params)
         return Validation(result.outcome == "ok", result.outcome, result.message, result.line, result.params)
 
     def dataset(self) -> DatasetFiles:
@@ -227,9 +273,38 @@ class LlmStages:
         protocol = PROTOCOLS[ev.protocol]
         return protocol if ev.batch_size is None else dataclasses.replace(protocol, batch_size=ev.batch_size)
 
+    def _make_room(self) -> str:
+        """Releases the sampling copy of the LLM when candidates train on a GPU it occupies (generate() loads it
+        again) and returns whose memory was in use then, for an out_of_memory message ("" off the GPU)."""
+        devices = list(dict.fromkeys(self.config.evaluation.devices or [self._device]))
+        before = {d: self._memory(d) for d in devices}
+        gpus = [d for d in devices if before[d] is not None]
+        shared = [d for d in gpus if shares_device(self.config.model.device, d)]
+        loaded = self._loaded is not None
+        if loaded and shared:
+            self._release_model()
+        notes = []
+        for device in gpus:
+            held, now = before[device], self._memory(device)
+            assert held is not None and now is not None
+            if loaded and device in shared:
+                llm = f"the LLM held {_gib(held.held_bytes)} GiB on {device} and was released before training"
+            else:
+                llm = f"the LLM held {_gib(now.held_bytes)} GiB on {device}"
+            others = max(0, now.total_bytes - now.free_bytes - now.held_bytes)
+            notes.append(
+                f"{llm}; {_gib(now.free_bytes)} of {_gib(now.total_bytes)} GiB were free when training began "
+                f"(other processes held {_gib(others)} GiB)"
+            )
+        return "; ".join(notes)
+
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
+        memory = self._make_room()
         for r in self._executor().map_unordered(tasks, should_stop=should_stop):
+            message = r.message
+            if r.outcome == "out_of_memory" and memory:
+                message = f"{message}; {memory}" if message else memory
             yield Evaluation(
                 r.candidate,
                 r.outcome,
@@ -239,7 +314,7 @@ class LlmStages:
                 r.eval_seconds,
                 r.peak_memory_mb,
                 r.images_per_second,
-                r.message,
+                message,
             )
 
     # ---- fine-tuning -------------------------------------------------------------------------------------------
