@@ -52,6 +52,12 @@ export type Outcome = z.infer<typeof Outcome>;
 export const CandidateStatus = z.enum(['generating', 'generated', 'invalid', 'validated', 'checked', 'evaluated']);
 export type CandidateStatus = z.infer<typeof CandidateStatus>;
 
+/** The data set a candidate was trained and tested on. */
+export const EvalData = z.enum(['synthetic', 'cifar10']);
+export type EvalData = z.infer<typeof EvalData>;
+/** The evaluation protocols (remote-python/archloop/evaluation/evaluate.py PROTOCOLS). */
+export const EvalProtocolName = z.enum(['paper', 'fast']);
+
 export const Verdict = z.enum(['accept', 'reject']);
 export type Verdict = z.infer<typeof Verdict>;
 
@@ -149,6 +155,11 @@ export const CandidateEvaluatedEvent = event('candidate.evaluated', {
   peakMemoryMB: z.number().min(0).nullable(),
   imagesPerSecond: z.number().min(0).nullable(),
   message: Text.nullable(),
+  /** What the accuracy was measured on: the demo's generated set or CIFAR-10 (absent in runs recorded before it). */
+  data: EvalData.optional(),
+  /** The evaluation protocol (the paper's or the fast proxy) and how many epochs it trained. */
+  protocol: EvalProtocolName.optional(),
+  epochs: z.int().min(1).optional(),
 });
 export const CandidateVerdictEvent = event('candidate.verdict', { ...candidateRef, verdict: Verdict.nullable() });
 export const CandidateAnnotatedEvent = event('candidate.annotated', {
