@@ -5,10 +5,11 @@ import signal
 
 import pytest
 from run_helpers import cli, stand_in, wait_for, write_config
+from wire import assert_server_message
 
-from archloop.run.daemon import connect, request, start_daemon
+from archloop.run.daemon import DaemonControl, connect, request, start_daemon
 from archloop.run.files import RunFiles, daemon_pid
-from archloop.run.requests import RequestError
+from archloop.run.requests import RequestContext, RequestError, handle_request
 from archloop.run.store import RunStore
 
 
@@ -76,6 +77,51 @@ def test_requests_round_trip_and_state_changes_are_committed_before_the_answer(p
         request(run_dir, "run.explode")
     assert unknown.value.code == "unknown_method"
     assert request(run_dir, "run.status")["daemonAlive"] is True
+
+
+def _events_after(run_dir, seq):
+    with RunStore(run_dir) as store:
+        return [e.to_wire(store.run_id) for e in store.events_since(seq, limit=100_000)]
+
+
+def test_pause_resume_target_and_stop_are_events_committed_with_their_state(paused_run):
+    run_dir, command = paused_run
+    wait_for(lambda: RunStore(run_dir).run_info().state == "running", what="the loop to run")
+    start = RunStore(run_dir).last_seq()
+    paused = request(run_dir, "run.pause")
+    # The answer's lastSeq already covers the event: the state and its event are one commit.
+    state_events = [e for e in _events_after(run_dir, start) if e["kind"].startswith("run.")]
+    assert [e["kind"] for e in state_events] == ["run.paused"] and state_events[0]["seq"] <= paused["lastSeq"]
+    assert request(run_dir, "run.pause")["state"] == "paused"  # asked again: no second event
+    resumed = request(run_dir, "run.resume")
+    target = request(run_dir, "cycle.run", {"count": 2})["cycles"]
+    assert resumed["state"] == "running"
+    stopping = request(run_dir, "run.stop")
+    assert stopping["state"] == "stopping"
+    with pytest.raises(RequestError) as refused:  # a stop cannot be taken back by resuming
+        request(run_dir, "run.resume")
+    assert refused.value.code == "conflict" and "stopping" in refused.value.message
+    wait_for(lambda: daemon_pid(run_dir) is None, what="the daemon to stop")
+    events = _events_after(run_dir, start)
+    for event in events:
+        assert_server_message(event)
+    run_events = [(e["kind"], e["data"]) for e in events if e["kind"].startswith("run.")]
+    assert run_events == [
+        ("run.paused", {}),
+        ("run.resumed", {}),
+        ("run.target_changed", {"cycles": target}),
+        ("run.stop_requested", {}),
+        ("run.finished", {"reason": "stopped", "cycles": RunStore(run_dir).finished_cycles()}),
+    ]
+    # Stopping or pausing the ended run records nothing: there is nothing to stop.
+    last = RunStore(run_dir).last_seq()
+    with RunStore(run_dir) as store:
+        ctx = RequestContext(store, run_dir, DaemonControl(), None)
+        assert handle_request(ctx, "run.stop", {})["state"] == "stopped"
+        with pytest.raises(RequestError) as not_running:
+            handle_request(ctx, "run.pause", {})
+        assert not_running.value.code == "conflict" and "stopped" in not_running.value.message
+        assert store.last_seq() == last
 
 
 def test_sigterm_stops_after_the_current_step_and_exits_zero(tmp_path):

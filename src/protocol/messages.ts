@@ -190,6 +190,14 @@ export const FinetuneDoneEvent = event('finetune.done', {
 });
 export const CycleFinishedEvent = event('cycle.finished', { cycle: Cycle, stats: CycleStats });
 export const RunFinishedEvent = event('run.finished', { reason: z.enum(['completed', 'stopped']), cycles: Count });
+/** The run was paused: it waits before its next step until resumed or stopped. */
+export const RunPausedEvent = event('run.paused', {});
+/** The run runs again: resumed after a pause, or started again after it had stopped, finished or failed. */
+export const RunResumedEvent = event('run.resumed', {});
+/** The run's target number of cycles changed (Run Next Cycles, or a start that asked for more). */
+export const RunTargetChangedEvent = event('run.target_changed', { cycles: Count });
+/** A stop was asked for: the run ends after its current step (run.finished 'stopped' follows). */
+export const RunStopRequestedEvent = event('run.stop_requested', {});
 export const RunErrorEvent = event('run.error', { message: Text, stage: z.string().max(64).nullable(), fatal: z.boolean() });
 /** A cycle's adapter marked (or unmarked) to be kept: retention never deletes a kept adapter. */
 export const AdapterKeptEvent = event('adapter.kept', { cycle: Cycle, adapter: Id, keep: z.boolean() });
@@ -212,6 +220,10 @@ export const Event = z.discriminatedUnion('kind', [
   CycleFinishedEvent,
   RunFinishedEvent,
   RunErrorEvent,
+  RunPausedEvent,
+  RunResumedEvent,
+  RunTargetChangedEvent,
+  RunStopRequestedEvent,
   AdapterKeptEvent,
   AdapterDeletedEvent,
 ]);

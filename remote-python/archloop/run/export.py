@@ -1,8 +1,18 @@
-"""`archloop export`: a run's accepted/selected nets in LEMUR's file layout and its per-cycle table as CSV and JSON.
+"""`archloop export`: a run's accepted/selected nets in LEMUR's layout (code and training statistics) and its
+per-cycle table as CSV and JSON.
 
-Layout written under OUT: `ab/nn/nn/<name>.py` for every candidate in the fine-tuning set (selected or accepted,
-never rejected), `stats.csv` and `stats.json` with the paper's columns per finished cycle (plus the Wilson intervals
-in the JSON), and `candidates.json` with the metrics of each exported net. Existing files with the same names are
+Layout written under OUT:
+- `ab/nn/nn/<name>.py` for every candidate in the fine-tuning set (selected or accepted, never rejected);
+- `ab/nn/stat/train/img-classification_cifar-10_acc_<name>/1.json` for each of those with a recorded accuracy: one
+  LEMUR trial, as LEMUR's trainer writes it (keys sorted; `accuracy` as a fraction of 1 after the run's one epoch,
+  `duration` in nanoseconds, the `transform` and hyperparameters the evaluator passed in `prm`, `uid` the digest
+  of those as LEMUR computes it), so corpus/lemur.py, or LEMUR itself, imports the nets with their accuracies;
+- `stats.csv` and `stats.json` with the paper's columns per finished cycle (plus the Wilson intervals in the JSON),
+  and `candidates.json` with the metrics of each exported net.
+
+Names are `ArchLoop-<run>-<candidate>` with no `_`: LEMUR splits a statistics folder's name on every `_`. A run whose
+config chose synthetic data gets no statistics (its accuracies are not CIFAR-10 ones); with `data = "auto"` the
+numbers are whatever the run trained on, CIFAR-10 where it was found. Existing files with the same names are
 overwritten; nothing else under OUT is touched. Failures: StoreError for a directory that is not a run, OSError for
 an unwritable OUT.
 """
@@ -10,14 +20,24 @@ an unwritable OUT.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from archloop.evaluation.contract import check_source
+from archloop.evaluation.evaluate import PROTOCOLS, candidate_prm
 from archloop.run.selection import PAPER_COLUMNS, paper_row
-from archloop.run.store import RunStore
+from archloop.run.store import CandidateRecord, RunStore
 
 LEMUR_NET_DIR = Path("ab") / "nn" / "nn"
+LEMUR_STAT_DIR = Path("ab") / "nn" / "stat" / "train"
+# LEMUR's statistics folder: <task>_<dataset>_<metric>_<net>; the run's accuracy is measured after one epoch.
+LEMUR_CONFIG = ("img-classification", "cifar-10", "acc")
+LEMUR_EPOCH = 1
 
 
 @dataclass(frozen=True)
@@ -25,12 +45,47 @@ class ExportSummary:
     nets: int
     cycles: int
     out_dir: Path
+    stats: int = 0  # nets written with LEMUR training statistics (those with a recorded accuracy)
 
 
 def lemur_name(run_id: str, candidate: str) -> str:
-    """A LEMUR-style module name: a Python identifier that says where the net came from."""
-    safe = "".join(ch if ch.isalnum() else "_" for ch in f"{run_id}_{candidate}")
-    return f"ArchLoop_{safe}"
+    """A LEMUR net name that says where the net came from: letters, digits and `-` (LEMUR splits on `_`)."""
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", f"{run_id}-{candidate}").strip("-")
+    return f"ArchLoop-{safe}"
+
+
+def lemur_uid(prm: dict[str, Any]) -> str:
+    """LEMUR's trial uid: the md5 of the prm dict's text with all whitespace removed (its `Util.uuid4`)."""
+    return hashlib.md5(re.sub(r"\s", "", str(prm)).encode()).hexdigest()
+
+
+def lemur_trial(code: str, accuracy_percent: float, seconds: float | None, evaluation: dict[str, Any]) -> dict:
+    """One trial of LEMUR's `stat/train/.../<epoch>.json`: the prm the evaluator passed the net (the run's protocol,
+    its batch size, the defaults for the net's declared hyperparameters) with the accuracy and the duration."""
+    protocol = PROTOCOLS[evaluation.get("protocol", "paper")]
+    if evaluation.get("batch_size") is not None:
+        protocol = dataclasses.replace(protocol, batch_size=int(evaluation["batch_size"]))
+    prm = candidate_prm(check_source(code, known_hyperparameters=None).hyperparameters, protocol)
+    prm.pop("epoch", None)  # the file name is the epoch; LEMUR keeps it out of the trial
+    prm = dict(sorted(prm.items()))
+    trial = {**prm, "uid": lemur_uid(prm), "accuracy": accuracy_percent / 100.0}
+    if seconds is not None:
+        trial["duration"] = round(seconds * 1e9)  # LEMUR: nanoseconds from train_setup to the evaluated epoch
+    return dict(sorted(trial.items()))
+
+
+def _evaluation_seconds(store: RunStore) -> dict[str, float]:
+    """Training plus test time per evaluated candidate, from its candidate.evaluated event."""
+    seconds: dict[str, float] = {}
+    seq = 0
+    while events := store.events_since(seq, limit=5000):
+        for event in events:
+            if event.kind == "candidate.evaluated":
+                parts = [event.data.get("trainSeconds"), event.data.get("evalSeconds")]
+                if parts[0] is not None:
+                    seconds[event.data["candidate"]] = sum(p for p in parts if p is not None)
+        seq = events[-1].seq
+    return seconds
 
 
 def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
@@ -39,12 +94,19 @@ def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
         last_cycle = store.current_cycle()
         nets = store.training_candidates(last_cycle)
         cycles = [c.stats for c in store.cycles() if c.stats is not None]
+        seconds = _evaluation_seconds(store)
+    evaluation = info.config.get("evaluation") or {}
+    with_stats = evaluation.get("data") != "synthetic"
     net_dir = out_dir / LEMUR_NET_DIR
     net_dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    stats_written = 0
     for c in nets:
         name = lemur_name(info.id, c.id)
         (net_dir / f"{name}.py").write_text(c.code or "", encoding="utf-8")
+        if with_stats and c.accuracy is not None and c.code:
+            _write_stat(out_dir, name, c, seconds.get(c.id), evaluation)
+            stats_written += 1
         rows.append(
             {
                 "name": name,
@@ -66,4 +128,15 @@ def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
         for stats in cycles:
             writer.writerow(paper_row(stats))
     (out_dir / "stats.json").write_text(json.dumps({"run": info.id, "cycles": cycles}, indent=2) + "\n")
-    return ExportSummary(nets=len(rows), cycles=len(cycles), out_dir=out_dir)
+    return ExportSummary(nets=len(rows), cycles=len(cycles), out_dir=out_dir, stats=stats_written)
+
+
+def _write_stat(
+    out_dir: Path, name: str, candidate: CandidateRecord, seconds: float | None, evaluation: dict[str, Any]
+) -> None:
+    assert candidate.code is not None and candidate.accuracy is not None
+    folder = out_dir / LEMUR_STAT_DIR / "_".join((*LEMUR_CONFIG, name))
+    folder.mkdir(parents=True, exist_ok=True)
+    trial = lemur_trial(candidate.code, candidate.accuracy, seconds, evaluation)
+    # LEMUR's epoch file is a JSON list of trials; a run trains each net once.
+    (folder / f"{LEMUR_EPOCH}.json").write_text(json.dumps([trial], indent=4) + "\n", encoding="utf-8")

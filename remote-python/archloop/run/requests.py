@@ -16,6 +16,8 @@ from archloop.run.store import NotFound, RunStore, StoreError, is_run_dir
 
 # States that mean "a daemon is working on it": without a live daemon they read as stopped.
 _LIVE_STATES = ("running", "paused", "stopping")
+# States in which a live daemon's run can still be paused or asked to stop.
+_ACTIVE_STATES = ("created", "running", "paused")
 
 
 class RequestError(Exception):
@@ -105,17 +107,22 @@ def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) 
             event = store.set_adapter_keep(int(params["cycle"]), keep)
             return {"seq": event.seq}
         if method == "run.stop":
-            if ctx.control is not None:
+            # Only a run under way can be asked to stop; stopping an ended one is a no-op, not a new state.
+            if ctx.control is not None and store.run_info().state in _ACTIVE_STATES:
                 store.set_state("stopping")
                 ctx.control.stop()
             return run_summary(store, ctx.run_dir)
         if method == "run.pause":
             if ctx.control is None:
                 raise RequestError("unavailable", "no daemon is running this run: nothing to pause")
+            state = store.run_info().state
+            if state not in ("running", "paused"):
+                raise RequestError("conflict", f"the run is {state}: only a running run can be paused")
             store.set_state("paused")
             ctx.control.pause()
             return run_summary(store, ctx.run_dir)
         if method in ("run.resume", "run.start"):
+            _refuse_if_stopping(ctx)
             cycles = params.get("cycles")
             if cycles is not None and int(cycles) > store.run_info().target_cycles:
                 store.set_target_cycles(int(cycles))
@@ -124,6 +131,7 @@ def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) 
             count = int(params["count"])
             if count < 1:
                 raise RequestError("bad_request", f"count must be >= 1, got {count}")
+            _refuse_if_stopping(ctx)
             target = store.add_cycles(count)
             summary = _resume(ctx)
             return {**summary, "cycles": target}
@@ -134,9 +142,16 @@ def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) 
     raise RequestError("unknown_method", f"unknown method {method!r}")
 
 
+def _refuse_if_stopping(ctx: RequestContext) -> None:
+    # A live daemon asked to stop cannot be taken back: it would end the run anyway.
+    if ctx.control is not None and ctx.store.run_info().state == "stopping":
+        raise RequestError("conflict", "the run is stopping after its current step; start it again once it has stopped")
+
+
 def _resume(ctx: RequestContext) -> dict[str, Any]:
     if ctx.control is not None:
-        ctx.store.set_state("running")
+        if ctx.store.run_info().state == "paused":
+            ctx.store.set_state("running")  # records run.resumed; a running or ending loop sets its own state
         ctx.control.resume()
     elif daemon_pid(ctx.run_dir) is None:
         if ctx.launch is None:

@@ -36,6 +36,8 @@ CYCLE_STAGES = ("generating", "evaluating", "selecting", "finetuning", "finished
 # A candidate's progress; each step is committed before the next begins. Exactly the wire schema's CandidateStatus
 # (defined in the extension's src/protocol/messages.ts), which tests/test_candidate_status.py holds equal.
 CANDIDATE_STATUSES = ("generating", "generated", "invalid", "validated", "checked", "evaluated")
+# The event each requested state change records (run.finished and run.error record the others).
+_STATE_EVENTS = {"paused": "run.paused", "stopping": "run.stop_requested", "running": "run.resumed"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -328,25 +330,41 @@ class RunStore:
     def run_id(self) -> str:
         return self.run_info().id
 
-    def set_state(self, state: str) -> None:
-        """A state change with no event of its own (running, paused, stopping)."""
+    def set_state(self, state: str) -> StoredEvent | None:
+        """A state change asked for by a request or a starting daemon (running, paused, stopping).
+
+        The change and its event are one transaction: run.paused, run.stop_requested, or run.resumed when a run that
+        was paused, stopping or ended runs again. Setting the state it already has records nothing (returns None).
+        """
         if state not in RUN_STATES:
             raise ValueError(f"unknown run state {state!r}")
-        with self._tx():
+        with self._tx() as events:
+            previous = self.run_info().state
+            if previous == state:
+                return None
             self._db.execute("UPDATE run SET state = ?", (state,))
+            kind = _STATE_EVENTS.get(state)
+            if kind is None or (state == "running" and previous == "created"):
+                return None  # run.created already says the run is under way
+            return self._append(events, kind, {})
 
     def add_cycles(self, count: int) -> int:
         """Raise the target by `count` cycles beyond the last finished one (or the current target); returns it."""
-        with self._tx():
+        with self._tx() as events:
             info = self.run_info()
             done = self.finished_cycles()
             target = max(info.target_cycles, done) + count
-            self._db.execute("UPDATE run SET target_cycles = ?", (target,))
+            self._set_target(events, info.target_cycles, target)
         return target
 
     def set_target_cycles(self, target: int) -> None:
-        with self._tx():
+        with self._tx() as events:
+            self._set_target(events, self.run_info().target_cycles, target)
+
+    def _set_target(self, events: list[StoredEvent], previous: int, target: int) -> None:
+        if target != previous:
             self._db.execute("UPDATE run SET target_cycles = ?", (target,))
+            self._append(events, "run.target_changed", {"cycles": target})
 
     def run_finished(self, reason: str, cycles: int, state: str) -> StoredEvent:
         with self._tx() as events:

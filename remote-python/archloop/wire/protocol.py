@@ -85,6 +85,10 @@ EventKind = Literal[
     "cycle.finished",
     "run.finished",
     "run.error",
+    "run.paused",
+    "run.resumed",
+    "run.target_changed",
+    "run.stop_requested",
     "adapter.kept",
     "adapter.deleted",
 ]
