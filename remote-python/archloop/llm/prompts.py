@@ -7,8 +7,11 @@ same first lines. The fence marks where the code ends: fine-tuning targets close
 fence (`PromptSpec.stop_marker`), and instruct models, which write markdown anyway, close it themselves instead of
 going on into prose. What a reply holds beyond the code is removed by `reply.extract_code`.
 
-Rendering uses the tokenizer's chat template when it has one. Tokenizers without one (tiny test tokenizers, base
-models) get `PLAIN_TEMPLATE`, a documented plain-text layout:
+Rendering uses the tokenizer's chat template when it has one: the forced prefix is rendered as the start of the
+assistant's reply, so it sits exactly where the template puts a reply's text (for DeepSeek-LLM's "Assistant: {reply}"
+that is one space past the bare generation prompt "Assistant:"), and nothing the template writes after a reply (its
+end-of-turn token) is kept. Tokenizers without a template (tiny test tokenizers, base models) get `PLAIN_TEMPLATE`, a
+documented plain-text layout:
 
     <bos>### System:\\n{system}\\n\\n### User:\\n{user}\\n\\n### Assistant:\\n{forced prefix}
 
@@ -130,14 +133,38 @@ def render_prompt(tokenizer: ChatTokenizer | None, spec: PromptSpec = PromptSpec
     """
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
         for messages in (chat_messages(spec), [{"role": "user", "content": f"{spec.system}\n\n{spec.user}"}]):
-            try:
-                text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            except Exception:  # jinja raises its own types, e.g. "System role not supported"
-                continue
-            if isinstance(text, str):
-                return text + spec.forced_prefix
+            text = _render_with_reply_start(tokenizer, messages, spec.forced_prefix)
+            if text is not None:
+                return text
     bos = getattr(tokenizer, "bos_token", None) if tokenizer is not None else None
     return PLAIN_TEMPLATE.format(bos=bos or "", system=spec.system, user=spec.user) + spec.forced_prefix
+
+
+# Marks the end of the forced prefix inside a rendered reply; private-use characters, so no template or prompt has it.
+_PREFIX_END = "\ue000archloop:end-of-forced-prefix\ue000"
+
+
+def _render_with_reply_start(tokenizer: ChatTokenizer, messages: list[dict[str, str]], prefix: str) -> str | None:
+    """`messages`, then the assistant turn cut right after `prefix`, its first text; None if the template fails.
+
+    The turn is rendered with `prefix` as its content and cut at a marker after it, so the prefix sits where the
+    template puts a reply (which need not be right after its generation prompt). A template that cannot render an
+    assistant turn, or alters its text, gets the generation prompt followed by `prefix`.
+    """
+    reply = {"role": "assistant", "content": prefix + _PREFIX_END}
+    try:
+        text = tokenizer.apply_chat_template([*messages, reply], tokenize=False)
+    except Exception:  # jinja raises its own types, e.g. "System role not supported"
+        text = None
+    if isinstance(text, str) and text.count(_PREFIX_END) == 1:
+        head = text[: text.index(_PREFIX_END)]
+        if head.endswith(prefix):
+            return head
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception:
+        return None
+    return text + prefix if isinstance(text, str) else None
 
 
 def completion_after_prefix(code: str, spec: PromptSpec = PromptSpec()) -> str:
