@@ -23,6 +23,8 @@ import {
   CycleStartedEvent,
   FinetuneDoneEvent,
   FinetuneProgressEvent,
+  EvalData,
+  EvalProtocolName,
   Id,
   RunCreatedEvent,
   RunErrorEvent,
@@ -103,6 +105,13 @@ export const CandidateRow = z.object({
   verdict: Verdict.nullable(),
   annotation: z.string().max(64 * 1024),
   tags: z.array(z.string().min(1).max(64)).max(32),
+  // What the detail pane explains: the novelty verdict, attempts, selection rule, training cost, the accuracy's data.
+  novel: z.boolean().nullable(),
+  attempts: z.int().min(1).nullable(),
+  selectReason: z.enum(['threshold', 'fallback', 'accepted']).nullable(),
+  evalSeconds: z.number().min(0).nullable(),
+  peakMemoryMB: z.number().min(0).nullable(),
+  evaluatedOn: z.object({ data: EvalData.nullable(), protocol: EvalProtocolName.nullable(), epochs: z.int().min(1).nullable() }).nullable(),
 });
 export type CandidateRow = z.infer<typeof CandidateRow>;
 
@@ -198,6 +207,9 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const STATUSES: ReadonlySet<unknown> = new Set(CandidateLabel.options);
 const OUTCOMES: ReadonlySet<unknown> = new Set(Outcome.options);
 const VERDICTS: ReadonlySet<unknown> = new Set(Verdict.options);
+const SELECT_REASONS: ReadonlySet<unknown> = new Set(['threshold', 'fallback', 'accepted']);
+const EVAL_DATA: ReadonlySet<unknown> = new Set(EvalData.options);
+const EVAL_PROTOCOLS: ReadonlySet<unknown> = new Set(EvalProtocolName.options);
 const ROW_KEYS = Object.keys(CandidateRow.shape);
 const TEXT_MAX = 64 * 1024;
 
@@ -227,7 +239,21 @@ export function isCandidateRow(value: unknown): value is CandidateRow {
   if (!isText(row['annotation'], TEXT_MAX)) return false;
   if (!Array.isArray(tags) || tags.length > 32 || Object.getPrototypeOf(tags) !== Array.prototype) return false;
   for (const tag of tags as unknown[]) if (typeof tag !== 'string' || tag.length < 1 || tag.length > 64) return false;
-  return true;
+  if (row['novel'] !== null && typeof row['novel'] !== 'boolean') return false;
+  if (row['attempts'] !== null && !(isCount(row['attempts']) && (row['attempts'] as number) >= 1)) return false;
+  if (row['selectReason'] !== null && !SELECT_REASONS.has(row['selectReason'])) return false;
+  if (row['evalSeconds'] !== null && !isIn(row['evalSeconds'], 0, Infinity)) return false;
+  if (row['peakMemoryMB'] !== null && !isIn(row['peakMemoryMB'], 0, Infinity)) return false;
+  return row['evaluatedOn'] === null || isEvaluatedOn(row['evaluatedOn']);
+}
+
+function isEvaluatedOn(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const on = value as Record<string, unknown>;
+  if (Object.keys(on).length !== 3 || !('data' in on) || !('protocol' in on) || !('epochs' in on)) return false;
+  if (on['data'] !== null && !EVAL_DATA.has(on['data'])) return false;
+  if (on['protocol'] !== null && !EVAL_PROTOCOLS.has(on['protocol'])) return false;
+  return on['epochs'] === null || (isCount(on['epochs']) && (on['epochs'] as number) >= 1);
 }
 
 /** Every element is a row (a loop, not `every`, which skips the holes of a sparse array; zod does not). */

@@ -346,6 +346,12 @@ export function rowOf(c: CandidateView): CandidateRow {
     verdict: c.verdict,
     annotation: last?.text ?? '',
     tags: last ? [...last.tags] : [],
+    novel: c.novel,
+    attempts: c.generation?.attempts ?? null,
+    selectReason: c.selectReason,
+    evalSeconds: c.training?.evalSeconds ?? null,
+    peakMemoryMB: c.training?.peakMemoryMB ?? null,
+    evaluatedOn: c.evaluatedOn,
   };
 }
 
@@ -364,12 +370,19 @@ export function candidateOf(row: CandidateRow): CandidateView {
     message: row.message,
     params: row.params,
     valid: row.status === 'invalid' ? false : passed ? true : null,
-    novel: row.status === 'duplicate' ? false : row.status === 'novel' || step === 'evaluated' ? true : null,
+    novel: row.novel,
     accuracy: row.accuracy,
     maxJaccard: row.maxJaccard,
     nearest: row.nearest,
     trainSeconds: row.trainSeconds,
+    generation: row.attempts === null ? null : { attempts: row.attempts, tokens: 0, seconds: 0 },
+    training:
+      row.evalSeconds === null && row.peakMemoryMB === null
+        ? null
+        : { trainSeconds: row.trainSeconds, evalSeconds: row.evalSeconds, peakMemoryMB: row.peakMemoryMB, imagesPerSecond: null },
+    evaluatedOn: row.evaluatedOn,
     selected: row.status === 'selected',
+    selectReason: row.selectReason,
     verdict: row.verdict,
     annotations: row.annotation !== '' || row.tags.length > 0 ? [{ text: row.annotation, tags: row.tags, ts: 0 }] : [],
   };

@@ -10,7 +10,7 @@
  * unknown metadata stays null). Nothing here throws.
  */
 import { z } from 'zod';
-import type { CandidateStatus, CycleStats, Event, EventOf, Outcome, Stream, Verdict } from './messages';
+import type { CandidateStatus, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
 
 /**
  * What the views call a candidate: its `CandidateStatus` (how far it got), named finer by its outcomes, and
@@ -21,6 +21,13 @@ export const CandidateLabel = z.enum(['started', 'generating', 'generated', 'inv
 export type CandidateLabel = z.infer<typeof CandidateLabel>;
 /** A candidate's name in the tree and the mirror, which keep selection as a flag. */
 export type TreeLabel = Exclude<CandidateLabel, 'selected'>;
+
+/** What a candidate's accuracy was measured on (candidate.evaluated; null fields when its run did not say). */
+export interface EvaluatedOn {
+  readonly data: EvalData | null;
+  readonly protocol: 'paper' | 'fast' | null;
+  readonly epochs: number | null;
+}
 
 export interface Annotation {
   readonly text: string;
@@ -57,6 +64,8 @@ export interface CandidateView {
     readonly peakMemoryMB: number | null;
     readonly imagesPerSecond: number | null;
   } | null;
+  /** The data and protocol behind `accuracy`, null until evaluated. */
+  readonly evaluatedOn: EvaluatedOn | null;
   /** Characters received so far while generating (from stream deltas), then the final code's length. */
   readonly codeChars: number;
   /** True once a stream delta arrived for it: `started` becomes `generating`. */
@@ -212,6 +221,7 @@ export function newCandidate(id: string, cycle: number): CandidateView {
     trainSeconds: null,
     generation: null,
     training: null,
+    evaluatedOn: null,
     codeChars: 0,
     streamed: false,
     selected: false,
@@ -301,6 +311,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
     }
     case 'candidate.evaluated': {
       const { outcome, accuracy, params, trainSeconds, evalSeconds, peakMemoryMB, imagesPerSecond, message } = event.data;
+      const evaluatedOn = { data: event.data.data ?? null, protocol: event.data.protocol ?? null, epochs: event.data.epochs ?? null };
       return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({
         ...c,
         step: advance(c.step, 'evaluated'),
@@ -309,6 +320,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         params: params ?? c.params,
         trainSeconds,
         training: { trainSeconds, evalSeconds, peakMemoryMB, imagesPerSecond },
+        evaluatedOn,
         message,
       }));
     }

@@ -4,7 +4,8 @@
  * Pure apart from the store's listeners; never throws on protocol input (a stream with a gap is recorded, not fatal).
  */
 import type { Event, Stream } from '../protocol/messages';
-import { STATUS_LABEL, formatPercent } from './views/candidatePresentation';
+import { describeEvaluation, formatMegabytes, noveltyVerdict, selectReasonText } from '../protocol/candidateFacts';
+import { formatPercent, statusLabel } from './views/candidatePresentation';
 import type { CandidateView } from './views/runView';
 
 export const CANDIDATE_SCHEME = 'archloop';
@@ -55,17 +56,26 @@ export function parseNearestPath(path: string): { host: string; run: string; key
 /** Python comment lines above the code: what a reviewer needs before reading it. */
 export function candidateHeader(candidate: CandidateView | undefined, address: CandidateAddress): string {
   if (!candidate) return `# ${address.candidate} (cycle ${address.cycle}): not seen yet in run ${address.run}\n`;
-  const lines = [`# ${candidate.id} · cycle ${candidate.cycle} · ${STATUS_LABEL[candidate.status]}${candidate.outcome && candidate.outcome !== 'ok' ? ` (${candidate.outcome})` : ''}`];
+  const lines = [`# ${candidate.id} · cycle ${candidate.cycle} · ${statusLabel(candidate)}${candidate.outcome && candidate.outcome !== 'ok' ? ` (${candidate.outcome})` : ''}`];
   const facts: string[] = [];
-  if (candidate.accuracy !== null) facts.push(`accuracy ${formatPercent(candidate.accuracy)} after 1 epoch`);
+  if (candidate.accuracy !== null) facts.push(`accuracy ${formatPercent(candidate.accuracy)} (${describeEvaluation(candidate.evaluatedOn)})`);
   if (candidate.params !== null) facts.push(`${candidate.params.toLocaleString('en-US')} parameters`);
-  if (candidate.maxJaccard !== null) facts.push(`highest Jaccard ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
+  if (candidate.training?.trainSeconds != null) facts.push(`trained in ${candidate.training.trainSeconds.toFixed(1)} s`);
+  if (candidate.training?.peakMemoryMB != null) facts.push(`peak memory ${formatMegabytes(candidate.training.peakMemoryMB)}`);
   if (facts.length) lines.push(`# ${facts.join(' · ')}`);
+  if (candidate.novel !== null) {
+    const attempts = candidate.generation ? ` · ${candidate.generation.attempts} sampling attempt${candidate.generation.attempts === 1 ? '' : 's'}` : '';
+    lines.push(`# ${noveltyVerdict(noveltyFactsOf(candidate))}${attempts}`);
+  }
   const verdict = candidate.verdict ? `verdict: ${candidate.verdict}` : 'verdict: none';
-  lines.push(`# ${verdict}${candidate.selected ? ` · selected (${candidate.selectReason ?? '?'})` : ''}`);
+  lines.push(`# ${verdict}${candidate.selected ? ` · ${selectReasonText(true, candidate.selectReason)}` : ''}`);
   if (candidate.message && candidate.outcome !== 'ok') lines.push(`# ${candidate.message.split('\n')[0]?.slice(0, 200) ?? ''}`);
   for (const note of candidate.annotations) lines.push(`# note: ${note.text.replace(/\n/g, ' ')}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+function noveltyFactsOf(c: CandidateView): Parameters<typeof noveltyVerdict>[0] {
+  return { novel: c.novel, maxJaccard: c.maxJaccard, nearest: c.nearest, attempts: c.generation?.attempts ?? null, evaluated: c.step === 'evaluated' };
 }
 
 /** Number of lines candidateHeader produced: CodeLens and "follow the end" need to know where the code starts. */

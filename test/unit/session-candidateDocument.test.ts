@@ -92,12 +92,33 @@ describe('candidateHeader', () => {
     const candidate = view.cycles[1]?.candidates['c1-0000'];
     const header = candidateHeader(candidate, { host: 'Local', run: 'r1', cycle: 1, candidate: 'c1-0000' });
     assert.match(header, /^# c1-0000 · cycle 1 · trained\n/);
-    assert.match(header, /accuracy 52\.1% after 1 epoch/);
-    assert.match(header, /highest Jaccard 0\.310/);
+    assert.match(header, /accuracy 52\.1% \(data not recorded\)/);
+    assert.match(header, /# novel \(highest Jaccard 0\.31, with seed\/resnet\.py\) · 1 sampling attempt\n/);
     assert.match(header, /# verdict: accept/);
     assert.match(header, /# note: nice residual \[resnet\]/);
     assert.ok(header.split('\n').slice(0, -1).every((line) => line.startsWith('# ')), header);
     assert.equal(headerLineCount(header), header.split('\n').length - 1);
+  });
+
+  it('names the data behind the accuracy and a near-duplicate let through after its retries, not just "trained"', () => {
+    const script = new EventScript('r1');
+    script.created(3, 6);
+    script.emit('candidate.started', { cycle: 1, candidate: 'c1-0001', index: 1 });
+    script.emit('candidate.generated', { cycle: 1, candidate: 'c1-0001', code: 'class Net: pass\n', attempts: 3, tokens: 9, seconds: 1 });
+    script.emit('candidate.validated', { cycle: 1, candidate: 'c1-0001', ok: true, outcome: 'ok', message: null, line: null, params: 1000 });
+    script.emit('candidate.novelty', { cycle: 1, candidate: 'c1-0001', maxJaccard: 0.91, nearest: 'c0-0004', novel: false, signature: 's' });
+    script.emit('candidate.evaluated', {
+      cycle: 1, candidate: 'c1-0001', outcome: 'ok', accuracy: 41.23, params: 1000, trainSeconds: 3.5, evalSeconds: 0.4,
+      peakMemoryMB: 212, imagesPerSecond: 900, message: null, data: 'synthetic', protocol: 'fast', epochs: 1,
+    });
+    script.emit('cycle.selected', { cycle: 1, selected: ['c1-0001'], reasons: { 'c1-0001': 'fallback' }, totalTrainPrompts: 1 });
+    const candidate = foldEvents('r1', script.events).cycles[1]?.candidates['c1-0001'];
+    const header = candidateHeader(candidate, { host: 'Local', run: 'r1', cycle: 1, candidate: 'c1-0001' });
+    assert.match(header, /^# c1-0001 · cycle 1 · trained \(near-duplicate let through\)\n/);
+    assert.match(header, /accuracy 41\.2% \(synthetic, fast protocol, 1 epoch\)/);
+    assert.match(header, /trained in 3\.5 s · peak memory 212 MiB/);
+    assert.match(header, /# near-duplicate of c0-0004 at J=0\.91, let through after 3 attempts/);
+    assert.match(header, /selected by the fallback threshold/);
   });
 
   it('explains a candidate it has not seen instead of failing', () => {

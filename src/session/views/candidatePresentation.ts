@@ -2,6 +2,7 @@
  * How one candidate looks in a list: codicon id, one-line description, tooltip. Shared by the tree and anything
  * else that lists candidates (quick picks, CodeLens titles), so they agree. Pure; never throws.
  */
+import { describeEvaluation, letThrough } from '../../protocol/candidateFacts';
 import type { CandidateStatus, CandidateView } from './runView';
 
 /** Codicon ids (https://microsoft.github.io/vscode-codicons/); `~spin` animates in VS Code. */
@@ -29,6 +30,12 @@ export const STATUS_LABEL: Readonly<Record<CandidateStatus, string>> = {
   failed: 'failed in training',
 };
 
+/** Its status in words, saying when a trained (or failed) near-duplicate was let through after its retries. */
+export function statusLabel(candidate: CandidateView): string {
+  const through = letThrough({ novel: candidate.novel, maxJaccard: null, nearest: null, attempts: null, evaluated: candidate.step === 'evaluated' });
+  return through ? `${STATUS_LABEL[candidate.status]} (near-duplicate let through)` : STATUS_LABEL[candidate.status];
+}
+
 /** Selected candidates get a star whatever their status: that is what a reviewer scans for. */
 export function candidateIcon(candidate: CandidateView): string {
   return candidate.selected ? 'star-full' : STATUS_ICON[candidate.status];
@@ -51,6 +58,8 @@ export function candidateDescription(candidate: CandidateView): string {
       break;
     case 'trained':
       parts.push(formatPercent(candidate.accuracy));
+      if (candidate.evaluatedOn?.data === 'synthetic') parts.push('synthetic');
+      if (candidate.novel === false) parts.push('near-duplicate let through');
       break;
     default:
       parts.push(STATUS_LABEL[candidate.status]);
@@ -65,12 +74,12 @@ export function candidateDescription(candidate: CandidateView): string {
 
 /** Multi-line plain text; the UI may render it as Markdown (no characters here need escaping beyond ids). */
 export function candidateTooltip(candidate: CandidateView): string {
-  const lines = [`${candidate.id} (cycle ${candidate.cycle}): ${STATUS_LABEL[candidate.status]}`];
+  const lines = [`${candidate.id} (cycle ${candidate.cycle}): ${statusLabel(candidate)}`];
   if (candidate.outcome && candidate.outcome !== 'ok') {
     lines.push(`outcome: ${candidate.outcome}${candidate.line !== null ? ` at line ${candidate.line}` : ''}`);
   }
   if (candidate.message) lines.push(candidate.message.length > 300 ? `${candidate.message.slice(0, 300)}…` : candidate.message);
-  if (candidate.accuracy !== null) lines.push(`accuracy: ${formatPercent(candidate.accuracy)} after 1 epoch`);
+  if (candidate.accuracy !== null) lines.push(`accuracy: ${formatPercent(candidate.accuracy)} (${describeEvaluation(candidate.evaluatedOn)})`);
   if (candidate.params !== null) lines.push(`parameters: ${candidate.params.toLocaleString('en-US')}`);
   if (candidate.maxJaccard !== null) {
     lines.push(`max Jaccard: ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
