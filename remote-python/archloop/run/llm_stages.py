@@ -300,6 +300,8 @@ class LlmStages:
 
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
+        protocol = self._protocol()
+        data = self.dataset().name.split(":", 1)[0]  # "synthetic:..." or "cifar10:..."
         memory = self._make_room()
         for r in self._executor().map_unordered(tasks, should_stop=should_stop):
             message = r.message
@@ -315,6 +317,9 @@ class LlmStages:
                 r.peak_memory_mb,
                 r.images_per_second,
                 message,
+                data=data if data in ("synthetic", "cifar10") else None,
+                protocol=protocol.name,
+                epochs=protocol.epochs,
             )
 
     # ---- fine-tuning -------------------------------------------------------------------------------------------

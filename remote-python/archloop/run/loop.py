@@ -300,6 +300,9 @@ class RunLoop:
                         peak_memory_mb=result.peak_memory_mb,
                         images_per_second=result.images_per_second,
                         message=result.message,
+                        data=result.data,
+                        protocol=result.protocol,
+                        epochs=result.epochs,
                     )
                     self.hooks.checkpoint("evaluation", cycle)
         finally:

@@ -65,6 +65,9 @@ class Evaluation:
     peak_memory_mb: float | None
     images_per_second: float | None
     message: str | None
+    data: str | None = None  # what `accuracy` was measured on: wire EvalData ("synthetic" or "cifar10")
+    protocol: str | None = None  # the evaluation protocol's name ("paper" or "fast")
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)

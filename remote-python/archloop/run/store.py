@@ -664,7 +664,12 @@ class RunStore:
         peak_memory_mb: float | None,
         images_per_second: float | None,
         message: str | None,
+        data: str | None = None,
+        protocol: str | None = None,
+        epochs: int | None = None,
     ) -> StoredEvent:
+        # What the accuracy was measured on goes into the event only when the stages said (optional on the wire).
+        measured = {k: v for k, v in (("data", data), ("protocol", protocol), ("epochs", epochs)) if v is not None}
         with self._tx() as events:
             cycle = self._require_candidate(cid, "checked")
             self._db.execute(
@@ -697,6 +702,7 @@ class RunStore:
                     "peakMemoryMB": peak_memory_mb,
                     "imagesPerSecond": images_per_second,
                     "message": None if message is None else message[:60_000],
+                    **measured,
                 },
             )
 
