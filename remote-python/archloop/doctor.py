@@ -18,6 +18,8 @@ from pathlib import Path
 
 from archloop import PROTOCOL_VERSION, __version__
 from archloop.config import RunConfig
+from archloop.corpus.lemur import LemurLayoutError, count_lemur_nets
+from archloop.corpus.settings import LEMUR_DOWNLOAD, LEMUR_WHEEL
 from archloop.evaluation.netguard import sandbox_guards
 
 # (import name, distribution name, why it is needed)
@@ -88,6 +90,43 @@ def _probe_ray_cluster(address: str) -> RayClusterReport:
 
 
 @dataclass
+class CorpusReport:
+    """The LEMUR corpus a configuration names ([corpus] lemur): whether it is there and how to get it."""
+
+    source: str
+    exists: bool  # the path is there (found: and holds LEMUR's layout)
+    found: bool
+    nets: int | None = None
+    error: str | None = None
+    get: str = " ".join(LEMUR_DOWNLOAD)  # the one command that downloads the nn-dataset 2.1.2 wheel
+
+
+def check_corpus(config: RunConfig) -> CorpusReport | None:
+    """None when the configuration starts from the seed nets only ([corpus] lemur = 'none')."""
+    if not config.corpus.enabled:
+        return None
+    source = config.corpus.lemur
+    exists = Path(source).expanduser().exists()
+    try:
+        return CorpusReport(source, exists, True, nets=count_lemur_nets(source))
+    except LemurLayoutError as error:
+        return CorpusReport(source, exists, False, error=str(error))
+
+
+def corpus_problem(corpus: CorpusReport) -> str:
+    where = f"[corpus] lemur = {corpus.source!r}"
+    # The download lands at the presets' default path; any other path has to be pointed at it.
+    if Path(corpus.source).expanduser() == Path(LEMUR_WHEEL).expanduser():
+        then = ""
+    else:
+        then = f", then set [corpus] lemur = {LEMUR_WHEEL!r}"
+    if corpus.exists:
+        detail = (corpus.error or "").split("; get it with")[0]  # the command follows once, below
+        return f"{where} is not a LEMUR corpus ({detail}); get the nn-dataset 2.1.2 wheel: run `{corpus.get}`{then}"
+    return f"{where} does not exist: the LEMUR corpus is missing; run `{corpus.get}`{then}"
+
+
+@dataclass
 class DoctorReport:
     archloop: str
     protocol: int
@@ -110,7 +149,10 @@ class DoctorReport:
     sandbox_guards: list[str] = field(default_factory=list)  # what confines a candidate on this host
     sandbox_open: list[str] = field(default_factory=list)  # and what those guards leave open
     preset: str | None = None  # the run configuration whose needs were checked (--preset / --config)
-    extras: list[str] = field(default_factory=list)  # the package extras that configuration needs (deploy installs them)
+    extras: list[str] = field(
+        default_factory=list
+    )  # the package extras that configuration needs (deploy installs them)
+    corpus: CorpusReport | None = None  # the LEMUR corpus that configuration starts from, if it names one
 
 
 def _probe(import_name: str, dist: str, why: str, python: str) -> PackageReport:
@@ -209,9 +251,13 @@ def run_doctor(run_root: Path, ray_address: str | None = None, config: RunConfig
     ray_cluster = _probe_ray_cluster(address) if address else None
     if ray_cluster is not None and not ray_cluster.connected:
         problems.append(f"the Ray cluster at {address} cannot be reached: {ray_cluster.error}")
+    corpus = None
     if config is not None:
         bitsandbytes = next(p.ok for p in optional if p.name.startswith("bitsandbytes"))
         problems.extend(config_needs(config, cuda, bitsandbytes, python))
+        corpus = check_corpus(config)
+        if corpus is not None and not corpus.found:
+            problems.append(corpus_problem(corpus))  # the run would stop at its start without it
     if disk_free is not None and disk_free < 5:
         problems.append(f"only {disk_free} GiB free under {run_root}: adapters and checkpoints need several GiB")
     guards, gaps = sandbox_guards()
@@ -238,6 +284,7 @@ def run_doctor(run_root: Path, ray_address: str | None = None, config: RunConfig
         sandbox_open=gaps,
         preset=config.preset if config is not None else None,
         extras=config_extras(config) if config is not None else [],
+        corpus=corpus,
     )
 
 
@@ -261,6 +308,10 @@ def format_report(report: DoctorReport) -> str:
     lines.append(
         f"CIFAR-10   {report.cifar10 or 'not found (synthetic data will be used; see README for where to put it)'}"
     )
+    if report.corpus is not None:
+        found = report.corpus
+        state = f"{found.nets} nets" if found.found else f"missing: {found.get}"
+        lines.append(f"LEMUR      {found.source} ({state})")
     if report.ray_cluster is not None and report.ray_cluster.connected:
         alive = [n for n in report.ray_cluster.nodes if n.alive]
         lines.append(f"ray        {report.ray_cluster.address}: {len(alive)} alive node(s)")

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -85,3 +86,64 @@ def test_doctor_with_a_preset_reports_its_problems_and_an_unknown_preset_is_an_e
     assert json.loads(paper.stdout)["extras"] == ["gpu"]
     bad = run_cli("doctor", "--preset", "huge")
     assert bad.returncode != 0 and "unknown preset 'huge'" in bad.stderr
+
+
+LEMUR_GET = "pip download nn-dataset==2.1.2 --no-deps -d ~/.cache/archloop/lemur"
+
+
+def test_doctor_says_a_configured_lemur_corpus_is_missing_and_the_command_that_gets_it(tmp_path):
+    missing = tmp_path / "nowhere" / "nn_dataset-2.1.2-py3-none-any.whl"
+    config = tmp_path / "run.toml"
+    config.write_text(f'[model]\nid = "demo"\n\n[corpus]\nlemur = "{missing}"\n')
+    result = run_cli("doctor", "--json", "--run-root", str(tmp_path / "runs"), "--config", str(config))
+    report = json.loads(result.stdout)
+    corpus = report["corpus"]
+    assert (corpus["source"], corpus["exists"], corpus["found"], corpus["get"]) == (
+        str(missing),
+        False,
+        False,
+        LEMUR_GET,
+    )
+    (problem,) = [p for p in report["problems"] if "[corpus]" in p]
+    assert f"[corpus] lemur = '{missing}' does not exist" in problem and f"`{LEMUR_GET}`" in problem
+    assert "then set [corpus] lemur = '~/.cache/archloop/lemur/nn_dataset-2.1.2-py3-none-any.whl'" in problem
+    assert result.returncode == 1 and not report["ok"]
+
+
+def test_a_preset_that_names_the_wheel_is_not_ready_without_it(tmp_path):
+    # paper names ~/.cache/archloop/lemur/...: with another HOME the wheel is not there.
+    env = {**os.environ, "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "archloop", "doctor", "--json", "--run-root", str(tmp_path), "--preset", "paper"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    report = json.loads(result.stdout)
+    assert not report["corpus"]["found"] and result.returncode == 1
+    wheel = "'~/.cache/archloop/lemur/nn_dataset-2.1.2-py3-none-any.whl'"
+    assert (
+        f"[corpus] lemur = {wheel} does not exist: the LEMUR corpus is missing; run `{LEMUR_GET}`" in report["problems"]
+    )
+
+
+def test_doctor_counts_the_nets_of_a_lemur_folder_and_names_a_folder_that_holds_none(tmp_path):
+    from archloop.config import config_from_dict
+    from archloop.doctor import check_corpus, corpus_problem
+
+    tree = tmp_path / "nn-dataset"
+    (tree / "ab/nn/nn").mkdir(parents=True)
+    for name in ("NetA", "NetB", "__init__"):
+        (tree / f"ab/nn/nn/{name}.py").write_text("import torch\n")
+    corpus = check_corpus(config_from_dict({"corpus": {"lemur": str(tree)}}))
+    assert corpus is not None and (corpus.exists, corpus.found, corpus.nets, corpus.error) == (True, True, 2, None)
+    assert check_corpus(config_from_dict({})) is None  # [corpus] lemur = 'none': nothing to check
+
+    empty = check_corpus(config_from_dict({"corpus": {"lemur": str(tmp_path)}}))
+    assert empty is not None and empty.exists and not empty.found
+    problem = corpus_problem(empty)
+    assert f"[corpus] lemur = '{tmp_path}' is not a LEMUR corpus" in problem and problem.count(LEMUR_GET) == 1
+
+
+def test_a_missing_wheel_at_the_presets_path_needs_only_the_download():
+    from archloop.corpus.settings import LEMUR_WHEEL
+    from archloop.doctor import CorpusReport, corpus_problem
+
+    problem = corpus_problem(CorpusReport(LEMUR_WHEEL, False, False, error="absent"))
+    assert problem == f"[corpus] lemur = {LEMUR_WHEEL!r} does not exist: the LEMUR corpus is missing; run `{LEMUR_GET}`"

@@ -155,6 +155,12 @@ class _Source:
         return digest.hexdigest()[:32]
 
 
+def count_lemur_nets(location: str | Path) -> int:
+    """How many nets the LEMUR source at `location` holds (`archloop doctor`'s check); LemurLayoutError, naming the
+    command that gets the corpus, when there is none there (a missing path included). Reads only the listing."""
+    return len(_Source(location).nets())
+
+
 def read_accuracies(source: _Source, report: LemurReport | None = None) -> dict[str, float]:
     """Best recorded CIFAR-10 accuracy (percent) over every epoch and trial, keyed by net name."""
     best: dict[str, float] = {}
