@@ -29,6 +29,10 @@ import {
   RunCreatedEvent,
   RunErrorEvent,
   RunFinishedEvent,
+  RunPausedEvent,
+  RunResumedEvent,
+  RunStopRequestedEvent,
+  RunTargetChangedEvent,
   Stream,
   Verdict,
   type Event,
@@ -56,6 +60,10 @@ export const DashboardEvent = z.discriminatedUnion('kind', [
   CycleFinishedEvent,
   RunFinishedEvent,
   RunErrorEvent,
+  RunPausedEvent,
+  RunResumedEvent,
+  RunTargetChangedEvent,
+  RunStopRequestedEvent,
   AdapterKeptEvent,
   AdapterDeletedEvent,
 ]);
@@ -147,6 +155,11 @@ export const LiveState = z.object({
   streaming: StreamTail.nullable(),
   /** Every candidate still streaming (batched sampling writes several at once), so a switch shows code at once. */
   streams: z.array(StreamTail).max(MAX_LIVE_STREAMS).default([]),
+  /** Paused or stopping (run.paused, run.stop_requested) until run.resumed or the run ends; the stage stays as it was. */
+  hold: z.enum(['none', 'paused', 'stopping']).default('none'),
+  /** The run's clock, as the fold keeps it (runFold.ts): time running before `activeSince`, paused time left out. */
+  activeMs: z.number().min(0).default(0),
+  activeSince: z.number().min(0).nullable().default(null),
 });
 export type LiveState = z.infer<typeof LiveState>;
 

@@ -73,6 +73,9 @@ const idleLive: LiveState = {
   lossCurve: [],
   streaming: null,
   streams: [],
+  hold: 'none',
+  activeMs: 0,
+  activeSince: null,
 };
 
 export function initialState(): DashboardState {
@@ -126,7 +129,7 @@ export function applyEvents(state: DashboardState, events: readonly DashboardEve
   let next = state;
   for (const event of events) {
     if (event.seq <= next.lastSeq) continue;
-    next = { ...reduce(next, event, draft), lastSeq: event.seq };
+    next = { ...withClock(reduce(next, event, draft), event.ts), lastSeq: event.seq };
   }
   return next === state ? state : { ...next, candidates: draft.finish() };
 }
@@ -196,11 +199,13 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
       };
       return { ...state, run, live: { ...live, stage: 'idle' } };
     }
-    case 'cycle.started':
+    case 'cycle.started': {
+      const { hold, activeMs, activeSince } = live; // the run's state and clock outlive the cycle's counters
       return {
         ...state,
-        live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates },
+        live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates, hold, activeMs, activeSince },
       };
+    }
     case 'candidate.started':
       rows.apply(event.data.cycle, event.data.candidate, event);
       return live.stage === 'generating' ? state : { ...state, live: { ...live, stage: 'generating' } };
@@ -266,7 +271,16 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
     case 'cycle.finished':
       return { ...state, cycles: upsertCycle(state.cycles, event.data.stats), live: { ...live, stage: 'idle' } };
     case 'run.finished':
-      return { ...state, live: { ...live, stage: event.data.reason === 'completed' ? 'finished' : 'stopped' } };
+      return { ...state, live: { ...live, hold: 'none', stage: event.data.reason === 'completed' ? 'finished' : 'stopped' } };
+    case 'run.paused':
+      return ENDED.has(live.stage) ? state : { ...state, live: { ...live, hold: 'paused' } };
+    case 'run.stop_requested':
+      return ENDED.has(live.stage) ? state : { ...state, live: { ...live, hold: 'stopping' } };
+    case 'run.resumed':
+      // Resumed, or started again after it ended: the stage waits for the loop's next event.
+      return { ...state, live: { ...live, hold: 'none', stage: ENDED.has(live.stage) ? 'idle' : live.stage } };
+    case 'run.target_changed':
+      return state.run ? { ...state, run: { ...state.run, cycles: event.data.cycles } } : state;
     case 'run.error': {
       const error: RunError = {
         seq: event.seq,
@@ -281,6 +295,23 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
     case 'adapter.deleted':
       return state; // adapter retention: nothing the dashboard shows
   }
+}
+
+/** Stages after which the run does nothing more until run.resumed. */
+const ENDED: ReadonlySet<string> = new Set(['finished', 'stopped', 'failed']);
+
+/** The run's clock, as `runFold.ts` keeps it: it runs while the run is under way and not paused. */
+function withClock(state: DashboardState, ts: number): DashboardState {
+  const live = state.live;
+  const active = live.stage !== 'waiting' && !ENDED.has(live.stage) && live.hold !== 'paused';
+  if (active) return live.activeSince === null ? { ...state, live: { ...live, activeSince: ts } } : state;
+  if (live.activeSince === null) return state;
+  return { ...state, live: { ...live, activeMs: live.activeMs + Math.max(0, ts - live.activeSince), activeSince: null } };
+}
+
+/** How long the run has been running, paused time left out; `now` in Unix milliseconds. */
+export function liveElapsedMs(live: LiveState, now: number): number {
+  return live.activeMs + (live.activeSince === null ? 0 : Math.max(0, now - live.activeSince));
 }
 
 /**

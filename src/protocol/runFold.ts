@@ -101,7 +101,8 @@ export interface CycleView {
   readonly stats: CycleStats | null;
 }
 
-export type RunPhase = 'running' | 'finished' | 'stopped' | 'failed';
+/** Where the run is: `paused` and `stopping` come from run.paused and run.stop_requested, and run.resumed ends them. */
+export type RunPhase = 'running' | 'paused' | 'stopping' | 'finished' | 'stopped' | 'failed';
 
 export interface RunView {
   readonly run: string;
@@ -116,6 +117,10 @@ export interface RunView {
   readonly phase: RunPhase;
   /** How run.finished said it ended, null before. */
   readonly finished: 'completed' | 'stopped' | null;
+  /** Time spent running (not paused, not ended) before `activeSince`, in milliseconds. */
+  readonly activeMs: number;
+  /** Commit time of the event since which the run has been running, null while paused or ended. */
+  readonly activeSince: number | null;
   readonly lastSeq: number;
   readonly lastTs: number | null;
   /** Cycle numbers in ascending order. */
@@ -143,6 +148,8 @@ export function emptyRunView(run: string): RunView {
     candidatesPerCycle: null,
     phase: 'running',
     finished: null,
+    activeMs: 0,
+    activeSince: null,
     lastSeq: 0,
     lastTs: null,
     cycleOrder: [],
@@ -260,7 +267,24 @@ function withCandidate(view: RunView, cycle: number, id: string, update: (curren
 export function applyEvent(view: RunView, event: FoldEvent): RunView {
   if (event.run !== view.run || event.seq <= view.lastSeq) return view;
   const next = applyKind(view, event);
-  return { ...next, lastSeq: event.seq, lastTs: event.ts };
+  return { ...withClock(next, event.ts), lastSeq: event.seq, lastTs: event.ts };
+}
+
+/** Phases in which the run's time counts: it works, or finishes its current step before stopping. */
+function isActive(phase: RunPhase): boolean {
+  return phase === 'running' || phase === 'stopping';
+}
+
+/** Starts or stops the run's clock at the event that changed whether it is active. */
+function withClock(after: RunView, ts: number): RunView {
+  if (isActive(after.phase)) return after.activeSince === null ? { ...after, activeSince: ts } : after;
+  if (after.activeSince === null) return after;
+  return { ...after, activeMs: after.activeMs + Math.max(0, ts - after.activeSince), activeSince: null };
+}
+
+/** How long the run has been running, paused time left out; `now` in Unix milliseconds. */
+export function elapsedMs(view: RunView, now: number): number {
+  return view.activeMs + (view.activeSince === null ? 0 : Math.max(0, now - view.activeSince));
 }
 
 function applyKind(view: RunView, event: FoldEvent): RunView {
@@ -357,6 +381,15 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       const { message, stage, fatal } = event.data;
       return { ...view, phase: fatal ? 'failed' : view.phase, errors: [...view.errors, { seq: event.seq, message, stage, fatal }] };
     }
+    case 'run.paused':
+      return isActive(view.phase) ? { ...view, phase: 'paused' } : view;
+    case 'run.stop_requested':
+      return view.phase === 'running' || view.phase === 'paused' ? { ...view, phase: 'stopping' } : view;
+    case 'run.resumed':
+      // Resumed after a pause, or started again after it ended: it runs, and has not finished yet.
+      return { ...view, phase: 'running', finished: null };
+    case 'run.target_changed':
+      return { ...view, plannedCycles: event.data.cycles };
     case 'adapter.kept':
       return view; // a mark for retention: no view shows it
     case 'adapter.deleted':

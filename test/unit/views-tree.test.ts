@@ -23,7 +23,7 @@ describe('tree model', () => {
     const [run] = host.children;
     assert.equal(run?.id, 'run:gpu-box/r1');
     assert.equal(run?.label, 'paper repro');
-    assert.equal(run?.description, 'running · cycle 3/22');
+    assert.equal(run?.description, 'running · cycle 3/22 · generating 4/150 · 19s');
     const [cycle] = run!.children;
     assert.equal(cycle?.id, 'cycle:gpu-box/r1/3');
     assert.equal(cycle?.description, '4/150 generated · 3 valid · best 52.1%');
@@ -91,19 +91,20 @@ describe('tree model', () => {
 });
 
 describe('status bar text', () => {
-  it('reads "ArchLoop: cycle 3/22 · 41/150 generated · best 52.1%" mid-cycle', () => {
+  it('reads "ArchLoop: cycle 3/22 · generating 41/150 · 2m 15s · best 52.1%" mid-cycle', () => {
     const script = midCycleScript();
     for (let i = 4; i < 41; i += 1) script.candidate(3, `c3-${String(i + 1).padStart(3, '0')}`, i, { accuracy: null });
-    assert.equal(formatStatusBar(foldEvents('r1', script.events)).text, 'ArchLoop: cycle 3/22 · 41/150 generated · best 52.1%');
+    const view = foldEvents('r1', script.events);
+    assert.equal(formatStatusBar(view, undefined, (view.lastTs ?? 0) + 5000).text, 'ArchLoop: cycle 3/22 · generating 41/150 · 2m 15s · best 52.1%');
   });
 
   it('shows fine-tuning progress, then the finished state', () => {
     const script = midCycleScript();
     script.emit('finetune.progress', { cycle: 3, step: 12, total: 300, loss: 1.1, etaSeconds: 100 });
-    assert.equal(formatStatusBar(foldEvents('r1', script.events)).text, 'ArchLoop: cycle 3/22 · fine-tuning 12/300 · best 52.1%');
+    assert.equal(formatStatusBar(foldEvents('r1', script.events), undefined, script.events.at(-1)?.ts).text, `ArchLoop: cycle 3/22 · fine-tuning 12/300 · ${script.events.length - 1}s · best 52.1%`);
     script.emit('cycle.finished', { cycle: 3, stats: script.stats(3) });
     script.emit('run.finished', { reason: 'completed', cycles: 3 });
-    assert.equal(formatStatusBar(foldEvents('r1', script.events)).text, 'ArchLoop: finished after 1/22 cycles · best 52.1%');
+    assert.equal(formatStatusBar(foldEvents('r1', script.events)).text, `ArchLoop: finished after 1/22 cycles · ${script.events.length - 1}s · best 52.1%`);
   });
 
   it('says so when there is no run, when starting, and when disconnected', () => {

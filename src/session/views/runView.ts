@@ -7,6 +7,7 @@ import type { CycleView, RunView } from '../../protocol/runFold';
 export {
   applyEvent,
   applyStream,
+  elapsedMs,
   emptyRunView,
   foldEvents,
   type Annotation,
@@ -65,4 +66,32 @@ export function bestAccuracy(view: RunView): number | null {
 export function currentCycle(view: RunView): CycleView | undefined {
   const last = view.cycleOrder[view.cycleOrder.length - 1];
   return last === undefined ? undefined : view.cycles[last];
+}
+
+/** What the run is doing now, in words, e.g. "generating 3/6", "evaluating 2/5", "fine-tuning 40/100". */
+export function stageText(view: RunView): string | null {
+  const cycle = currentCycle(view);
+  if (!cycle || cycle.phase === 'finished') return null;
+  if (cycle.phase === 'finetuning') return cycle.finetune ? `fine-tuning ${cycle.finetune.step}/${cycle.finetune.total}` : 'fine-tuning';
+  if (cycle.phase === 'selected') return 'selecting';
+  const counts = countCycle(cycle);
+  const planned = cycle.planned ?? view.candidatesPerCycle;
+  // The loop evaluates once the cycle's candidates are all generated and checked.
+  if (planned !== null && counts.generated >= planned) return `evaluating · ${counts.trained + counts.failed} trained`;
+  return `generating ${counts.generated}${planned !== null ? `/${planned}` : ''}`;
+}
+
+/** The run's state in words: what the tree and the status bar lead with. */
+export function phaseText(view: RunView): string {
+  if (view.phase === 'stopping') return 'stopping after the current step';
+  return view.phase;
+}
+
+/** A duration as "45s", "4m 05s" or "2h 03m". */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
 }

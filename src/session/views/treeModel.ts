@@ -10,7 +10,7 @@ import {
   candidateTooltip,
   formatPercent,
 } from './candidatePresentation';
-import { countCycle, type CandidateStatus, type CandidateView, type CycleView, type RunView } from './runView';
+import { countCycle, elapsedMs, formatDuration, phaseText, stageText, type CandidateStatus, type CandidateView, type CycleView, type RunView } from './runView';
 
 export type ConnectionState = 'local' | 'connecting' | 'connected' | 'disconnected';
 
@@ -105,6 +105,8 @@ function hostNode(host: HostView, filter: TreeFilter): TreeNode {
 
 const RUN_ICON: Readonly<Record<RunView['phase'], string>> = {
   running: 'play-circle',
+  paused: 'debug-pause',
+  stopping: 'loading~spin',
   finished: 'check-all',
   stopped: 'debug-stop',
   failed: 'error',
@@ -119,22 +121,28 @@ function runNode(host: string, run: RunView, filter: TreeFilter): TreeNode {
     .filter((node): node is TreeNode => node !== undefined);
   const shown = run.cycleOrder.length ? Math.max(...run.cycleOrder) : null;
   const progress = shown === null ? 'no cycles yet' : `cycle ${shown}${run.plannedCycles !== null ? `/${run.plannedCycles}` : ''}`;
+  const ended = run.phase === 'finished' || run.phase === 'stopped' || run.phase === 'failed';
+  const stage = ended ? null : stageText(run);
+  // The running time as of the run's last event (exact once it is paused or ended: the clock stands still then).
+  const elapsed = run.lastTs === null ? null : formatDuration(elapsedMs(run, run.lastTs));
+  const state = [phaseText(run), progress, stage, elapsed].filter((part): part is string => part !== null);
   const lastError = run.errors[run.errors.length - 1];
   const tooltip = [
     `${run.name ?? run.run} (${run.run})`,
     run.model ? `model: ${run.model}` : undefined,
-    `${run.phase}, ${progress}`,
+    `${phaseText(run)}, ${progress}${stage ? `, ${stage}` : ''}`,
+    elapsed ? `running time ${elapsed}${run.phase === 'paused' ? ' (paused)' : ''}` : undefined,
     lastError ? `last error${lastError.stage ? ` in ${lastError.stage}` : ''}: ${lastError.message}` : undefined,
   ].filter((line): line is string => line !== undefined);
   return {
     id: `run:${host}/${run.run}`,
     kind: 'run',
     label: run.name ?? run.run,
-    description: `${run.phase} · ${progress}`,
+    description: state.join(' · '),
     tooltip: tooltip.join('\n'),
     iconId: RUN_ICON[run.phase],
     contextValue: `archloop.run.${run.phase}`,
-    collapsible: children.length ? (run.phase === 'running' ? 'expanded' : 'collapsed') : 'none',
+    collapsible: children.length ? (ended ? 'collapsed' : 'expanded') : 'none',
     children,
   };
 }
