@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +21,17 @@ SEEDS = [seed.code for seed in load_seed_corpus()]
 ALEXNET = next(seed.code for seed in load_seed_corpus() if seed.name == "alexnet_style")
 
 
-def finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **sections) -> Path:
+class MeasuredStages(ScriptedStages):
+    """Scripted stages that say what each accuracy was measured on, as the real ones do: every second candidate
+    on synthetic data."""
+
+    def evaluate(self, jobs, should_stop):
+        for position, result in enumerate(super().evaluate(jobs, should_stop)):
+            data = "synthetic" if position % 2 else "cifar10"
+            yield dataclasses.replace(result, data=data, protocol="fast", epochs=1)
+
+
+def finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stages=ScriptedStages, **sections) -> Path:
     """Two scripted cycles whose candidates are real nets (seed nets, each made distinct): LEMUR's import checks
     the contract, so the scripted stand-in code would not get through."""
     monkeypatch.setattr(
@@ -35,7 +46,7 @@ def finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **sections) ->
         }
     )
     store = open_run(tmp_path / "run_dir", config)
-    stages = ScriptedStages(tmp_path / "scripted.json", invalid_every=0)
+    stages = stages(tmp_path / "scripted.json", invalid_every=0)
     assert RunLoop(store, config, stages).run() == "completed"
     store.close()
     return tmp_path / "run_dir"
@@ -75,7 +86,24 @@ def test_export_then_lemur_import_round_trips_names_code_and_accuracies(tmp_path
     assert trial["duration"] == 600_000_000  # the scripted 0.5 s training + 0.1 s test, in nanoseconds
 
 
-def test_a_run_on_synthetic_data_exports_its_nets_without_cifar10_statistics(tmp_path, monkeypatch):
+def test_only_accuracies_measured_on_cifar10_become_lemur_statistics(tmp_path, monkeypatch):
+    from archloop.run.store import RunStore
+
+    run_dir = finished_run(tmp_path, monkeypatch, stages=MeasuredStages)
+    with RunStore(run_dir) as store:
+        run_id = store.run_id
+        exported = store.training_candidates(store.current_cycle())
+        on = {e.data["candidate"]: e.data["data"] for e in store.events_since(0, 10_000) if "data" in e.data}
+    assert {on[c.id] for c in exported} == {"synthetic", "cifar10"}
+    summary = export_run(run_dir, tmp_path / "out")
+    imported = build_lemur_set(CorpusSettings(lemur=str(tmp_path / "out"), min_accuracy=0.0, dedup=False))
+    cifar10 = {KEY_PREFIX + lemur_name(run_id, c.id) for c in exported if on[c.id] == "cifar10"}
+    assert {net.key for net in imported.nets} == cifar10 and summary.stats == len(cifar10) < summary.nets
+    (trial,) = json.loads(next((tmp_path / "out/ab/nn/stat/train").glob("*/1.json")).read_text())
+    assert trial["transform"] == "norm_32_flip" and trial["batch"] == 128  # the protocol the event names: fast
+
+
+def test_a_run_configured_for_synthetic_data_exports_its_nets_without_statistics(tmp_path, monkeypatch):
     run_dir = finished_run(tmp_path, monkeypatch, evaluation={"data": "synthetic"})
     summary = export_run(run_dir, tmp_path / "out")
     assert summary.nets >= 4 and summary.stats == 0

@@ -10,11 +10,11 @@ Layout written under OUT:
 - `stats.csv` and `stats.json` with the paper's columns per finished cycle (plus the Wilson intervals in the JSON),
   and `candidates.json` with the metrics of each exported net.
 
-Names are `ArchLoop-<run>-<candidate>` with no `_`: LEMUR splits a statistics folder's name on every `_`. A run whose
-config chose synthetic data gets no statistics (its accuracies are not CIFAR-10 ones); with `data = "auto"` the
-numbers are whatever the run trained on, CIFAR-10 where it was found. Existing files with the same names are
-overwritten; nothing else under OUT is touched. Failures: StoreError for a directory that is not a run, OSError for
-an unwritable OUT.
+Names are `ArchLoop-<run>-<candidate>` with no `_`: LEMUR splits a statistics folder's name on every `_`. A net
+whose accuracy was measured on synthetic data gets no statistics (it is no CIFAR-10 accuracy): its candidate.evaluated
+event says which data it was (runs recorded before events said so: the config's `[evaluation] data`, where only an
+explicit "synthetic" is known). Existing files with the same names are overwritten; nothing else under OUT is
+touched. Failures: StoreError for a directory that is not a run, OSError for an unwritable OUT.
 """
 
 from __future__ import annotations
@@ -74,18 +74,22 @@ def lemur_trial(code: str, accuracy_percent: float, seconds: float | None, evalu
     return dict(sorted(trial.items()))
 
 
-def _evaluation_seconds(store: RunStore) -> dict[str, float]:
-    """Training plus test time per evaluated candidate, from its candidate.evaluated event."""
-    seconds: dict[str, float] = {}
+def _evaluations(store: RunStore) -> dict[str, dict[str, Any]]:
+    """Each evaluated candidate's candidate.evaluated event (its times, and the data and protocol when recorded)."""
+    evaluated: dict[str, dict[str, Any]] = {}
     seq = 0
     while events := store.events_since(seq, limit=5000):
         for event in events:
             if event.kind == "candidate.evaluated":
-                parts = [event.data.get("trainSeconds"), event.data.get("evalSeconds")]
-                if parts[0] is not None:
-                    seconds[event.data["candidate"]] = sum(p for p in parts if p is not None)
+                evaluated[event.data["candidate"]] = event.data
         seq = events[-1].seq
-    return seconds
+    return evaluated
+
+
+def _seconds(event: dict[str, Any]) -> float | None:
+    """Training plus test time: LEMUR's duration spans train_setup to the evaluated epoch."""
+    train, test = event.get("trainSeconds"), event.get("evalSeconds")
+    return None if train is None else train + (test or 0.0)
 
 
 def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
@@ -94,9 +98,8 @@ def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
         last_cycle = store.current_cycle()
         nets = store.training_candidates(last_cycle)
         cycles = [c.stats for c in store.cycles() if c.stats is not None]
-        seconds = _evaluation_seconds(store)
+        evaluated = _evaluations(store)
     evaluation = info.config.get("evaluation") or {}
-    with_stats = evaluation.get("data") != "synthetic"
     net_dir = out_dir / LEMUR_NET_DIR
     net_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -104,8 +107,11 @@ def export_run(run_dir: Path, out_dir: Path) -> ExportSummary:
     for c in nets:
         name = lemur_name(info.id, c.id)
         (net_dir / f"{name}.py").write_text(c.code or "", encoding="utf-8")
-        if with_stats and c.accuracy is not None and c.code:
-            _write_stat(out_dir, name, c, seconds.get(c.id), evaluation)
+        event = evaluated.get(c.id, {})
+        data = event.get("data") or ("synthetic" if evaluation.get("data") == "synthetic" else "cifar10")
+        if data == "cifar10" and c.accuracy is not None and c.code:
+            protocol = {**evaluation, **({"protocol": event["protocol"]} if event.get("protocol") else {})}
+            _write_stat(out_dir, name, c, _seconds(event), protocol)
             stats_written += 1
         rows.append(
             {
