@@ -147,3 +147,18 @@ def test_a_missing_wheel_at_the_presets_path_needs_only_the_download():
 
     problem = corpus_problem(CorpusReport(LEMUR_WHEEL, False, False, error="absent"))
     assert problem == f"[corpus] lemur = {LEMUR_WHEEL!r} does not exist: the LEMUR corpus is missing; run `{LEMUR_GET}`"
+
+
+def test_doctor_finds_the_real_wheel_the_paper_preset_names():
+    from pathlib import Path
+
+    import pytest
+
+    from archloop.config import load_config
+    from archloop.corpus.settings import LEMUR_WHEEL
+    from archloop.doctor import check_corpus
+
+    if not Path(LEMUR_WHEEL).expanduser().is_file():
+        pytest.skip(f"LEMUR's wheel is not at {LEMUR_WHEEL}: scripts/setup.sh downloads it")
+    corpus = check_corpus(load_config(preset="paper"))
+    assert corpus is not None and corpus.found and corpus.nets == 10_482  # every ab/nn/nn/*.py but __init__.py
