@@ -11,6 +11,7 @@ import { button, dropdown, textField, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatJaccard, formatPercent, formatSeconds } from '../format';
 import { CANDIDATE_LABELS, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
+import { renderDetailFacts } from './candidateDetail';
 
 const ROW_HEIGHT = 26;
 /** Rows rendered beyond the visible ones, so a fast scroll does not show blanks. */
@@ -66,6 +67,7 @@ export class CandidatesView {
   private readonly detail: HTMLElement;
   private readonly detailTitle: HTMLElement;
   private readonly detailMessage: HTMLElement;
+  private readonly detailFacts: HTMLElement;
   private readonly annotationField: HTMLElement & { value: string };
   private readonly tagsField: HTMLElement & { value: string };
   private table: CandidateTable = { rows: [], index: new Map() };
@@ -134,10 +136,12 @@ export class CandidatesView {
 
     this.detailTitle = h('h3', { text: 'No candidate selected' });
     this.detailMessage = h('p', { className: 'message' });
+    this.detailFacts = h('dl', { className: 'facts', dataset: { testid: 'candidate-facts' } });
     this.annotationField = textField('Annotation', () => undefined, { placeholder: 'Annotation', testId: 'annotation-text' });
     this.tagsField = textField('Tags', () => undefined, { placeholder: 'tags, comma separated', testId: 'annotation-tags' });
     this.detail = h('div', { className: 'detail', dataset: { testid: 'candidate-detail' } }, [
       this.detailTitle,
+      this.detailFacts,
       this.detailMessage,
       h('div', { className: 'toolbar' }, [
         button('Open', () => this.act('open'), { testId: 'detail-open' }),
@@ -269,6 +273,9 @@ export class CandidatesView {
     element.setAttribute('aria-selected', String(selected));
     element.dataset.status = row.status;
     element.dataset.verdict = row.verdict ?? 'none';
+    // A verdict needs a whole candidate: rows still being written offer no Accept or Reject.
+    const pending = row.status === 'started' || row.status === 'generating';
+    for (const action of element.querySelectorAll<HTMLElement>('[data-action=accept], [data-action=reject]')) action.hidden = pending;
     const cells = element.children;
     for (let i = 0; i < COLUMNS.length - 1; i++) {
       const text = (COLUMNS[i] as Column).cell(row);
@@ -291,8 +298,10 @@ export class CandidatesView {
     if (!row) {
       setText(this.detailTitle, 'No candidate selected — click a row or use the arrow keys.');
       setText(this.detailMessage, '');
+      renderDetailFacts(this.detailFacts, undefined);
       return;
     }
+    renderDetailFacts(this.detailFacts, row);
     setText(this.detailTitle, `Cycle ${row.cycle} · ${row.id} · ${row.status}${row.verdict ? ` · ${row.verdict}ed` : ''}`);
     setText(this.detailMessage, [row.message, row.nearest ? `nearest: ${row.nearest}` : null].filter(Boolean).join(' — '));
   }
@@ -372,7 +381,7 @@ export class CandidatesView {
         return;
       case 'accept':
       case 'reject':
-        this.postVerdict(action);
+        if (row.status !== 'started' && row.status !== 'generating') this.postVerdict(action);
         return;
       case 'annotate':
         this.select(row.key, true);
