@@ -24,4 +24,6 @@ export const COMMANDS = {
 export const CONTEXT = {
   connected: 'archloop.connected',
   hasRun: 'archloop.hasRun',
+  /** The focused run's phase (runFold.ts RunPhase): which of Pause, Resume, Stop and Run Next Cycles apply. */
+  runPhase: 'archloop.runPhase',
 } as const;

@@ -17,6 +17,8 @@ import { reportError, requireTrust, settings, type UiContext } from './uiContext
 interface RunArgument {
   host?: string;
   run?: string;
+  /** A run node of the tree. */
+  runRef?: { host: string; run: string };
 }
 
 export function registerRunCommands(ui: UiContext): void {
@@ -29,7 +31,14 @@ export function registerRunCommands(ui: UiContext): void {
     vscode.commands.registerCommand(COMMANDS.stopRun, (arg?: RunArgument) => stopRunCommand(ui, arg)),
     vscode.commands.registerCommand(COMMANDS.exportCorpus, (arg?: RunArgument) => exportCorpus(ui, arg)),
   );
-  const updateContext = (): void => void vscode.commands.executeCommand('setContext', CONTEXT.hasRun, ui.registry.sessions().length > 0);
+  let shown: { hasRun: boolean; phase: string } | undefined;
+  const updateContext = (): void => {
+    // Set only on a change: the registry changes with every streamed token.
+    const next = { hasRun: ui.registry.sessions().length > 0, phase: ui.registry.focused()?.view.phase ?? 'none' };
+    if (shown?.hasRun !== next.hasRun) void vscode.commands.executeCommand('setContext', CONTEXT.hasRun, next.hasRun);
+    if (shown?.phase !== next.phase) void vscode.commands.executeCommand('setContext', CONTEXT.runPhase, next.phase);
+    shown = next;
+  };
   ui.extension.subscriptions.push({ dispose: ui.registry.onDidChange(updateContext) });
   updateContext();
 }
@@ -46,7 +55,8 @@ async function chooseHost(ui: UiContext): Promise<HostConnection | undefined> {
 }
 
 function resolveSession(ui: UiContext, arg?: RunArgument): RunSession | undefined {
-  const session = arg?.host && arg.run ? ui.registry.session(arg.host, arg.run) : ui.registry.focused();
+  const named = arg?.runRef ?? (arg?.host && arg.run ? { host: arg.host, run: arg.run } : undefined);
+  const session = named ? ui.registry.session(named.host, named.run) : ui.registry.focused();
   if (!session) void vscode.window.showWarningMessage('ArchLoop: no run is attached. Start or attach one first.');
   return session;
 }
@@ -158,7 +168,13 @@ async function runNextCycles(ui: UiContext, arg?: RunArgument): Promise<void> {
 async function simpleRequest(ui: UiContext, arg: RunArgument | undefined, method: 'run.pause' | 'run.resume', done: string): Promise<void> {
   const session = resolveSession(ui, arg);
   if (!session) return;
+  const applies = method === 'run.pause' ? session.view.phase === 'running' : session.view.phase === 'paused';
+  if (!applies) {
+    void vscode.window.showInformationMessage(`ArchLoop: run ${session.view.name ?? session.run} is ${session.view.phase}: it cannot be ${done}.`);
+    return;
+  }
   try {
+    // The tree and the status bar show the new state when its event (run.paused / run.resumed) arrives.
     await session.client.request(method, {});
     vscode.window.setStatusBarMessage(`ArchLoop: ${session.run} ${done}`, 4000);
   } catch (error) {
@@ -171,6 +187,12 @@ async function stopRunCommand(ui: UiContext, arg?: RunArgument): Promise<void> {
   if (!session) return;
   const host = ui.registry.host(session.host);
   if (!host) return;
+  const phase = session.view.phase;
+  if (phase !== 'running' && phase !== 'paused') {
+    const why = phase === 'stopping' ? 'is already stopping after its current step' : `has ${phase === 'failed' ? 'failed' : phase}: there is nothing to stop`;
+    void vscode.window.showInformationMessage(`ArchLoop: run ${session.view.name ?? session.run} ${why}.`);
+    return;
+  }
   const answer = await vscode.window.showWarningMessage(`Stop run ${session.view.name ?? session.run} after its current step?`, { modal: true }, 'Stop Run');
   if (answer !== 'Stop Run') return;
   try {

@@ -1,6 +1,6 @@
 /**
- * The status-bar item: connection state and the focused run's progress ("ArchLoop: cycle 3/22 · 41/150 generated ·
- * best 52.1%"), formatted by the pure session/views/statusBar.ts. Clicking it opens the dashboard.
+ * The status-bar item: connection state and the focused run's state and progress ("ArchLoop: paused · cycle 3/22 ·
+ * generating 41/150 · 12m 04s · best 52.1%"), formatted by the pure session/views/statusBar.ts. Clicking it opens the dashboard.
  */
 import * as vscode from 'vscode';
 import { formatStatusBar } from '../session/views/statusBar';
@@ -27,6 +27,11 @@ export function registerStatusBar(ui: UiContext): void {
     }
     item.show();
   };
-  ui.extension.subscriptions.push(item, { dispose: ui.registry.onDidChange(update) });
+  // The running time moves between events: tick once a second while the focused run's clock runs.
+  const clock = setInterval(() => {
+    const phase = ui.registry.focused()?.view.phase;
+    if (phase === 'running' || phase === 'stopping') update();
+  }, 1000);
+  ui.extension.subscriptions.push(item, { dispose: ui.registry.onDidChange(update) }, { dispose: () => clearInterval(clock) });
   update();
 }

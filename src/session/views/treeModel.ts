@@ -37,6 +37,8 @@ export interface TreeNode {
   readonly children: readonly TreeNode[];
   /** Set on candidate nodes: what a command invoked on the node needs. */
   readonly ref?: { readonly host: string; readonly run: string; readonly cycle: number; readonly candidate: string };
+  /** Set on run nodes: the run that Pause, Resume, Stop and Run Next Cycles on the node address. */
+  readonly runRef?: { readonly host: string; readonly run: string };
 }
 
 export interface TreeFilter {
@@ -142,6 +144,7 @@ function runNode(host: string, run: RunView, filter: TreeFilter): TreeNode {
     tooltip: tooltip.join('\n'),
     iconId: RUN_ICON[run.phase],
     contextValue: `archloop.run.${run.phase}`,
+    runRef: { host, run: run.run },
     collapsible: children.length ? (ended ? 'collapsed' : 'expanded') : 'none',
     children,
   };
