@@ -11,6 +11,7 @@ import type { HostConnection } from '../session/hostConnection';
 import { RunSession } from '../session/runSession';
 import { COMMANDS, CONTEXT } from './commandIds';
 import { connectCommand } from './connectionCommands';
+import { watchNotifications } from './notifications';
 import { reportError, requireTrust, settings, type UiContext } from './uiContext';
 
 /** A tree node or command argument that names a run. */
@@ -94,7 +95,7 @@ async function startRunCommand(ui: UiContext, presetArgument?: string): Promise<
       ui.log.info(`started run in ${started.runDir} (daemon pid ${started.pid ?? '?'})`);
       const runs = await listRuns(host.backend, abort.signal).catch(() => []);
       const run = runs.find((summary) => summary.dir === started.runDir)?.run ?? basename(started.runDir);
-      await attach(ui, host, run, started.runDir);
+      await attach(ui, host, run, started.runDir, 0); // a new run: everything it does from here on is news
     } catch (error) {
       reportError(ui, `cannot start a run on ${host.name}`, error);
     }
@@ -120,14 +121,17 @@ async function attachRunCommand(ui: UiContext): Promise<void> {
       })),
       { title: `ArchLoop: attach to a run on ${host.name}` },
     );
-    if (picked) await attach(ui, host, picked.summary.run, picked.summary.dir);
+    if (picked) await attach(ui, host, picked.summary.run, picked.summary.dir, picked.summary.lastSeq);
   } catch (error) {
     reportError(ui, `cannot list the runs on ${host.name}`, error);
   }
 }
 
-/** Attaches a RunSession for `run` (or focuses the existing one). */
-export async function attach(ui: UiContext, host: HostConnection, run: string, runDir: string): Promise<RunSession> {
+/**
+ * Attaches a RunSession for `run` (or focuses the existing one). Events after seq `liveAfter` (what the run had
+ * committed when the user chose it) notify; the history replayed before them does not.
+ */
+export async function attach(ui: UiContext, host: HostConnection, run: string, runDir: string, liveAfter: number): Promise<RunSession> {
   const existing = ui.registry.session(host.name, run);
   if (existing) {
     ui.registry.setFocus(host.name, run);
@@ -142,6 +146,7 @@ export async function attach(ui: UiContext, host: HostConnection, run: string, r
     corpusPath: join(corpusPath, host.name.replace(/[^A-Za-z0-9_.-]/g, '_')),
     log: { info: (m) => ui.log.info(m), warn: (m) => ui.log.warn(m), error: (m) => ui.log.error(m) },
   });
+  watchNotifications(ui, session, liveAfter);
   await session.connect();
   ui.registry.addSession(session);
   ui.log.info(`attached to ${run} on ${host.name}`);
