@@ -204,6 +204,27 @@ export const AdapterKeptEvent = event('adapter.kept', { cycle: Cycle, adapter: I
 /** Retention deleted a cycle's adapter files (the last `[sft] keep_adapters` cycles' and kept ones stay). */
 export const AdapterDeletedEvent = event('adapter.deleted', { cycle: Cycle, adapter: Id, bytes: Count });
 
+/** A longer evaluation of named candidates was queued (`candidate.recheck`): E epochs for each of the listed seeds. */
+export const RecheckQueuedEvent = event('recheck.queued', {
+  recheck: Id,
+  candidates: z.array(Id).min(1).max(1000),
+  epochs: z.int().min(1).max(1000),
+  seeds: z.array(z.int().min(0)).min(1).max(100),
+});
+/** A queued re-check was cancelled (`recheck.cancel`): what it had not yet run never runs. */
+export const RecheckCancelledEvent = event('recheck.cancelled', { recheck: Id });
+/** One re-check evaluation of a candidate: `epochs` epochs under one seed, beside its one-epoch proxy figure. */
+export const CandidateRecheckedEvent = event('candidate.rechecked', {
+  ...candidateRef,
+  recheck: Id,
+  epochs: z.int().min(1),
+  seed: z.int().min(0),
+  outcome: Outcome,
+  accuracy: Percent.nullable(),
+  trainSeconds: Seconds.nullable(),
+  message: Text.nullable(),
+});
+
 export const Event = z.discriminatedUnion('kind', [
   RunCreatedEvent,
   CycleStartedEvent,
@@ -226,6 +247,9 @@ export const Event = z.discriminatedUnion('kind', [
   RunStopRequestedEvent,
   AdapterKeptEvent,
   AdapterDeletedEvent,
+  RecheckQueuedEvent,
+  RecheckCancelledEvent,
+  CandidateRecheckedEvent,
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventKind = Event['kind'];
@@ -267,6 +291,14 @@ export const RunStatusRequest = request('run.status', {});
 export const RunsListRequest = request('runs.list', { root: z.string().max(4096).optional() });
 export const AdapterKeepRequest = request('adapter.keep', { cycle: Cycle, keep: z.boolean() });
 
+/** Queue a longer evaluation (E epochs, S seeds) of the named candidates, or of the top K of a cycle by accuracy. */
+export const CandidateRecheckRequest = request('candidate.recheck', {
+  candidates: z.union([z.array(Id).min(1).max(1000), z.object({ cycle: Cycle, top_k: z.int().min(1).max(1000) })]),
+  epochs: z.int().min(1).max(1000),
+  seeds: z.int().min(1).max(100),
+});
+export const RecheckCancelRequest = request('recheck.cancel', { recheck: Id });
+
 export const Request = z.discriminatedUnion('method', [
   RunStartRequest,
   RunStopRequest,
@@ -278,6 +310,8 @@ export const Request = z.discriminatedUnion('method', [
   RunStatusRequest,
   RunsListRequest,
   AdapterKeepRequest,
+  CandidateRecheckRequest,
+  RecheckCancelRequest,
 ]);
 export type Request = z.infer<typeof Request>;
 export type Method = Request['method'];
