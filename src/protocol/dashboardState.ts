@@ -24,7 +24,7 @@ import type {
   StreamTail,
 } from './dashboard';
 import { LIVE_TAIL_CHARS, MAX_LIVE_STREAMS } from './dashboard';
-import { CandidateLabel, applyToCandidate, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
+import { CandidateLabel, applyToCandidate, isSelectedNow, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
 
 export type { CandidateRow, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
 export type { CandidateLabel } from './runFold';
@@ -366,7 +366,7 @@ export function rowOf(c: CandidateView): CandidateRow {
     key: candidateKey(c.cycle, c.id),
     cycle: c.cycle,
     id: c.id,
-    status: c.selected ? 'selected' : c.status,
+    status: isSelectedNow(c) ? 'selected' : c.status,
     errorClass: c.outcome !== null && c.outcome !== 'ok' ? c.outcome : null,
     message: c.message,
     accuracy: c.accuracy,

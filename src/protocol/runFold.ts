@@ -22,6 +22,14 @@ export type CandidateLabel = z.infer<typeof CandidateLabel>;
 /** A candidate's name in the tree and the mirror, which keep selection as a flag. */
 export type TreeLabel = Exclude<CandidateLabel, 'selected'>;
 
+/**
+ * Selected and not rejected: what the fine-tunes from now on train on and export keeps. A candidate rejected after
+ * its cycle was selected stays in that cycle's adapter, but no view calls it selected any more.
+ */
+export function isSelectedNow(c: { readonly selected: boolean; readonly verdict: Verdict | null }): boolean {
+  return c.selected && c.verdict !== 'reject';
+}
+
 /** What a candidate's accuracy was measured on (candidate.evaluated; null fields when its run did not say). */
 export interface EvaluatedOn {
   readonly data: EvalData | null;

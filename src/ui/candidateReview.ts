@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { parseTags } from '../protocol/dashboard';
 import type { Verdict } from '../protocol/messages';
 import { CANDIDATE_SCHEME, nearestPath, type CandidateAddress } from '../session/candidateDocument';
+import { verdictEffect } from '../session/views/runView';
 import { COMMANDS } from './commandIds';
 import { candidateUri, resolveCandidate, type CandidateArgument, type CandidateDocuments } from './candidateTabs';
 import { reportError, type UiContext } from './uiContext';
@@ -86,12 +87,14 @@ export function registerCandidateReview(ui: UiContext, documents: CandidateDocum
   const giveVerdict = (verdict: Verdict) => async (arg?: CandidateArgument) => {
     const address = await resolveCandidate(ui, documents, arg);
     if (!address) return;
-    const current = ui.registry.session(address.host, address.run)?.view.cycles[address.cycle]?.candidates[address.candidate]?.verdict ?? null;
+    const view = ui.registry.session(address.host, address.run)?.view;
+    const current = view?.cycles[address.cycle]?.candidates[address.candidate]?.verdict ?? null;
     // Pressing the verdict a candidate already has takes it back.
     const next = current === verdict ? null : verdict;
     try {
       await review.verdict(address, next);
-      vscode.window.setStatusBarMessage(`ArchLoop: ${address.candidate} ${next ? `${next}ed` : 'verdict cleared'}`, 4000);
+      const effect = view ? `: this affects ${verdictEffect(view, address.cycle)}` : '';
+      void vscode.window.showInformationMessage(`ArchLoop: ${address.candidate} ${next ? `${next}ed` : 'verdict cleared'}${effect}.`);
     } catch (error) {
       reportError(ui, `${verdict} ${address.candidate} failed`, error);
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { toDashboardEvent } from '../../src/protocol/dashboard';
 import { candidateOf, findCandidate, fromEvents, rowOf } from '../../src/protocol/dashboardState';
 import type { Event } from '../../src/protocol/messages';
-import { CandidateLabel } from '../../src/protocol/runFold';
+import { CandidateLabel, isSelectedNow } from '../../src/protocol/runFold';
 import { CandidateRecord } from '../../src/corpus/mirrorRecords';
 import { emptyMirrorState, foldMirror, takeBatch } from '../../src/corpus/mirrorFold';
 import { foldEvents } from '../../src/session/views/runView';
@@ -51,7 +51,7 @@ test('the tree, the dashboard and the mirror agree on every candidate of one eve
         const record = mirror.get(`${cycle}/${id}`);
         assert.ok(row && record, `${cycle}/${id} missing from a view`);
         assert.equal(record.status, c.status, `${cycle}/${id}: mirror vs tree`);
-        assert.equal(row.status, c.selected ? 'selected' : c.status, `${cycle}/${id}: dashboard vs tree`);
+        assert.equal(row.status, isSelectedNow(c) ? 'selected' : c.status, `${cycle}/${id}: dashboard vs tree`);
         assert.deepEqual(row, rowOf(c), `${cycle}/${id}: the dashboard's row is the fold's candidate`);
         assert.deepEqual(
           [record.accuracy, record.verdict, record.selected, record.outcome, record.nearest],

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toDashboardEvent } from '../../src/protocol/dashboard';
 import { fromEvents, liveElapsedMs } from '../../src/protocol/dashboardState';
-import { elapsedMs, foldEvents } from '../../src/session/views/runView';
+import { elapsedMs, foldEvents, verdictEffect } from '../../src/session/views/runView';
 import { formatStatusBar } from '../../src/session/views/statusBar';
 import { buildTree } from '../../src/session/views/treeModel';
 import { EventScript } from './viewsFixtures';
@@ -82,4 +82,19 @@ test('a finished run started again with more cycles runs again', () => {
   assert.deepEqual([view.phase, view.finished, view.plannedCycles], ['running', null, 4]);
   const dashboard = fromEvents(script.events.map(toDashboardEvent));
   assert.equal(dashboard.live.stage, 'idle');
+});
+
+test('a candidate rejected after its cycle was selected is not "selected" in the grid, the tree or its filter, and the verdict says which fine-tune it affects', () => {
+  const script = cycleTwoOfThree();
+  script.candidate(2, 'c2-002', 1, { accuracy: 48 });
+  assert.equal(verdictEffect(foldEvents('r1', script.events), 2), "cycle 2's selection");
+  script.emit('cycle.selected', { cycle: 2, selected: ['c2-001', 'c2-002'], reasons: { 'c2-001': 'threshold', 'c2-002': 'threshold' }, totalTrainPrompts: 2 });
+  script.emit('candidate.verdict', { cycle: 2, candidate: 'c2-002', verdict: 'reject' });
+  const view = foldEvents('r1', script.events);
+  assert.equal(verdictEffect(view, 2), 'the next fine-tune onward');
+  const rows = fromEvents(script.events.map(toDashboardEvent)).candidates.rows;
+  assert.deepEqual(rows.map((r) => [r.id, r.status, r.verdict]), [['c2-001', 'selected', null], ['c2-002', 'trained', 'reject']]);
+  const tree = buildTree([{ name: 'local', connection: 'local', runs: [view] }], { onlySelected: true });
+  const shown = tree[0]?.children[0]?.children[0]?.children.map((n) => [n.label, n.contextValue]);
+  assert.deepEqual(shown, [['c2-001', 'archloop.candidate.trained.selected']]);
 });

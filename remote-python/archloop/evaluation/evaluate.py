@@ -167,7 +167,7 @@ def train_and_predict(
     seed: int,
     on_first_step: Callable[[], None] | None = None,
 ) -> TrainedPredictions:
-    """Build the candidate's Net, train it one epoch through its own train_setup/learn, predict `test_images`.
+    """Build the candidate's Net, train it `protocol.epochs` epochs (one `learn` call each), predict `test_images`.
 
     `namespace` is the executed candidate module. `test_images` are uint8 (N,3,32,32) with any test-time flip
     already applied by the parent. Raises CandidateFailure for contract, shape and NaN problems; any other
@@ -197,32 +197,26 @@ def train_and_predict(
     net.train_setup(prm)
     _check_output_shape(net, protocol.image_size, device)
     before = parameter_checksum(net)
-    meter = LearnMeter(net)  # counts what learn does, so a run past one pass cannot score as one epoch
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = meter.count(
-        iterate_batches(
-            train, protocol.batch_size, BatchTransform(protocol.image_size, protocol.flip_train), device, generator
-        )
-    )
-    if on_first_step is not None:
-        batches = _announce_first(batches, on_first_step)
+
+    def epoch_batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        transform = BatchTransform(protocol.image_size, protocol.flip_train)
+        return iterate_batches(train, protocol.batch_size, transform, device, generator)
+
     net.train()
-    with meter:
-        for _ in range(protocol.epochs):
+    for epoch in range(protocol.epochs):
+        # One `learn` call is one epoch, as in LEMUR's trainer. A fresh meter per call keeps the proxy check honest
+        # per epoch: two passes in one call cannot hide behind a call that drew its batches and trained nothing.
+        meter = LearnMeter(net)
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = meter.count(epoch_batches())
+        if on_first_step is not None and epoch == 0:
+            batches = _announce_first(batches, on_first_step)
+        with meter:
             net.learn(batches)
-            if protocol.epochs > 1:  # a fresh pass needs a fresh iterator
-                batches = meter.count(
-                    iterate_batches(
-                        train,
-                        protocol.batch_size,
-                        BatchTransform(protocol.image_size, protocol.flip_train),
-                        device,
-                        generator,
-                    )
-                )
+        if (why := violation(meter.counts())) is not None:
+            where = f" (epoch {epoch + 1} of {protocol.epochs})" if protocol.epochs > 1 else ""
+            raise CandidateFailure("proxy_violation", why + where)
     _sync(device)
     train_seconds = time.perf_counter() - started
-    if (why := violation(meter.counts())) is not None:
-        raise CandidateFailure("proxy_violation", why)
     if not _all_finite(net):
         raise CandidateFailure("nan_loss", "parameters are NaN or infinite after training (the loss diverged)")
     if parameter_checksum(net) == before:

@@ -95,3 +95,12 @@ export function formatDuration(ms: number): string {
   if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
 }
+
+/**
+ * Which fine-tune a verdict given now will change: the cycle's own selection while it is not selected yet, else the
+ * next fine-tune onward (the cycle's adapter is already trained on what was selected; export honours it at once).
+ */
+export function verdictEffect(view: RunView, cycle: number): string {
+  const phase = view.cycles[cycle]?.phase ?? 'generating';
+  return phase === 'generating' ? `cycle ${cycle}'s selection` : 'the next fine-tune onward';
+}

@@ -10,6 +10,7 @@ import {
   candidateTooltip,
   formatPercent,
 } from './candidatePresentation';
+import { isSelectedNow } from '../../protocol/runFold';
 import { countCycle, elapsedMs, formatDuration, phaseText, stageText, type CandidateStatus, type CandidateView, type CycleView, type RunView } from './runView';
 
 export type ConnectionState = 'local' | 'connecting' | 'connected' | 'disconnected';
@@ -66,7 +67,7 @@ export function isEmptyFilter(filter: TreeFilter): boolean {
 
 export function matchesFilter(candidate: CandidateView, filter: TreeFilter): boolean {
   if (filter.statuses && filter.statuses.size > 0 && !filter.statuses.has(candidate.status)) return false;
-  if (filter.onlySelected && !candidate.selected) return false;
+  if (filter.onlySelected && !isSelectedNow(candidate)) return false;
   if (filter.verdict === 'none' ? candidate.verdict !== null : filter.verdict !== undefined && candidate.verdict !== filter.verdict) {
     return false;
   }
@@ -183,7 +184,7 @@ function cycleNode(host: string, run: string, cycle: CycleView, filter: TreeFilt
 }
 
 function candidateNode(host: string, run: string, candidate: CandidateView): TreeNode {
-  const flags = [candidate.selected ? 'selected' : undefined, candidate.verdict ?? undefined].filter(Boolean);
+  const flags = [isSelectedNow(candidate) ? 'selected' : undefined, candidate.verdict ?? undefined].filter(Boolean);
   return {
     id: `candidate:${host}/${run}/${candidate.id}`,
     kind: 'candidate',
