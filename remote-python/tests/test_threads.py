@@ -1,4 +1,5 @@
-"""A small model samples and fine-tunes on one CPU thread, whatever torch's default, and the default comes back after.
+"""A small model samples and fine-tunes on one CPU thread, whatever torch's default, and the default comes back after;
+a candidate evaluated on the CPU gets no more threads than there are idle cores.
 
 With torch's one-thread-per-core default, every op of a small model waits on the other threads, and on a busy machine
 that wait dominates: the demo's sampling and fine-tuning slowed 20x or more once other processes held the cores.
@@ -14,6 +15,10 @@ import pytest
 import torch
 from llm_fixtures import build_tiny_model_dir, small_corpus
 
+from archloop.evaluation import executor as executor_module
+from archloop.evaluation.evaluate import EvalResult, EvalTask
+from archloop.evaluation.executor import LocalExecutor, idle_cores
+from archloop.evaluation.sandbox import SandboxLimits
 from archloop.llm.finetune import LoraSettings, SftSettings, finetune
 from archloop.llm.generate import GenerationSettings, Generator, load_model
 from archloop.llm.prompts import training_pair
@@ -44,11 +49,37 @@ def torch_threads_seen_in_forward(default: int) -> Iterator[list[int]]:
 
 
 def test_a_small_model_gets_one_thread_and_a_large_one_the_idle_cores_within_torchs_limit():
-    assert cpu_threads_for(1_200_000, available=16, cpu_count=16, load=0.0) == 1
-    assert cpu_threads_for(BIG, available=16, cpu_count=16, load=0.0) == 16
-    assert cpu_threads_for(BIG, available=16, cpu_count=16, load=11.6) == 4
-    assert cpu_threads_for(BIG, available=4, cpu_count=16, load=0.0) == 4
-    assert cpu_threads_for(BIG, available=2, cpu_count=2, load=9.0) == 1
+    assert cpu_threads_for(1_200_000, available=16, idle=16) == 1
+    assert cpu_threads_for(BIG, available=16, idle=16) == 16
+    assert cpu_threads_for(BIG, available=16, idle=4) == 4
+    assert cpu_threads_for(BIG, available=4, idle=16) == 4
+
+
+def test_idle_cores_are_the_cores_the_load_leaves_and_at_least_one():
+    assert idle_cores(cpu_count=16, load=11.6) == 4
+    assert idle_cores(cpu_count=2, load=0.2) == 2
+    assert idle_cores(cpu_count=2, load=9.0) == 1
+
+
+def test_a_cpu_candidate_on_a_busy_machine_trains_on_the_idle_cores_only(monkeypatch: pytest.MonkeyPatch):
+    threads: list[int] = []
+
+    def fake_evaluate(
+        task: EvalTask, _data: object, _protocol: object, limits: SandboxLimits, **_: object
+    ) -> EvalResult:
+        threads.append(limits.threads)
+        return EvalResult(task.candidate, "ok")
+
+    monkeypatch.setattr(executor_module, "evaluate_candidate", fake_evaluate)
+    monkeypatch.setattr(executor_module.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(executor_module.os, "getloadavg", lambda: (6.2, 6.0, 6.0))
+    pool = LocalExecutor(None, fork_server=False)  # type: ignore[arg-type]  # the data set is never read here
+    try:
+        assert pool.slots[0].threads == 8
+        assert [r.outcome for r in pool.map_unordered([EvalTask("c1", "code")])] == ["ok"]
+    finally:
+        pool.close()
+    assert threads == [2]
 
 
 def test_sampling_a_small_model_on_the_cpu_uses_one_thread_and_restores_the_default(model_dir: Path):

@@ -9,23 +9,24 @@ thread; a larger one uses the cores that are idle, as the demo model's build doe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
+from archloop.evaluation.executor import idle_cores
+
 # Below this many parameters an op is too small to be worth splitting across threads.
 SMALL_MODEL_PARAMETERS = 50_000_000
 
 
-def cpu_threads_for(parameters: int, available: int, cpu_count: int, load: float) -> int:
-    """Threads for a model of `parameters` on a CPU: 1 for a small model, else the idle cores (at least 1), never
+def cpu_threads_for(parameters: int, available: int, idle: int) -> int:
+    """Threads for a model of `parameters` on a CPU: 1 for a small model, else the `idle` cores (at least 1), never
     more than torch's `available`."""
     if parameters < SMALL_MODEL_PARAMETERS:
         return 1
-    return max(1, min(available, round(cpu_count - load)))
+    return max(1, min(available, idle))
 
 
 @contextmanager
@@ -38,12 +39,8 @@ def cpu_threads(model: nn.Module, device: torch.device) -> Iterator[int]:
     if device.type != "cpu":
         yield before
         return
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform: count the machine as idle
-        load = 0.0
     parameters = sum(p.numel() for p in model.parameters())
-    threads = cpu_threads_for(parameters, before, os.cpu_count() or 1, load)
+    threads = cpu_threads_for(parameters, before, idle_cores())
     torch.set_num_threads(threads)
     try:
         yield threads
