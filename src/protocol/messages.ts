@@ -130,6 +130,21 @@ export const CandidateGeneratedEvent = event('candidate.generated', {
   tokens: Count,
   seconds: Seconds,
 });
+/**
+ * One leaf module call of the validation forward (remote-python/archloop/evaluation/layers.py): qualified name, type,
+ * own parameters, output shape (null when the output is no tensor), the earlier calls whose outputs it consumed
+ * (indices into the list), and the candidate line that constructed the module (null when the source does not say).
+ */
+export const LayerNode = z.object({
+  name: z.string().max(200),
+  type: z.string().max(64),
+  params: Count,
+  shape: z.array(Count).max(8).nullable(),
+  inputs: z.array(Count).max(8),
+  line: z.int().min(1).nullable(),
+});
+export type LayerNode = z.infer<typeof LayerNode>;
+export const MAX_LAYER_NODES = 2000;
 export const CandidateValidatedEvent = event('candidate.validated', {
   ...candidateRef,
   ok: z.boolean(),
@@ -137,6 +152,9 @@ export const CandidateValidatedEvent = event('candidate.validated', {
   message: Text.nullable(),
   line: z.int().min(0).nullable(),
   params: Count.nullable(),
+  /** The layer graph of a net that passed (absent on failures and on runs recorded before); truncated past the cap. */
+  layers: z.array(LayerNode).max(MAX_LAYER_NODES).optional(),
+  layersTruncated: z.boolean().optional(),
 });
 export const CandidateNoveltyEvent = event('candidate.novelty', {
   ...candidateRef,

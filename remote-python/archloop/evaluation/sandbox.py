@@ -69,6 +69,7 @@ from archloop.evaluation.contract import check_source
 from archloop.evaluation.data import DatasetFiles, flip_half
 from archloop.evaluation.evaluate import FAST, EvalProtocol, EvalResult, EvalTask, accuracy_percent
 from archloop.evaluation.launcher import ChildFds, ForkServer, Launcher, SpawnLauncher
+from archloop.evaluation.layers import read_layers
 
 OUTCOMES: tuple[str, ...] = (
     "ok",
@@ -117,6 +118,9 @@ class ValidationResult:
     message: str | None
     line: int | None
     params: int | None
+    # The leaf modules in call order (layers.py), checked here because the child is untrusted; None when absent.
+    layers: list[dict[str, Any]] | None = None
+    layers_truncated: bool = False
 
 
 @dataclass
@@ -535,8 +539,17 @@ def validate_candidate(
     if not report.ok:
         return ValidationResult(report.outcome, report.message, report.line, None)
     run = run_child({"mode": "validate", "code": code, "seed": 0}, limits or SandboxLimits(), device, launcher=launcher)
-    params = run.result.get("params") if run.result and run.outcome == "ok" else None
-    return ValidationResult(run.outcome, run.message, run.line, params if isinstance(params, int) else None)
+    ok = bool(run.result) and run.outcome == "ok"
+    params = run.result.get("params") if ok else None
+    layers = read_layers(run.result.get("layers")) if ok else None
+    return ValidationResult(
+        run.outcome,
+        run.message,
+        run.line,
+        params if isinstance(params, int) else None,
+        layers,
+        layers is not None and run.result.get("layers_truncated") is True,
+    )
 
 
 def _read_predictions(result: dict[str, Any], expected: int) -> np.ndarray | None:

@@ -152,10 +152,11 @@ def _execute(code: str) -> dict[str, Any]:
     return namespace
 
 
-def _validate(namespace: dict[str, Any], device: Any) -> dict[str, Any]:
+def _validate(namespace: dict[str, Any], device: Any, code: str) -> dict[str, Any]:
     import torch
 
     from archloop.evaluation.evaluate import FAST, CandidateFailure, candidate_prm, parameter_count
+    from archloop.evaluation.layers import record_layers
 
     net_class = namespace.get("Net")
     if not isinstance(net_class, type):
@@ -170,11 +171,11 @@ def _validate(namespace: dict[str, Any], device: Any) -> dict[str, Any]:
     # eval(): BatchNorm on a batch of one would refuse to train; the check is about shapes, not statistics.
     net.eval()
     with torch.no_grad():
-        out = net(torch.randn(1, 3, 32, 32, device=device))
+        out, layers, truncated = record_layers(net, torch.randn(1, 3, 32, 32, device=device), code)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CandidateFailure("shape_error", f"forward of a (1, 3, 32, 32) tensor returned {shape}, expected (1, 10)")
-    return {"outcome": "ok", "params": parameter_count(net)}
+    return {"outcome": "ok", "params": parameter_count(net), "layers": layers, "layers_truncated": truncated}
 
 
 def _evaluate(
@@ -254,7 +255,7 @@ def main(result_fd: int) -> int:
     try:
         namespace = _execute(job["code"])
         if job["mode"] == "validate":
-            result = _validate(namespace, device)
+            result = _validate(namespace, device, job["code"])
         else:
             result = _evaluate(namespace, job, data, device, channel)
         result["line"] = None
@@ -288,6 +289,7 @@ def zygote(sock_fd: int) -> int:
     import archloop.evaluation.data  # noqa: F401
     import archloop.evaluation.evaluate  # noqa: F401
     import archloop.evaluation.landlock  # noqa: F401
+    import archloop.evaluation.layers  # noqa: F401
     import archloop.evaluation.netguard  # noqa: F401
     from archloop.evaluation.launcher import zygote_loop
 

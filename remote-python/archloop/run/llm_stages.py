@@ -215,7 +215,15 @@ class LlmStages:
         if result.outcome == "ok" and limit and result.params is not None and result.params > limit:
             message = f"{result.params:,} parameters; the limit is {limit:,} ([evaluation] max_params)"
             return Validation(False, "too_many_params", message, None, result.params)
-        return Validation(result.outcome == "ok", result.outcome, result.message, result.line, result.params)
+        return Validation(
+            result.outcome == "ok",
+            result.outcome,
+            result.message,
+            result.line,
+            result.params,
+            result.layers,
+            result.layers_truncated,
+        )
 
     def dataset(self) -> DatasetFiles:
         if self._dataset is None:

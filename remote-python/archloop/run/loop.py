@@ -250,7 +250,9 @@ class RunLoop:
             started = time.perf_counter()
             v = self.stages.validate(code)
             clock.add("validate", started)
-            self.store.candidate_validated(cid, v.ok, v.outcome, v.message, v.line, v.params)
+            self.store.candidate_validated(
+                cid, v.ok, v.outcome, v.message, v.line, v.params, layers=v.layers, layers_truncated=v.layers_truncated
+            )
             if not v.ok:
                 return
         started = time.perf_counter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from archloop.callbacks import ProgressCallback, StopPredicate
 
@@ -45,6 +45,8 @@ class Validation:
     message: str | None
     line: int | None
     params: int | None
+    layers: list[dict[str, Any]] | None = None  # the validation forward's leaf modules (evaluation/layers.py)
+    layers_truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class FinetuneOutcome:
     final_loss: float | None
     seconds: float
     cancelled: bool
+    tokens: int = 0  # tokens trained on, every epoch's (padding excluded)
 
 
 class NoveltyIndex(Protocol):

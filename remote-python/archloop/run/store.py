@@ -606,8 +606,17 @@ class RunStore:
             )
 
     def candidate_validated(
-        self, cid: str, ok: bool, outcome: str, message: str | None, line: int | None, params: int | None
+        self,
+        cid: str,
+        ok: bool,
+        outcome: str,
+        message: str | None,
+        line: int | None,
+        params: int | None,
+        layers: list[dict[str, Any]] | None = None,
+        layers_truncated: bool = False,
     ) -> StoredEvent:
+        """`layers`: the validation forward's leaf modules (evaluation/layers.py), on the event only, not in a column."""
         with self._tx() as events:
             cycle = self._require_candidate(cid, "generated")
             self._db.execute(
@@ -626,6 +635,7 @@ class RunStore:
                     "message": None if message is None else message[:60_000],
                     "line": line,
                     "params": params,
+                    **({"layers": layers, "layersTruncated": layers_truncated} if layers is not None else {}),
                 },
             )
 
