@@ -205,7 +205,24 @@ export const ActionResultMessage = z.object({
   message: z.string().max(4096).nullable(),
 });
 
-export const HostMessage = z.discriminatedUnion('type', [SnapshotMessage, EventsMessage, StreamMessage, ActionResultMessage]);
+/**
+ * The answer to a `code` request: a candidate's extracted code, the model's raw reply when it held more, and its
+ * nearest neighbour's code, so the detail pane can show what the novelty filter compared. `message` says why a part
+ * is missing (code not received yet, neighbour not readable).
+ */
+export const CandidateCodeMessage = z.object({
+  type: z.literal('candidateCode'),
+  cycle: z.int().min(0),
+  candidate: Id,
+  code: z.string().max(1024 * 1024).nullable(),
+  raw: z.string().max(1024 * 1024).nullable(),
+  nearest: z.string().max(256).nullable(),
+  nearestCode: z.string().max(1024 * 1024).nullable(),
+  message: z.string().max(4096).nullable(),
+});
+export type CandidateCodeMessage = z.infer<typeof CandidateCodeMessage>;
+
+export const HostMessage = z.discriminatedUnion('type', [SnapshotMessage, EventsMessage, StreamMessage, ActionResultMessage, CandidateCodeMessage]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
 // ---- the snapshot's rows, checked fast -------------------------------------------------------------------------
@@ -313,6 +330,8 @@ export const AnnotateMessage = z.object({
   text: z.string().max(64 * 1024),
   tags: z.array(z.string().min(1).max(64)).max(32),
 });
+/** Asks for a candidate's code and its nearest neighbour's (answered by `candidateCode`); the dashboard holds no code. */
+export const CodeRequestMessage = z.object({ type: z.literal('code'), ...candidateRef, nearest: z.string().max(256).nullable() });
 /** Something went wrong inside the webview (an invalid host message, a render error): for the host's log. */
 export const WebviewErrorMessage = z.object({ type: z.literal('webviewError'), message: z.string().max(4096) });
 
@@ -322,6 +341,7 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   DiffCandidateMessage,
   VerdictMessage,
   AnnotateMessage,
+  CodeRequestMessage,
   WebviewErrorMessage,
 ]);
 export type WebviewMessage = z.infer<typeof WebviewMessage>;

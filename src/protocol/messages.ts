@@ -95,6 +95,15 @@ export type Hello = z.infer<typeof Hello>;
 
 const candidateRef = { cycle: Cycle, candidate: Id };
 
+/** Who wrote a candidate: the model, or a person who submitted it from the editor (candidate.submit). */
+export const CandidateOrigin = z.enum(['model', 'human']);
+export type CandidateOrigin = z.infer<typeof CandidateOrigin>;
+/**
+ * On the events of a human-written candidate (absent on the model's): its origin and the candidate it was edited
+ * from (null for one written from scratch).
+ */
+const provenance = { origin: CandidateOrigin.optional(), parent: Id.nullable().optional() };
+
 const eventBody = {
   type: z.literal('event'),
   /** Assigned by the run store at commit; strictly increasing per run. Clients de-duplicate by it. */
@@ -119,7 +128,7 @@ export const RunCreatedEvent = event('run.created', {
   config: z.record(z.string().max(128), z.unknown()),
 });
 export const CycleStartedEvent = event('cycle.started', { cycle: Cycle, candidates: Count, adapter: Id.nullable() });
-export const CandidateStartedEvent = event('candidate.started', { ...candidateRef, index: Count });
+export const CandidateStartedEvent = event('candidate.started', { ...candidateRef, index: Count, ...provenance });
 export const CandidateGeneratedEvent = event('candidate.generated', {
   ...candidateRef,
   /** The module extracted from the model's reply: what is checked, evaluated and trained on. */
@@ -129,6 +138,7 @@ export const CandidateGeneratedEvent = event('candidate.generated', {
   attempts: z.int().min(1),
   tokens: Count,
   seconds: Seconds,
+  ...provenance,
 });
 /**
  * One leaf module call of the validation forward (remote-python/archloop/evaluation/layers.py): qualified name, type,
@@ -152,6 +162,7 @@ export const CandidateValidatedEvent = event('candidate.validated', {
   message: Text.nullable(),
   line: z.int().min(0).nullable(),
   params: Count.nullable(),
+  ...provenance,
   /** The layer graph of a net that passed (absent on failures and on runs recorded before); truncated past the cap. */
   layers: z.array(LayerNode).max(MAX_LAYER_NODES).optional(),
   layersTruncated: z.boolean().optional(),
@@ -162,6 +173,7 @@ export const CandidateNoveltyEvent = event('candidate.novelty', {
   nearest: z.string().max(256).nullable(),
   novel: z.boolean(),
   signature: z.string().max(128),
+  ...provenance,
 });
 export const CandidateEvaluatedEvent = event('candidate.evaluated', {
   ...candidateRef,
@@ -178,6 +190,7 @@ export const CandidateEvaluatedEvent = event('candidate.evaluated', {
   /** The evaluation protocol (the paper's or the fast proxy) and how many epochs it trained. */
   protocol: EvalProtocolName.optional(),
   epochs: z.int().min(1).optional(),
+  ...provenance,
 });
 export const CandidateVerdictEvent = event('candidate.verdict', { ...candidateRef, verdict: Verdict.nullable() });
 export const CandidateAnnotatedEvent = event('candidate.annotated', {
@@ -308,6 +321,15 @@ export const CandidateAnnotateRequest = request('candidate.annotate', {
 export const RunStatusRequest = request('run.status', {});
 export const RunsListRequest = request('runs.list', { root: z.string().max(4096).optional() });
 export const AdapterKeepRequest = request('adapter.keep', { cycle: Cycle, keep: z.boolean() });
+/**
+ * A human-written candidate: it joins the current cycle while that is still generating ('current', the default) or
+ * the next one, and goes through the same validation, sandbox, novelty and selection as the model's.
+ */
+export const CandidateSubmitRequest = request('candidate.submit', {
+  code: Code,
+  parent: Id.optional(),
+  cycle: z.enum(['current', 'next']).optional(),
+});
 
 /** Queue a longer evaluation (E epochs, S seeds) of the named candidates, or of the top K of a cycle by accuracy. */
 export const CandidateRecheckRequest = request('candidate.recheck', {
@@ -330,6 +352,7 @@ export const Request = z.discriminatedUnion('method', [
   AdapterKeepRequest,
   CandidateRecheckRequest,
   RecheckCancelRequest,
+  CandidateSubmitRequest,
 ]);
 export type Request = z.infer<typeof Request>;
 export type Method = Request['method'];
@@ -351,6 +374,19 @@ export const RunSummary = z.object({
   createdAt: z.number().min(0),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
+
+/** A problem the static check found in submitted code; `line` is 1-based in the submitted text (null: none). */
+export const CodeProblem = z.object({ line: z.int().min(0).nullable(), message: Text });
+export type CodeProblem = z.infer<typeof CodeProblem>;
+/**
+ * What candidate.submit returns: the stored candidate, or the refusal with the static check's problems (a refusal
+ * is a result, not an error response, so the problems reach the editor through any relay).
+ */
+export const CandidateSubmitResult = z.discriminatedUnion('accepted', [
+  z.object({ accepted: z.literal(true), candidate: Id, cycle: Cycle }),
+  z.object({ accepted: z.literal(false), outcome: Outcome, problems: z.array(CodeProblem).min(1).max(1000) }),
+]);
+export type CandidateSubmitResult = z.infer<typeof CandidateSubmitResult>;
 
 export const OkResponse = z.object({ type: z.literal('response'), id: RequestId, ok: z.literal(true), result: z.unknown() });
 export const ErrorResponse = z.object({

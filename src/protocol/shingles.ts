@@ -73,3 +73,24 @@ export function sharedRuns(left: string, right: string, width = SHINGLE_WIDTH): 
   if (start >= 0) runs.push(tokens.slice(start, end).join(' '));
   return [...new Set(runs)].sort((x, y) => y.length - x.length);
 }
+
+/**
+ * Where `left`'s shared shingles lie in its text: merged [start, end) character ranges covering every token of a
+ * shingle that `right` also has, in order, for highlighting the code that made the score.
+ */
+export function sharedSpans(left: string, right: string, width = SHINGLE_WIDTH): [number, number][] {
+  const tokens = [...left.matchAll(TOKEN)].map((m) => ({ text: m[0], start: m.index, end: m.index + m[0].length }));
+  if (tokens.length === 0) return [];
+  const w = Math.min(width, tokens.length);
+  const other = new Set(shingles(right, width));
+  const spans: [number, number][] = [];
+  for (let i = 0; i + w <= tokens.length; i++) {
+    if (!other.has(tokens.slice(i, i + w).map((t) => t.text).join(' '))) continue;
+    const start = (tokens[i] as { start: number }).start;
+    const end = (tokens[i + w - 1] as { end: number }).end;
+    const last = spans.at(-1);
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else spans.push([start, end]);
+  }
+  return spans;
+}

@@ -88,6 +88,8 @@ interface CodeEntry {
   final: boolean;
   /** True when a stream delta started past the end of what we had (a missed piece). */
   gap: boolean;
+  /** The model's reply as generated, when `candidate.generated` carried it (it held more than the code). */
+  raw?: string;
 }
 
 /**
@@ -104,6 +106,11 @@ export class CandidateCodeStore {
 
   code(run: string, cycle: number, candidate: string): string | undefined {
     return this.entries.get(CandidateCodeStore.key(run, cycle, candidate))?.text;
+  }
+
+  /** The model's raw reply for a candidate, when its `candidate.generated` event carried one. */
+  raw(run: string, cycle: number, candidate: string): string | undefined {
+    return this.entries.get(CandidateCodeStore.key(run, cycle, candidate))?.raw;
   }
 
   /** Code of any candidate with this id in the run (the novelty filter names neighbours by id alone). */
@@ -156,7 +163,12 @@ export class CandidateCodeStore {
 
   applyEvent(event: Event): void {
     if (event.kind !== 'candidate.generated') return;
-    this.entries.set(CandidateCodeStore.key(event.run, event.data.cycle, event.data.candidate), { text: event.data.code, final: true, gap: false });
+    this.entries.set(CandidateCodeStore.key(event.run, event.data.cycle, event.data.candidate), {
+      text: event.data.code,
+      final: true,
+      gap: false,
+      ...(event.data.raw !== undefined ? { raw: event.data.raw } : {}),
+    });
     this.emit(event.run, event.data.cycle, event.data.candidate);
   }
 

@@ -11,7 +11,7 @@ import type { Verdict } from '../protocol/messages';
 import { CANDIDATE_SCHEME, nearestPath, type CandidateAddress } from '../session/candidateDocument';
 import { verdictEffect } from '../session/views/runView';
 import { COMMANDS } from './commandIds';
-import { candidateUri, resolveCandidate, type CandidateArgument, type CandidateDocuments } from './candidateTabs';
+import { codeOnlyUri, resolveCandidate, type CandidateArgument, type CandidateDocuments } from './candidateTabs';
 import { reportError, type UiContext } from './uiContext';
 
 export interface CandidateReview {
@@ -78,7 +78,8 @@ export function registerCandidateReview(ui: UiContext, documents: CandidateDocum
       }
       const left = vscode.Uri.from({ scheme: CANDIDATE_SCHEME, path: nearestPath(address.host, address.run, nearest) });
       const jaccard = candidate?.maxJaccard !== null && candidate?.maxJaccard !== undefined ? candidate.maxJaccard.toFixed(3) : '?';
-      await vscode.commands.executeCommand('vscode.diff', left, candidateUri(address), `${nearest} ↔ ${address.candidate} (Jaccard ${jaccard})`, { preview: false });
+      // Code against code: the candidate tab's header lines would otherwise open the diff as changes.
+      await vscode.commands.executeCommand('vscode.diff', left, codeOnlyUri(address), `${nearest} ↔ ${address.candidate} (Jaccard ${jaccard})`, { preview: false });
     },
   };
 

@@ -29,6 +29,14 @@ export function candidateUri(address: CandidateAddress): vscode.Uri {
   return vscode.Uri.from({ scheme: CANDIDATE_SCHEME, path: candidatePath(address) });
 }
 
+/** The query that serves a candidate's code without its comment header: a diff should compare code with code. */
+const CODE_ONLY = 'code';
+
+/** A candidate's code alone (no header lines), as the right side of the nearest-neighbour diff. */
+export function codeOnlyUri(address: CandidateAddress): vscode.Uri {
+  return candidateUri(address).with({ query: CODE_ONLY });
+}
+
 export function liveUri(host: string, run: string): vscode.Uri {
   return vscode.Uri.from({ scheme: CANDIDATE_SCHEME, path: livePath(host, run) });
 }
@@ -96,6 +104,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
     if (!session) return `# ${address.candidate}: run ${address.run} on ${address.host} is not attached. Attach it to see this candidate.\n`;
     const view = session.view.cycles[address.cycle]?.candidates[address.candidate];
     const code = session.code.code(address.run, address.cycle, address.candidate);
+    if (uri.query === CODE_ONLY) return code ?? '';
     return `${candidateHeader(view, address)}${code ?? '# (no code received yet)\n'}`;
   }
 
@@ -125,18 +134,24 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
   }
 
   private async nearestContent(host: string, run: string, key: string): Promise<string> {
+    const read = await this.nearestCode(host, run, key);
+    return 'code' in read ? read.code : `# ${read.error}\n`;
+  }
+
+  /** The code of a nearest neighbour (a candidate of the run or a seed net on the host), or why it cannot be read. */
+  async nearestCode(host: string, run: string, key: string): Promise<{ code: string } | { error: string }> {
     const session = this.ui.registry.session(host, run);
     const fromRun = session?.code.codeById(run, key);
-    if (fromRun !== undefined) return fromRun;
+    if (fromRun !== undefined) return { code: fromRun };
     const connection = this.ui.registry.host(host);
     const argv = connection ? seedSourceArgv(connection.backend.python, key) : undefined;
-    if (!connection || !argv) return `# ${key}: its code is not available here (not a seed net and not a candidate of this run).\n`;
+    if (!connection || !argv) return { error: `${key}: its code is not available here (not a seed net and not a candidate of this run).` };
     try {
       const result = await (await connection.backend.transport()).run(argv, backendRunOptions(connection.backend));
-      if (result.code === 0) return result.stdout;
-      return `# ${key}: reading it on ${host} failed (exit ${result.code}): ${result.stderr.trim().split('\n').at(-1) ?? ''}\n`;
+      if (result.code === 0) return { code: result.stdout };
+      return { error: `${key}: reading it on ${host} failed (exit ${result.code}): ${result.stderr.trim().split('\n').at(-1) ?? ''}` };
     } catch (error) {
-      return `# ${key}: reading it on ${host} failed: ${error instanceof Error ? error.message : String(error)}\n`;
+      return { error: `${key}: reading it on ${host} failed: ${error instanceof Error ? error.message : String(error)}` };
     }
   }
 

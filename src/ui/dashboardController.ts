@@ -43,6 +43,16 @@ export interface DashboardActions {
   diff(ref: CandidateRef, nearest: string): Promise<void>;
   verdict(ref: CandidateRef, verdict: Verdict | null): Promise<void>;
   annotate(ref: CandidateRef, text: string, tags: readonly string[]): Promise<void>;
+  /** A candidate's code (and raw reply) and its nearest neighbour's, for the detail pane; a part may be missing. */
+  code?(ref: CandidateRef, nearest: string | null): Promise<CandidateCode>;
+}
+
+export interface CandidateCode {
+  readonly code: string | null;
+  readonly raw: string | null;
+  readonly nearestCode: string | null;
+  /** Why a part is missing, in words for the user. */
+  readonly message: string | null;
 }
 
 export interface DashboardLog {
@@ -90,6 +100,8 @@ export class DashboardController {
         return this.run('verdict', message, () => this.actions.verdict(message, message.verdict));
       case 'annotate':
         return this.run('annotate', message, () => this.actions.annotate(message, message.text, message.tags));
+      case 'code':
+        return this.sendCode(message, message.nearest);
     }
   }
 
@@ -147,6 +159,18 @@ export class DashboardController {
       this.pending = [];
       if (!this.disposed && batch.length) this.post({ type: 'events', events: batch.map(toDashboardEvent) });
     });
+  }
+
+  private async sendCode(ref: CandidateRef, nearest: string | null): Promise<void> {
+    const reply = { type: 'candidateCode' as const, cycle: ref.cycle, candidate: ref.candidate, nearest, code: null, raw: null, nearestCode: null };
+    let answer: CandidateCode;
+    try {
+      answer = this.actions.code ? await this.actions.code(ref, nearest) : { code: null, raw: null, nearestCode: null, message: 'this host does not serve code to the dashboard' };
+    } catch (error) {
+      answer = { ...reply, message: error instanceof Error ? error.message : String(error) };
+    }
+    if (this.disposed) return;
+    this.post({ ...reply, ...answer, message: answer.message?.slice(0, 4096) ?? null });
   }
 
   private async run(action: ActionResultMessage['action'], ref: CandidateRef, call: () => Promise<void>): Promise<void> {

@@ -35,6 +35,14 @@ function dependencies(ui: UiContext, documents: CandidateDocuments, review: Cand
       diff: (ref, nearest) => review.diff(address(ref), nearest),
       verdict: (ref, verdict) => review.verdict(address(ref), verdict),
       annotate: (ref, text, tags) => review.annotate(address(ref), text, tags),
+      code: async (ref, nearest) => {
+        const at = address(ref);
+        const code = session?.code.code(at.run, at.cycle, at.candidate) ?? null;
+        const raw = session?.code.raw(at.run, at.cycle, at.candidate) ?? null;
+        const read = nearest ? await documents.nearestCode(at.host, at.run, nearest) : null;
+        const problems = [code === null ? `${ref.candidate}: no code received yet` : null, read && 'error' in read ? read.error : null].filter((p) => p !== null);
+        return { code, raw, nearestCode: read && 'code' in read ? read.code : null, message: problems.length ? problems.join('; ') : null };
+      },
     },
     log: { warn: (message) => ui.log.warn(`dashboard: ${message}`) },
   };

@@ -182,3 +182,20 @@ test('the page has the strict CSP, a nonce on every script, and no inline script
   const hostile = dashboardHtml({ cspSource, nonce: 'n"><script>alert(1)</script>', scriptUri: 'x"><script>', styleUri: 'y' });
   assert.ok(!hostile.includes('"><script>'));
 });
+
+test('a code request is answered with the candidate, its raw reply and its neighbour; a failure says why', async () => {
+  const actions = {
+    ...recordingActions(),
+    code: async (ref: { candidate: string }, nearest: string | null) => {
+      if (ref.candidate === 'c1-0009') throw new Error('run r is not attached');
+      return { code: 'x = 1\n', raw: '```python\nx = 1\n```', nearestCode: nearest ? 'x = 2\n' : null, message: null };
+    },
+  };
+  const { controller, sent } = harness(new FakeSource([]), actions);
+  await controller.receive({ type: 'code', cycle: 1, candidate: 'c1-0000', nearest: 'c0-0004' });
+  await controller.receive({ type: 'code', cycle: 1, candidate: 'c1-0009', nearest: null });
+  assert.deepEqual(sent, [
+    { type: 'candidateCode', cycle: 1, candidate: 'c1-0000', nearest: 'c0-0004', code: 'x = 1\n', raw: '```python\nx = 1\n```', nearestCode: 'x = 2\n', message: null },
+    { type: 'candidateCode', cycle: 1, candidate: 'c1-0009', nearest: null, code: null, raw: null, nearestCode: null, message: 'run r is not attached' },
+  ]);
+});

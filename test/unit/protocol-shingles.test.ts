@@ -1,7 +1,7 @@
 // The shared 7-token shingles that explain a near-duplicate, and a candidate's facts in words.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sharedRuns, sharedShingles, shingles, tokenize } from '../../src/protocol/shingles';
+import { sharedRuns, sharedShingles, sharedSpans, shingles, tokenize } from '../../src/protocol/shingles';
 import { describeEvaluation, formatAccuracy, noveltyVerdict } from '../../src/protocol/candidateFacts';
 
 describe('shingles', () => {
@@ -28,6 +28,16 @@ describe('shingles', () => {
     assert.ok(result.shareOfLeft > 0.5 && result.shareOfLeft < 1);
     assert.deepEqual(sharedShingles(left, left).jaccard, 1);
     assert.deepEqual(sharedRuns(left, right), ['import torch class Net ( nn . Module ) : def forward ( self , x ) : return self .']);
+  });
+
+  it('locates the shared shingles in the source as merged character ranges, for highlighting', () => {
+    const left = 'import torch\nclass Net(nn.Module):\n    def forward(self, x):\n        return self.a(x)\n';
+    const right = 'import torch\nclass Net(nn.Module):\n    def forward(self, x):\n        return self.b(x)\n';
+    const spans = sharedSpans(left, right);
+    assert.equal(spans.length, 1);
+    assert.equal(left.slice(...(spans[0] as [number, number])), left.slice(0, left.indexOf('self.a') + 'self.'.length));
+    assert.deepEqual(sharedSpans(left, 'nothing in common here at all, no'), []);
+    assert.deepEqual(sharedSpans('x = 1', 'x = 1'), [[0, 5]]);
   });
 });
 

@@ -48,6 +48,7 @@ export class DashboardApp {
       onQuery: (query) => this.saveUi({ query }),
       onSelect: (selectedKey) => this.saveUi({ selectedKey }),
       post,
+      requestCode: (request) => channel.post(request),
       renderAllRows: options.renderMode === 'naive',
     });
     this.live = new LiveView();
@@ -97,6 +98,9 @@ export class DashboardApp {
         break;
       case 'actionResult':
         this.showActionResult(message);
+        return;
+      case 'candidateCode':
+        this.candidates.showCode(message);
         return;
     }
     if (this.options.renderMode === 'naive') this.renderAll();

@@ -1,10 +1,12 @@
 /**
  * The selected candidate explained: accuracy with the data and protocol behind it, the novelty verdict in words, why
- * it was selected, its attempts, training time and peak memory. Built from its row alone (the dashboard carries no
- * code). The per-step training loss of a candidate is not shown: the sandbox reports only the final numbers.
+ * it was selected, its attempts, training time and peak memory, from its row; and, from code the host sends on
+ * request, the shingles it shares with its nearest neighbour and its raw reply. The per-step training loss of a candidate is not shown: the sandbox reports only the final numbers.
  */
 import { formatAccuracy, formatMegabytes, noveltyVerdict, selectReasonText } from '../../../src/protocol/candidateFacts';
+import type { CandidateCodeMessage } from '../../../src/protocol/dashboard';
 import type { CandidateRow } from '../../../src/protocol/dashboardState';
+import { SHINGLE_WIDTH, sharedRuns, sharedShingles, sharedSpans } from '../../../src/protocol/shingles';
 import { h } from '../dom';
 import { formatCount, formatSeconds } from '../format';
 
@@ -36,4 +38,97 @@ export function renderDetailFacts(list: HTMLElement, row: CandidateRow | undefin
       h('dd', { text: value, dataset: { fact: label.toLowerCase().replace(/\s+/g, '-') } }),
     ]),
   );
+}
+
+/** Shared runs listed at most; a near-duplicate of boilerplate has dozens of short ones. */
+const MAX_RUNS = 12;
+
+/** What the pane asks the host for: the dashboard holds no code. */
+export interface CodeRequest {
+  readonly type: 'code';
+  readonly cycle: number;
+  readonly candidate: string;
+  readonly nearest: string | null;
+}
+
+/**
+ * Why the novelty filter scored a candidate against its nearest neighbour: the 7-token shingles they share (exact
+ * Jaccard, each side's share, the merged runs with their share), both codes with the shared parts highlighted, and
+ * the model's raw reply beside the extracted code when the reply held more. Asks the host for the code once per
+ * candidate and neighbour.
+ */
+export class CodeExplanation {
+  readonly element: HTMLElement;
+  private wanted: string | null = null;
+
+  constructor(private readonly request: (message: CodeRequest) => void) {
+    this.element = h('div', { className: 'code-explanation', dataset: { testid: 'code-explanation' } });
+  }
+
+  /** Follows the selected row: asks for its code when the row, its neighbour or its code's arrival changes. */
+  follow(row: CandidateRow | undefined): void {
+    const written = row !== undefined && row.status !== 'started' && row.status !== 'generating';
+    const want = row && written ? `${row.cycle}\u0000${row.id}\u0000${row.nearest ?? ''}` : null;
+    if (want === this.wanted) return;
+    this.wanted = want;
+    this.element.replaceChildren();
+    if (!row || !written) return;
+    this.element.replaceChildren(h('p', { className: 'message', text: 'Loading the code…' }));
+    this.request({ type: 'code', cycle: row.cycle, candidate: row.id, nearest: row.nearest });
+  }
+
+  /** Renders a `candidateCode` answer if it is for the candidate still selected (a late answer is dropped). */
+  show(answer: CandidateCodeMessage): void {
+    if (`${answer.cycle}\u0000${answer.candidate}\u0000${answer.nearest ?? ''}` !== this.wanted) return;
+    const parts: HTMLElement[] = [];
+    if (answer.message) parts.push(h('p', { className: 'message', text: answer.message, dataset: { testid: 'code-message' } }));
+    const code = answer.code;
+    if (code !== null && answer.nearest && answer.nearestCode !== null) parts.push(...sharedSummary(code, answer.nearest, answer.nearestCode));
+    const columns: HTMLElement[] = [];
+    if (code !== null) {
+      columns.push(codeColumn('Extracted code', code, answer.nearestCode, 'code-candidate'));
+      if (answer.nearest && answer.nearestCode !== null) columns.push(codeColumn(`Nearest: ${answer.nearest}`, answer.nearestCode, code, 'code-nearest'));
+      if (answer.raw !== null && answer.raw !== code) columns.push(codeColumn('Raw reply (as generated)', answer.raw, null, 'code-raw'));
+    }
+    if (columns.length) parts.push(h('div', { className: 'code-columns' }, columns));
+    this.element.replaceChildren(...parts);
+  }
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 100)} %`;
+}
+
+function sharedSummary(code: string, nearest: string, nearestCode: string): HTMLElement[] {
+  const shared = sharedShingles(code, nearestCode);
+  const summary = h('p', {
+    className: 'shared-summary',
+    dataset: { testid: 'shared-summary' },
+    text:
+      `${formatCount(shared.shared.length)} shared ${SHINGLE_WIDTH}-token shingles with ${nearest}: exact Jaccard ${shared.jaccard.toFixed(2)} ` +
+      `(the filter estimates it by MinHash) · ${percent(shared.shareOfLeft)} of this candidate's ${formatCount(shared.left)} shingles, ` +
+      `${percent(shared.shareOfRight)} of ${nearest}'s ${formatCount(shared.right)}`,
+  });
+  const runs = sharedRuns(code, nearestCode);
+  if (runs.length === 0) return [summary];
+  const items = runs.slice(0, MAX_RUNS).map((run) => {
+    // A run of n tokens holds n - width + 1 shingles (one, when the code is shorter than a shingle).
+    const count = Math.max(1, run.split(' ').length - SHINGLE_WIDTH + 1);
+    return h('li', {}, [h('code', { text: run }), h('span', { className: 'share', text: ` ${percent(shared.left ? count / shared.left : 0)}` })]);
+  });
+  const more = runs.length > MAX_RUNS ? [h('li', { className: 'message', text: `and ${runs.length - MAX_RUNS} shorter runs` })] : [];
+  return [summary, h('ol', { className: 'shared-runs', dataset: { testid: 'shared-runs' } }, [...items, ...more])];
+}
+
+/** One code with the parts it shares with `other` marked (nothing marked when there is no other). */
+function codeColumn(title: string, code: string, other: string | null, testId: string): HTMLElement {
+  const pre = h('pre', { className: 'code', dataset: { testid: testId } });
+  let at = 0;
+  for (const [start, end] of other === null ? [] : sharedSpans(code, other)) {
+    if (start > at) pre.appendChild(document.createTextNode(code.slice(at, start)));
+    pre.appendChild(h('mark', { text: code.slice(start, end) }));
+    at = end;
+  }
+  if (at < code.length) pre.appendChild(document.createTextNode(code.slice(at)));
+  return h('div', { className: 'code-column' }, [h('h4', { text: title }), pre]);
 }

@@ -11,7 +11,8 @@ import { button, dropdown, textField, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatJaccard, formatPercent, formatSeconds } from '../format';
 import { CANDIDATE_LABELS, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
-import { renderDetailFacts } from './candidateDetail';
+import { CodeExplanation, renderDetailFacts, type CodeRequest } from './candidateDetail';
+import type { CandidateCodeMessage } from '../../../src/protocol/dashboard';
 
 const ROW_HEIGHT = 26;
 /** Rows rendered beyond the visible ones, so a fast scroll does not show blanks. */
@@ -52,6 +53,8 @@ export interface CandidatesViewOptions {
   readonly onQuery: (query: CandidateQuery) => void;
   readonly onSelect: (key: string | null) => void;
   readonly post: (action: CandidateAction) => void;
+  /** Asks the host for the selected candidate's code and its neighbour's (the detail pane's explanation). */
+  readonly requestCode?: (request: CodeRequest) => void;
   /** Render every matching row instead of a window: the benchmark's naive baseline, never the default. */
   readonly renderAllRows?: boolean;
 }
@@ -68,6 +71,7 @@ export class CandidatesView {
   private readonly detailTitle: HTMLElement;
   private readonly detailMessage: HTMLElement;
   private readonly detailFacts: HTMLElement;
+  private readonly explanation: CodeExplanation;
   private readonly annotationField: HTMLElement & { value: string };
   private readonly tagsField: HTMLElement & { value: string };
   private table: CandidateTable = { rows: [], index: new Map() };
@@ -137,6 +141,7 @@ export class CandidatesView {
     this.detailTitle = h('h3', { text: 'No candidate selected' });
     this.detailMessage = h('p', { className: 'message' });
     this.detailFacts = h('dl', { className: 'facts', dataset: { testid: 'candidate-facts' } });
+    this.explanation = new CodeExplanation((request) => this.options.requestCode?.(request));
     this.annotationField = textField('Annotation', () => undefined, { placeholder: 'Annotation', testId: 'annotation-text' });
     this.tagsField = textField('Tags', () => undefined, { placeholder: 'tags, comma separated', testId: 'annotation-tags' });
     this.detail = h('div', { className: 'detail', dataset: { testid: 'candidate-detail' } }, [
@@ -155,6 +160,7 @@ export class CandidatesView {
         this.tagsField,
         button('Save note', () => this.saveAnnotation(), { testId: 'annotation-save' }),
       ]),
+      this.explanation.element,
     ]);
 
     this.element = h('section', { className: 'view candidates-view' }, [
@@ -299,11 +305,18 @@ export class CandidatesView {
       setText(this.detailTitle, 'No candidate selected — click a row or use the arrow keys.');
       setText(this.detailMessage, '');
       renderDetailFacts(this.detailFacts, undefined);
+      this.explanation.follow(undefined);
       return;
     }
     renderDetailFacts(this.detailFacts, row);
+    this.explanation.follow(row);
     setText(this.detailTitle, `Cycle ${row.cycle} · ${row.id} · ${row.status}${row.verdict ? ` · ${row.verdict}ed` : ''}`);
     setText(this.detailMessage, [row.message, row.nearest ? `nearest: ${row.nearest}` : null].filter(Boolean).join(' — '));
+  }
+
+  /** The host's answer to the detail pane's code request. */
+  showCode(answer: CandidateCodeMessage): void {
+    this.explanation.show(answer);
   }
 
   private select(key: string | null, focusAnnotation = false): void {
