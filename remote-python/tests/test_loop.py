@@ -208,3 +208,61 @@ def test_two_cycle_loop_with_the_real_stages_on_cpu(tmp_path, shared_tiny_llama)
     assert info["previous_adapter"] == store.adapter(1).dir  # cycle 2 continued cycle 1's adapter
     progress = [e for e in events if e.kind == "finetune.progress"]
     assert {e.data["cycle"] for e in progress} == {1, 2}
+
+
+HUMAN_CODE = "import torch\nclass Net:\n    written_by = 'a person'\n"
+
+
+def test_human_candidates_go_through_the_same_steps_and_enter_the_fine_tuning_set(tmp_path):
+    config = small_config(cycles=2, candidates=4, selection={"threshold": 0.0, "fallback_threshold": 0.0})
+    submitted = {}
+
+    def submit(name, cycle):
+        # One while cycle 1 generates (it joins cycle 1), one after its generation (it waits for cycle 2).
+        if name == "generation" and cycle == 1 and "during" not in submitted:
+            with open_run(tmp_path / "r", config) as other:
+                submitted["during"] = other.submit_candidate(HUMAN_CODE, "c1-0000", "current", 4)[0].id
+        if name == "before-selection" and cycle == 1:
+            with open_run(tmp_path / "r", config) as other:
+                late = HUMAN_CODE + "# later\n"
+                submitted["late"] = other.submit_candidate(late, None, "current", 4)[0].id
+
+    store, stages, result = run_loop(tmp_path / "r", config, LoopHooks(checkpoint=submit))
+    assert result == "completed" and submitted == {"during": "c1-0004", "late": "c2-0004"}
+    during, late = store.candidate("c1-0004"), store.candidate("c2-0004")
+    for c in (during, late):
+        assert (c.origin, c.status, c.eval_outcome, c.selected) == ("human", "evaluated", "ok", True)
+    assert during.parent == "c1-0000" and late.parent is None
+    # They do not take the model's slots: each cycle still generated its four.
+    for cycle in (1, 2):
+        assert sorted(c.index for c in store.candidates(cycle) if c.origin == "model") == [0, 1, 2, 3]
+    events = [e for e in store.events_since(0, limit=10_000) if e.data.get("candidate") == "c1-0004"]
+    assert [e.kind for e in events] == [
+        "candidate.started",
+        "candidate.generated",
+        "candidate.validated",
+        "candidate.novelty",
+        "candidate.evaluated",
+    ]
+    for e in events:
+        assert (e.data["origin"], e.data["parent"]) == ("human", "c1-0000")
+        assert_server_message(e.to_wire(store.run_id))
+    model_event = next(e for e in store.events_since(0, limit=10_000) if e.kind == "candidate.evaluated")
+    assert "origin" not in model_event.data
+    # The fine-tune of cycle 1 trained on it, built as the model's pairs are.
+    (c1, pairs1, _), _ = stages.finetune_calls
+    assert pairs1 == 1 + sum(1 for c in store.candidates(1) if c.selected)
+    assert "c1-0004" in {c.id for c in store.training_candidates(1)}
+
+
+def test_a_human_duplicate_is_held_by_the_novelty_gate_and_a_broken_one_fails_validation(tmp_path):
+    from scripted_stages import SEED_CODE
+
+    config = small_config(cycles=1, candidates=2, selection={"threshold": 0.0, "fallback_threshold": 0.0})
+    store = open_run(tmp_path / "r", config)
+    duplicate = store.submit_candidate(SEED_CODE, None, "current", 2)[0].id
+    broken = store.submit_candidate("def broken(:\n", None, "current", 2)[0].id
+    store, _, _ = run_loop(tmp_path / "r", config)
+    dup = store.candidate(duplicate)
+    assert (dup.status, dup.novel, dup.let_through, dup.selected) == ("checked", False, False, False)
+    assert (store.candidate(broken).status, store.candidate(broken).outcome) == ("invalid", "syntax_error")

@@ -219,12 +219,55 @@ def test_a_version_1_store_gains_the_adapter_retention_columns_and_keeps_its_ada
         db.execute("CREATE TABLE v1 AS SELECT cycle, id, dir, steps, loss, seconds, pairs FROM adapters")
         db.execute("DROP TABLE adapters")
         db.execute("ALTER TABLE v1 RENAME TO adapters")
+        _drop_candidate_origin(db)
     db.close()
     _set_schema_version(run_dir, 1)
     with RunStore(run_dir) as upgraded:
-        assert upgraded._schema_version() == 2
+        assert upgraded._schema_version() == 3
         (adapter,) = upgraded.adapters()
         assert (adapter.id, adapter.steps, adapter.keep, adapter.deleted) == ("cycle-1", 3, False, False)
         event = upgraded.set_adapter_keep(1, True)
         assert event.kind == "adapter.kept" and upgraded.adapter(1).keep
         assert_server_message(event.to_wire(upgraded.run_id))
+
+
+def _drop_candidate_origin(db: sqlite3.Connection) -> None:
+    # The candidates table as versions 1 and 2 wrote it: no origin / parent.
+    db.execute("ALTER TABLE candidates DROP COLUMN origin")
+    db.execute("ALTER TABLE candidates DROP COLUMN parent")
+
+
+def test_a_version_2_store_gains_candidate_origin_and_its_candidates_read_as_the_models(tmp_path):
+    run_dir = tmp_path / "old"
+    with open_run(run_dir, load_config(preset="demo")) as s:
+        s.start_cycle(1, 1, None)
+        s.start_candidate(1, 0)
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    with db:
+        _drop_candidate_origin(db)
+    db.close()
+    _set_schema_version(run_dir, 2)
+    with RunStore(run_dir) as upgraded:
+        assert upgraded._schema_version() == 3
+        (c,) = upgraded.candidates(1)
+        assert (c.origin, c.parent) == ("model", None)
+
+
+def test_a_submitted_candidate_is_stored_as_generated_and_human_written_with_its_parent(store):
+    store.start_cycle(1, 2, None)
+    parent, _ = store.start_candidate(1, 0)
+    record, events = store.submit_candidate("code\n", parent, "current", first_index=2)
+    assert (record.id, record.cycle, record.index, record.status) == ("c1-0002", 1, 2, "generated")
+    assert (record.origin, record.parent, record.code) == ("human", parent, "code\n")
+    assert [e.kind for e in events] == ["candidate.started", "candidate.generated"]
+    for event in events:
+        assert event.data["origin"] == "human" and event.data["parent"] == parent
+        assert_server_message(event.to_wire(store.run_id))
+    again, _ = store.submit_candidate("other\n", None, "current", first_index=2)
+    assert again.id == "c1-0003" and again.parent is None
+    # Past generating, 'current' goes to the next cycle; 'next' always does.
+    store.set_cycle_stage(1, "evaluating")
+    assert store.submit_candidate("x\n", None, "current", first_index=2)[0].cycle == 2
+    assert store.submit_candidate("x\n", None, "next", first_index=2)[0].id == "c2-0003"
+    with pytest.raises(NotFound):
+        store.submit_candidate("x\n", "c9-0000", "current", first_index=2)

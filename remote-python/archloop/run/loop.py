@@ -258,7 +258,8 @@ class RunLoop:
         started = time.perf_counter()
         novelty = self._novelty_index().query(code)
         signature = self.stages.signature(code)
-        let_through = not novelty.novel and self.config.novelty.check_at_generation
+        # The model's duplicates were already re-sampled at generation; a person's were not, so the gate holds.
+        let_through = not novelty.novel and self.config.novelty.check_at_generation and record.origin == "model"
         self.store.candidate_novelty(cid, novelty.max_jaccard, novelty.nearest, novelty.novel, signature, let_through)
         # A reject that came while it was generating keeps it out of the corpus (later ones rebuild the index).
         current = self.store.candidate(cid)
@@ -280,7 +281,18 @@ class RunLoop:
 
     # ---- evaluate ----------------------------------------------------------------------------------------------
 
+    def _check_submitted(self, cycle: int) -> None:
+        """Validate and measure candidates a person submitted while the cycle was generating (candidate.submit
+        stores them as generated; the store puts later ones in the next cycle, whose generation checks them)."""
+        clock = _StageClock()
+        for c in self.store.candidates(cycle):
+            if c.status in ("generated", "validated"):
+                self._check_candidate(cycle, c.id, clock)
+        for name, seconds in clock.seconds.items():
+            self.store.add_stage_seconds(cycle, name, seconds)
+
     def _evaluate(self, cycle: int) -> bool:
+        self._check_submitted(cycle)
         jobs = [
             EvalJob(c.id, c.code, self._candidate_seed(c))
             for c in self.store.candidates(cycle)

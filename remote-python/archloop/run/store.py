@@ -26,7 +26,7 @@ from typing import Any
 
 DB_NAME = "run.sqlite"
 # The layout this code writes. A store of an older version is upgraded on open by MIGRATIONS; a newer one is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 # Run states exactly as the wire protocol's RunState.
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS candidates (
   eval_outcome TEXT, eval_message TEXT,
   verdict TEXT, annotation TEXT, tags TEXT NOT NULL DEFAULT '[]',
   selected INTEGER NOT NULL DEFAULT 0, select_reason TEXT,
+  origin TEXT NOT NULL DEFAULT 'model', parent TEXT,
   UNIQUE (cycle, idx)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -80,9 +81,15 @@ def _v1_adapter_retention(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE adapters ADD COLUMN deleted_at REAL")
 
 
+def _v2_candidate_origin(db: sqlite3.Connection) -> None:
+    # Version 3: a candidate is written by the model or by a person (candidate.submit), with the one it came from.
+    db.execute("ALTER TABLE candidates ADD COLUMN origin TEXT NOT NULL DEFAULT 'model'")
+    db.execute("ALTER TABLE candidates ADD COLUMN parent TEXT")
+
+
 # MIGRATIONS[n] upgrades a store from schema version n to n + 1, inside the transaction that then records n + 1 (so
 # a step uses execute(), never executescript(), which would commit half-way).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_adapter_retention}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_adapter_retention, 2: _v2_candidate_origin}
 
 
 class NotFound(KeyError):
@@ -147,6 +154,8 @@ class CandidateRecord:
     tags: list[str] = field(default_factory=list)
     selected: bool = False
     select_reason: str | None = None
+    origin: str = "model"  # 'human': submitted from the editor (candidate.submit)
+    parent: str | None = None  # the candidate a human-written one was edited from
 
 
 @dataclass(frozen=True)
@@ -579,6 +588,55 @@ class RunStore:
             event = self._append(events, "candidate.started", {"cycle": cycle, "candidate": cid, "index": index})
         return cid, event
 
+    def submit_candidate(
+        self, code: str, parent: str | None, prefer: str, first_index: int
+    ) -> tuple[CandidateRecord, list[StoredEvent]]:
+        """Store a human-written candidate as generated, in one transaction with its two events.
+
+        It joins the current cycle while that is still generating (validation and novelty run then too) when
+        `prefer` is 'current', else the next cycle; its index is at least `first_index` (the model's slots are
+        below it, so it never takes one of `candidates_per_cycle`). The loop validates it like the model's.
+        """
+        if prefer not in ("current", "next"):
+            raise ValueError(f"cycle must be 'current' or 'next', got {prefer!r}")
+        with self._tx() as events:
+            if parent is not None:
+                self._require_candidate(parent, None)
+            current = self.current_cycle()
+            record = self.cycle(current) if current else None
+            if record is None:
+                cycle = max(current, 1)  # no cycle started yet: the first one takes it
+            elif prefer == "current" and record.stage == "generating":
+                cycle = current
+            else:
+                cycle = current + 1
+            row = self._db.execute("SELECT MAX(idx) FROM candidates WHERE cycle = ?", (cycle,)).fetchone()
+            index = max(first_index, 0 if row[0] is None else int(row[0]) + 1)
+            cid = candidate_id(cycle, index)
+            self._db.execute(
+                "INSERT INTO candidates (id, cycle, idx, status, code, attempts, tokens, gen_seconds, origin, parent) "
+                "VALUES (?, ?, ?, 'generated', ?, 1, 0, 0, 'human', ?)",
+                (cid, cycle, index, code, parent),
+            )
+            provenance = {"origin": "human", "parent": parent}
+            self._append(events, "candidate.started", {**provenance, "cycle": cycle, "candidate": cid, "index": index})
+            self._append(
+                events,
+                "candidate.generated",
+                {
+                    **provenance,
+                    "cycle": cycle,
+                    "candidate": cid,
+                    "code": code,
+                    "attempts": 1,
+                    "tokens": 0,
+                    "seconds": 0,
+                },
+            )
+        stored = self.candidate(cid)
+        assert stored is not None
+        return stored, list(events)
+
     def candidate_generated(
         self, cid: str, code: str, attempts: int, tokens: int, seconds: float, raw: str | None = None
     ) -> StoredEvent:
@@ -595,6 +653,7 @@ class RunStore:
                 events,
                 "candidate.generated",
                 {
+                    **self._provenance(cid),
                     "cycle": cycle,
                     "candidate": cid,
                     "code": code,
@@ -628,6 +687,7 @@ class RunStore:
                 events,
                 "candidate.validated",
                 {
+                    **self._provenance(cid),
                     "cycle": cycle,
                     "candidate": cid,
                     "ok": ok,
@@ -653,6 +713,7 @@ class RunStore:
                 events,
                 "candidate.novelty",
                 {
+                    **self._provenance(cid),
                     "cycle": cycle,
                     "candidate": cid,
                     "maxJaccard": min(1.0, max(0.0, max_jaccard)),
@@ -702,6 +763,7 @@ class RunStore:
                 events,
                 "candidate.evaluated",
                 {
+                    **self._provenance(cid),
                     "cycle": cycle,
                     "candidate": cid,
                     "outcome": outcome,
@@ -734,6 +796,13 @@ class RunStore:
             return self._append(
                 events, "candidate.annotated", {"cycle": cycle, "candidate": cid, "text": text, "tags": tags}
             )
+
+    def _provenance(self, cid: str) -> dict[str, Any]:
+        """What a human-written candidate's events add (origin and parent); nothing for the model's."""
+        row = self._db.execute("SELECT origin, parent FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None or row["origin"] == "model":
+            return {}
+        return {"origin": row["origin"], "parent": row["parent"]}
 
     def _require_candidate(self, cid: str, status: str | None) -> int:
         row = self._db.execute("SELECT cycle, status FROM candidates WHERE id = ?", (cid,)).fetchone()
@@ -782,6 +851,8 @@ class RunStore:
             tags=json.loads(row["tags"]),
             selected=bool(row["selected"]),
             select_reason=row["select_reason"],
+            origin=row["origin"],
+            parent=row["parent"],
         )
 
     def training_candidates(self, up_to_cycle: int) -> list[CandidateRecord]:

@@ -103,6 +103,7 @@ Method = Literal[
     "run.status",
     "runs.list",
     "adapter.keep",
+    "candidate.submit",
 ]
 # The schema is the authority; tests check that these tuples list exactly its kinds and methods.
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
