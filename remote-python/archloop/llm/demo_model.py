@@ -18,7 +18,6 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import random
 import re
 import shutil
@@ -34,6 +33,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from archloop.cache import cache_root
+from archloop.evaluation.executor import idle_cores
 from archloop.llm.demo_corpus import family_corpus
 from archloop.llm.finetune import IGNORE_INDEX, EncodedExample, collate, encode_pair
 from archloop.llm.prompts import SIMPLE_CHAT_TEMPLATE, render_prompt, training_pair
@@ -303,12 +303,7 @@ def _threads_for_idle_cores() -> Iterator[None]:
     while other processes hold the cores: measured here at load 11 on 2 cores, 1 thread trained 4x faster than 2.
     """
     before = torch.get_num_threads()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform: assume idle
-        load = 0.0
-    idle = max(1, round((os.cpu_count() or 1) - load))
-    torch.set_num_threads(min(before, idle))
+    torch.set_num_threads(min(before, idle_cores()))
     try:
         yield
     finally:
