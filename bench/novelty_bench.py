@@ -8,6 +8,9 @@ way a run's accepted generations descend from each other. Queries are half near-
 mutation) and half fresh, heavily mutated seeds.
 
 Measured per candidate:
+- The loop's query (`MinHashIndex.query_or_nearest`: LSH, then the exact nearest stored code when LSH names none)
+  against the same query as it was before (LSH, then the plain scan of every full signature), in CPU time, with
+  how often both name the same nearest key and Jaccard.
 - LSH: `MinHashIndex.query(code)`, everything included (tokenise, shingle, MinHash, LSH lookup, score candidates).
 - Baselines on the same data, each answering "highest Jaccard against every stored code":
   exact Jaccard of shingle sets pair by pair (`np.intersect1d` per stored code), exact Jaccard as one sparse
@@ -217,6 +220,9 @@ class Row:
     lsh_cpu_ms: float
     baselines: dict[str, tuple[float, int]]  # name -> (mean ms per query, queries timed)
     agreement: tuple[int, int]  # (queries where the LSH verdict matches exact brute force, queries compared)
+    loop_ms: tuple[float, float]  # the loop's query (LSH, then the nearest when LSH names none): before, now (CPU)
+    loop_fallbacks: int  # queries where LSH named no key, so the nearest-neighbour scan ran
+    loop_same: int  # queries where both paths name the same nearest key with the same Jaccard
     disagreements: tuple[int, int, int]  # (duplicates LSH let through, novel ones it flagged, of both: within 0.05)
 
 
@@ -242,6 +248,15 @@ def run_size(
         verdicts.append(result)
     # CPU time excludes waiting for a core, which wall-clock time on a shared machine does not.
     lsh_cpu_ms = 1000 * (time.process_time() - cpu_start) / len(queries)
+
+    loop_before, loop_now, fallbacks, same = [], [], 0, 0
+    for query in queries:
+        elapsed_before, before = timed_cpu(lambda query=query: loop_query_before(index, query))
+        elapsed_now, now = timed_cpu(lambda query=query: index.query_or_nearest(query))
+        loop_before.append(elapsed_before)
+        loop_now.append(elapsed_now)
+        fallbacks += before[2]
+        same += (before[0], before[1]) == (now.nearest, now.max_jaccard)
 
     shingler = index.shingler
     query_sets = [shingler.shingle_hashes(query) for query in queries]
@@ -306,7 +321,26 @@ def run_size(
         baselines=baselines,
         agreement=(agree, len(exact_by_query)),
         disagreements=(len(missed), len(extra), near),
+        loop_ms=(1000 * statistics.mean(loop_before), 1000 * statistics.mean(loop_now)),
+        loop_fallbacks=fallbacks,
+        loop_same=same,
     )
+
+
+def timed_cpu(function: Callable[[], object]) -> tuple[float, object]:
+    # CPU time: the loop-query comparison should not depend on who else shares the cores.
+    start = time.process_time()
+    result = function()
+    return time.process_time() - start, result
+
+
+def loop_query_before(index: MinHashIndex, code: str) -> tuple[str | None, float, bool]:
+    """The loop's query as it was: LSH, then when it names no key, the plain scan of every full signature."""
+    result = index.query(code)
+    if result.nearest is not None:
+        return result.nearest, result.max_jaccard, False
+    closest = index.nearest_exhaustive(index.shingler.signature(code))
+    return (*closest, True) if closest else (None, 0.0, True)
 
 
 def print_table(rows: Sequence[Row]) -> None:
@@ -388,6 +422,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {size:,} stored: measured in {time.perf_counter() - start:.1f}s", flush=True)
     print_table(rows)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(
+        "\n| stored | loop query before, CPU ms | loop query now, CPU ms | before / now | LSH named none | same answer |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        before, now = row.loop_ms
+        print(
+            f"| {row.size:,} | {before:.2f} | {now:.2f} | {before / now:.1f}x | {row.loop_fallbacks}/{len(queries)} "
+            f"| {row.loop_same}/{len(queries)} |"
+        )
     print(
         "\nLSH query = tokenise + shingle + MinHash + LSH lookup + score candidates. Ratios are baseline / LSH mean."
         "\n[n] = queries the baseline was timed on (the rest of the table uses all queries)."

@@ -56,22 +56,15 @@ from archloop.run.stages import (
 class _MinHashNovelty:
     def __init__(self, settings: NoveltySettings) -> None:
         self._index = MinHashIndex(settings)
-        self._threshold = settings.threshold
 
     def add(self, key: str, code: str) -> None:
         self._index.add(key, code)
 
     def query(self, code: str) -> Novelty:
-        result = self._index.query(code)
-        if result.nearest is not None:
-            return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
-        # LSH found no near-duplicate: still name the closest stored net (exhaustive: ~20 ms at 10^5 nets here), so the
+        # When LSH finds no near-duplicate this still names the closest stored net (exact over all of them), so the
         # editor can diff against it and the dashboard shows a real score instead of 0.
-        closest = self._index.nearest(code)
-        if closest is None:
-            return Novelty(0.0, None, True)
-        key, jaccard = closest
-        return Novelty(jaccard, key, jaccard < self._threshold)
+        result = self._index.query_or_nearest(code)
+        return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
 
 
 @dataclasses.dataclass(frozen=True)
