@@ -54,6 +54,12 @@ class RunSettings:
         non_negative(),
         "free space (MB) the run folder's disk must have before each stage that writes, else the run ends (0 = off)",
     )
+    # Checked between batches and stages; reaching one ends the run with run.finished reason 'budget' (0 = none).
+    budget_gpu_hours: float = setting(
+        0.0, non_negative(), "device hours (generation + evaluation + fine-tune; CPU-hours on a host without a GPU)"
+    )
+    budget_tokens: int = setting(0, non_negative(), "tokens generated plus tokens fine-tuned on")
+    budget_wall_hours: float = setting(0.0, non_negative(), "hours the loop spends working (pauses excluded)")
 
 
 @dataclass(frozen=True)

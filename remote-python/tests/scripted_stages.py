@@ -146,7 +146,8 @@ class ScriptedStages:
             json.dumps({"pairs": len(pairs), "previous": None if previous_adapter is None else str(previous_adapter)})
         )
         self.finetune_calls.append((cycle, len(pairs), None if previous_adapter is None else previous_adapter.name))
-        return FinetuneOutcome(steps, 1.0 / steps, 0.01, False)
+        tokens = sum(len(prompt) + len(code) for prompt, code in pairs) // 4  # one token per 4 characters
+        return FinetuneOutcome(steps, 1.0 / steps, 0.01, False, tokens=tokens)
 
     def close(self) -> None:
         return None

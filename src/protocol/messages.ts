@@ -34,6 +34,7 @@ export const Outcome = z.enum([
   'crashed',
   'output_limit',
   'proxy_violation',
+  'too_many_params',
 ]);
 export type Outcome = z.infer<typeof Outcome>;
 
@@ -79,6 +80,42 @@ export const CycleStats = z.object({
   stageSeconds: z.record(z.string().max(64), Seconds),
 });
 export type CycleStats = z.infer<typeof CycleStats>;
+
+/** Where device time was spent: GPU-seconds on a GPU, CPU-seconds on a host without one. */
+export const DeviceKind = z.enum(['gpu', 'cpu']);
+export type DeviceKind = z.infer<typeof DeviceKind>;
+
+/** The pairs an adapter was trained on, counted by where each came from. */
+export const TrainingOrigins = z.object({
+  lemur: Count,
+  seed: Count,
+  selected: Count,
+  /** Accepted by a person (a verdict, or a net written in the editor), whether or not the rule selected it. */
+  accepted: Count,
+});
+export type TrainingOrigins = z.infer<typeof TrainingOrigins>;
+
+/**
+ * What one cycle spent, per stage. Device-seconds are the time the LLM (generation, fine-tune) or a candidate's
+ * training held its device; `llmDevice`/`evalDevice` say whether that is GPU or CPU time.
+ */
+export const CycleCost = z.object({
+  llmDevice: DeviceKind,
+  evalDevice: DeviceKind,
+  generation: z.object({ seconds: Seconds, tokens: Count }),
+  validation: z.object({ seconds: Seconds }),
+  novelty: z.object({ seconds: Seconds, checked: Count, novel: Count }),
+  evaluation: z.object({ seconds: Seconds, deviceSeconds: Seconds, evaluated: Count }),
+  finetune: z.object({ seconds: Seconds, tokens: Count, pairs: Count }),
+  /** Generation + evaluation + fine-tune device time. */
+  deviceSeconds: Seconds,
+  /** Tokens generated plus tokens fine-tuned on. */
+  tokens: Count,
+  /** Novel nets (not let through) at >= 40 % accuracy, and the device time spent per one (null with none). */
+  novel40: Count,
+  deviceSecondsPerNovel40: Seconds.nullable(),
+});
+export type CycleCost = z.infer<typeof CycleCost>;
 
 // ---- hello -----------------------------------------------------------------------------------------------------
 
@@ -138,6 +175,8 @@ export const CandidateGeneratedEvent = event('candidate.generated', {
   attempts: z.int().min(1),
   tokens: Count,
   seconds: Seconds,
+  /** The adapter (cycle-N) that wrote it; null for the base model (absent in runs recorded before). */
+  adapter: Id.nullable().optional(),
   ...provenance,
 });
 /**
@@ -162,10 +201,12 @@ export const CandidateValidatedEvent = event('candidate.validated', {
   message: Text.nullable(),
   line: z.int().min(0).nullable(),
   params: Count.nullable(),
-  ...provenance,
+  /** Seconds its validation took. */
+  seconds: Seconds.optional(),
   /** The layer graph of a net that passed (absent on failures and on runs recorded before); truncated past the cap. */
   layers: z.array(LayerNode).max(MAX_LAYER_NODES).optional(),
   layersTruncated: z.boolean().optional(),
+  ...provenance,
 });
 export const CandidateNoveltyEvent = event('candidate.novelty', {
   ...candidateRef,
@@ -190,6 +231,9 @@ export const CandidateEvaluatedEvent = event('candidate.evaluated', {
   /** The evaluation protocol (the paper's or the fast proxy) and how many epochs it trained. */
   protocol: EvalProtocolName.optional(),
   epochs: z.int().min(1).optional(),
+  /** The device it trained on and the time it held it (train + test): GPU-seconds on a GPU, else CPU-seconds. */
+  device: DeviceKind.optional(),
+  deviceSeconds: Seconds.optional(),
   ...provenance,
 });
 export const CandidateVerdictEvent = event('candidate.verdict', { ...candidateRef, verdict: Verdict.nullable() });
@@ -218,9 +262,18 @@ export const FinetuneDoneEvent = event('finetune.done', {
   steps: Count,
   loss: z.number().nullable(),
   seconds: Seconds,
+  /** Tokens trained on (every epoch's, padding excluded). */
+  tokens: Count.optional(),
+  /** The pairs it was trained on, by origin. */
+  pairsByOrigin: TrainingOrigins.optional(),
 });
-export const CycleFinishedEvent = event('cycle.finished', { cycle: Cycle, stats: CycleStats });
-export const RunFinishedEvent = event('run.finished', { reason: z.enum(['completed', 'stopped']), cycles: Count });
+export const CycleFinishedEvent = event('cycle.finished', { cycle: Cycle, stats: CycleStats, cost: CycleCost.optional() });
+/** 'budget': a `[run] budget_*` was reached; `detail` names it ("budget: 2 GPU-hours reached after 2.01 h"). */
+export const RunFinishedEvent = event('run.finished', {
+  reason: z.enum(['completed', 'stopped', 'budget']),
+  cycles: Count,
+  detail: Text.optional(),
+});
 /** The run was paused: it waits before its next step until resumed or stopped. */
 export const RunPausedEvent = event('run.paused', {});
 /** The run runs again: resumed after a pause, or started again after it had stopped, finished or failed. */

@@ -66,6 +66,7 @@ class FinetuneResult:
     cancelled: bool
     examples: int
     skipped_examples: int
+    tokens: int = 0  # tokens the steps trained on (padding excluded), for the run's cost accounting
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def finetune(
     peft_model.train()
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    step, loss_value, cancelled = 0, float("nan"), False
+    step, loss_value, cancelled, tokens = 0, float("nan"), False, 0
     loop_started = time.perf_counter()
     batches = _batches(usable, settings, rng)
     with cpu_threads(peft_model, target):
@@ -186,6 +187,7 @@ def finetune(
                     cancelled = True
                     break
                 batch = {k: v.to(target) for k, v in collate(next(batches), pad_id).items()}
+                tokens += int(batch["attention_mask"].sum())
                 with torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=bf16):
                     loss = peft_model(**batch).loss
                 (loss / settings.grad_accum).backward()
@@ -203,7 +205,9 @@ def finetune(
                 on_progress(step, total, loss_value, elapsed / step * (total - step))
     skipped = len(examples) - len(usable)
     if cancelled:
-        return FinetuneResult(None, step, loss_value, time.perf_counter() - started, True, len(usable), skipped)
+        return FinetuneResult(
+            None, step, loss_value, time.perf_counter() - started, True, len(usable), skipped, tokens=tokens
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(str(out))
@@ -218,7 +222,7 @@ def finetune(
         "seed": seed,
     }
     (out / ADAPTER_INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
-    return FinetuneResult(out, step, loss_value, time.perf_counter() - started, False, len(usable), skipped)
+    return FinetuneResult(out, step, loss_value, time.perf_counter() - started, False, len(usable), skipped, tokens)
 
 
 def _with_adapter(

@@ -373,7 +373,7 @@ class LlmStages:
             quantization=self.config.model.quantization,
         )
         loss = result.final_loss if result.final_loss == result.final_loss else None  # NaN: no step was taken
-        return FinetuneOutcome(result.steps, loss, result.seconds, result.cancelled)
+        return FinetuneOutcome(result.steps, loss, result.seconds, result.cancelled, tokens=result.tokens)
 
     def close(self) -> None:
         self._release_model()

@@ -9,6 +9,9 @@ Failures: a bad candidate is a classified outcome, never an exception. An except
 model that will not load, too little free disk before a stage that writes) is recorded as a fatal run.error and
 re-raised as LoopError for the daemon to report.
 
+Costs and budgets (run/costs.py): each cycle.finished carries what the cycle spent; between batches and stages the
+loop checks the `[run] budget_*` caps, and one reached ends the run with run.finished reason 'budget'.
+
 Disk: each finished cycle deletes the adapters retention no longer keeps (run/hygiene.py).
 """
 
@@ -25,6 +28,7 @@ from typing import Any
 from archloop.cache import cache_root
 from archloop.config import RunConfig
 from archloop.corpus.lemur import LemurSet, build_lemur_set
+from archloop.run.costs import Devices, budget_reason, cycle_cost
 from archloop.run.hygiene import ADAPTERS_DIR, DiskFree, LowDiskError, check_free_disk, disk_free_bytes, prune_adapters
 from archloop.run.selection import SelectionRule, cycle_stats, select_candidates
 from archloop.run.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
@@ -89,6 +93,11 @@ class RunLoop:
         self._seed_signatures: set[str] | None = None
         self._seed_pair_cache: list[tuple[str, str]] | None = None
         self._lemur: LemurSet | None = None
+        self._seed_origins = {"seed": 0, "lemur": 0}
+        self._devices: Devices | None = None
+        # Set once a budget is reached (read by the executor's stop predicate, from its own threads).
+        self._budget_hit: str | None = None
+        self._writer: str | None = None  # the adapter generating the current cycle (None: the base model)
 
     # ---- driving -----------------------------------------------------------------------------------------------
 
@@ -106,6 +115,9 @@ class RunLoop:
             if self.hooks.should_stop():
                 self.store.run_finished("stopped", done, "stopped")
                 return "stopped"
+            if self._over_budget():
+                self.store.run_finished("budget", done, "stopped", detail=self._budget_hit)
+                return "budget"
             if done >= info.target_cycles:
                 self.store.run_finished("completed", done, "finished")
                 return "completed"
@@ -144,11 +156,25 @@ class RunLoop:
         # The next cycle to run is the first unfinished one: the adapter it continues from is never deleted.
         prune_adapters(self.store, self.config.sft.keep_adapters, self.store.finished_cycles() + 1)
 
-    def _stopping(self) -> bool:
-        if self.hooks.should_stop():
+    def _stopping(self, clock: _StageClock | None = None) -> bool:
+        """At a safe point: a stop asked for, or a budget reached (the run then ends with its reason)."""
+        if self.hooks.should_stop() or self._over_budget(clock):
             return True
         self.hooks.wait_if_paused()
         return self.hooks.should_stop()
+
+    def devices(self) -> Devices:
+        if self._devices is None:
+            self._devices = Devices.of(self.config)
+        return self._devices
+
+    def _over_budget(self, clock: _StageClock | None = None) -> bool:
+        """Whether a `[run] budget_*` is reached, counting the current stage's uncommitted seconds from `clock`."""
+        run = self.config.run
+        if self._budget_hit is None and (run.budget_gpu_hours or run.budget_tokens or run.budget_wall_hours):
+            pending = clock.seconds if clock is not None else None
+            self._budget_hit = budget_reason(run, self.store.cost_totals(), self.devices(), pending)
+        return self._budget_hit is not None
 
     # ---- novelty corpus ----------------------------------------------------------------------------------------
 
@@ -195,9 +221,10 @@ class RunLoop:
             todo = [i for i in range(total) if existing.get(i, "generating") == "generating"]
             previous = self.store.latest_adapter(cycle)
             adapter_dir = Path(previous.dir) if previous else None
+            self._writer = previous.id if previous else None  # lineage: the adapter that writes this cycle's nets
             batch_size = self.config.generation.batch_size
             for start in range(0, len(todo), batch_size):
-                if self._stopping():
+                if self._stopping(clock):
                     return False
                 batch = todo[start : start + batch_size]
                 self._check_disk("generation")
@@ -235,7 +262,9 @@ class RunLoop:
         for result in sorted(results, key=lambda r: r.position):
             cid = ids[result.position]
             raw = result.raw if result.raw is not None and result.raw != result.code else None
-            self.store.candidate_generated(cid, result.code, result.attempts, result.tokens, result.seconds, raw=raw)
+            self.store.candidate_generated(
+                cid, result.code, result.attempts, result.tokens, result.seconds, raw=raw, adapter=self._writer
+            )
             self.hooks.on_stream(self._stream(cycle, cid, offsets[result.position], "", True))
             self.hooks.checkpoint("generation", cycle)
             self._check_candidate(cycle, cid, clock)
@@ -251,7 +280,15 @@ class RunLoop:
             v = self.stages.validate(code)
             clock.add("validate", started)
             self.store.candidate_validated(
-                cid, v.ok, v.outcome, v.message, v.line, v.params, layers=v.layers, layers_truncated=v.layers_truncated
+                cid,
+                v.ok,
+                v.outcome,
+                v.message,
+                v.line,
+                v.params,
+                layers=v.layers,
+                layers_truncated=v.layers_truncated,
+                seconds=time.perf_counter() - started,
             )
             if not v.ok:
                 return
@@ -301,9 +338,14 @@ class RunLoop:
         if jobs:
             self._check_disk("evaluation")
         started = time.perf_counter()
+        eval_device = self.devices().evaluation
+
+        def stop_evaluating() -> bool:
+            return self.hooks.should_stop() or self._budget_hit is not None
+
         try:
             if jobs and not self._stopping():
-                for result in self.stages.evaluate(jobs, self.hooks.should_stop):
+                for result in self.stages.evaluate(jobs, stop_evaluating):
                     self.store.candidate_evaluated(
                         result.candidate,
                         outcome=result.outcome,
@@ -317,11 +359,13 @@ class RunLoop:
                         data=result.data,
                         protocol=result.protocol,
                         epochs=result.epochs,
+                        device=eval_device,
                     )
                     self.hooks.checkpoint("evaluation", cycle)
+                    self._over_budget()  # a budget reached ends evaluation after this result (stop_evaluating)
         finally:
             self.store.add_stage_seconds(cycle, "evaluate", time.perf_counter() - started)
-        if self.hooks.should_stop():
+        if stop_evaluating():
             return False
         for c in self.store.candidates(cycle):
             if c.status == "checked" and (c.novel or c.let_through):
@@ -355,9 +399,13 @@ class RunLoop:
     def _seed_pairs(self) -> list[tuple[str, str]]:
         if self._seed_pair_cache is None:
             codes = [e.code for e in self.stages.seed_corpus()] if self.config.sft.include_seed_pairs else []
+            seeds = len(codes)
             lemur = self._lemur_set()  # the paper's fine-tuning set starts from LEMUR (1,698 pairs at cycle 1)
             codes += [net.code for net in lemur.nets[: self.config.corpus.max_pairs]] if lemur else []
-            self._seed_pair_cache = [p for p in map(self.stages.training_pair, codes) if p is not None]
+            pairs = [self.stages.training_pair(code) for code in codes]
+            self._seed_pair_cache = [p for p in pairs if p is not None]
+            kept_seeds = sum(1 for p in pairs[:seeds] if p is not None)
+            self._seed_origins = {"seed": kept_seeds, "lemur": len(self._seed_pair_cache) - kept_seeds}
         return self._seed_pair_cache
 
     def _select(self, cycle: int) -> bool:
@@ -376,12 +424,23 @@ class RunLoop:
 
     def _training_pairs(self, cycle: int) -> list[tuple[str, str]]:
         """The cumulative set as of now: seeds, then every selected or accepted (never rejected) candidate."""
-        codes = [c.code for c in self.store.training_candidates(cycle) if c.code]
-        return self._seed_pairs() + [pair for pair in map(self.stages.training_pair, codes) if pair is not None]
+        return self._training_set(cycle)[0]
+
+    def _training_set(self, cycle: int) -> tuple[list[tuple[str, str]], dict[str, int]]:
+        """The training pairs and how many came from each origin (lineage: finetune.done's pairsByOrigin)."""
+        seeds = self._seed_pairs()
+        origins = {**self._seed_origins, "selected": 0, "accepted": 0}
+        pairs = list(seeds)
+        for c in self.store.training_candidates(cycle):
+            pair = self.stages.training_pair(c.code) if c.code else None
+            if pair is not None:
+                pairs.append(pair)
+                origins["accepted" if c.verdict == "accept" else "selected"] += 1
+        return pairs, origins
 
     def _finetune(self, cycle: int) -> bool:
         started = time.perf_counter()
-        pairs = self._training_pairs(cycle)
+        pairs, origins = self._training_set(cycle)
         previous = self.store.latest_adapter(cycle)
         out_dir = self.store.run_dir / ADAPTERS_DIR / f"cycle-{cycle}"
         if out_dir.exists():
@@ -425,7 +484,8 @@ class RunLoop:
             seconds=outcome.seconds,
             pairs=len(pairs),
         )
-        self.store.record_adapter(adapter, time.perf_counter() - started)
+        lineage = {"tokens": max(0, outcome.tokens), "pairsByOrigin": origins}
+        self.store.record_adapter(adapter, time.perf_counter() - started, lineage)
         record = self.store.cycle(cycle)
         assert record is not None
         candidates = self.store.candidates(cycle)
@@ -437,7 +497,8 @@ class RunLoop:
             stage_seconds=record.stage_seconds,
             threshold=self.config.selection.threshold,
         )
-        self.store.finish_cycle(cycle, stats)
+        cost = cycle_cost(self.store.cost_totals(cycle), self.devices(), len(pairs))
+        self.store.finish_cycle(cycle, stats, cost)
         self._prune_adapters()  # only now: a fine-tune redone after a crash still finds the adapter it started from
         self.hooks.on_cycle_finished(stats)
         self.hooks.checkpoint("between-cycles", cycle)

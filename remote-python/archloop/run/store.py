@@ -375,10 +375,14 @@ class RunStore:
             self._db.execute("UPDATE run SET target_cycles = ?", (target,))
             self._append(events, "run.target_changed", {"cycles": target})
 
-    def run_finished(self, reason: str, cycles: int, state: str) -> StoredEvent:
+    def run_finished(self, reason: str, cycles: int, state: str, detail: str | None = None) -> StoredEvent:
+        """`detail` says what ended the run in words (which budget was reached, and at what)."""
+        data: dict[str, Any] = {"reason": reason, "cycles": cycles}
+        if detail is not None:
+            data["detail"] = detail[:1000]
         with self._tx() as events:
             self._db.execute("UPDATE run SET state = ?", (state,))
-            return self._append(events, "run.finished", {"reason": reason, "cycles": cycles})
+            return self._append(events, "run.finished", data)
 
     def run_error(self, message: str, stage: str | None, fatal: bool) -> StoredEvent:
         with self._tx() as events:
@@ -485,7 +489,10 @@ class RunStore:
                 },
             )
 
-    def record_adapter(self, adapter: AdapterRecord, finetune_seconds: float) -> StoredEvent:
+    def record_adapter(
+        self, adapter: AdapterRecord, finetune_seconds: float, extra: dict[str, Any] | None = None
+    ) -> StoredEvent:
+        """`extra`: the optional finetune.done fields (tokens trained, pairs by origin), in the event only."""
         with self._tx() as events:
             # A fine-tune redone after a crash replaces the record but keeps the user's keep mark.
             self._db.execute(
@@ -512,6 +519,7 @@ class RunStore:
                     "steps": adapter.steps,
                     "loss": adapter.loss,
                     "seconds": round(adapter.seconds, 3),
+                    **(extra or {}),
                 },
             )
 
@@ -565,13 +573,45 @@ class RunStore:
         ).fetchone()
         return None if row is None else self.adapter(int(row["cycle"]))
 
-    def finish_cycle(self, cycle: int, stats: dict[str, Any]) -> StoredEvent:
+    def finish_cycle(self, cycle: int, stats: dict[str, Any], cost: dict[str, Any] | None = None) -> StoredEvent:
+        data: dict[str, Any] = {"cycle": cycle, "stats": stats}
+        if cost is not None:
+            data["cost"] = cost  # what the cycle spent (run/costs.py), in the event only
         with self._tx() as events:
             self._db.execute(
                 "UPDATE cycles SET stage = 'finished', finished_at = ?, stats = ? WHERE cycle = ?",
                 (_now_ms(), json.dumps(stats), cycle),
             )
-            return self._append(events, "cycle.finished", {"cycle": cycle, "stats": stats})
+            return self._append(events, "cycle.finished", data)
+
+    # ---- costs -------------------------------------------------------------------------------------------------
+
+    def cost_totals(self, cycle: int | None = None) -> dict[str, float]:
+        """What a cycle (or, with None, the whole run) has spent so far, from what is committed: tokens generated,
+        the candidates' own generation seconds, evaluation device-seconds (train + test of every evaluated
+        candidate), tokens fine-tuned on (finetune.done), each stage's seconds, and the novelty counts."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(gen_seconds), 0) AS gen_seconds, "
+            "COALESCE(SUM(COALESCE(train_seconds, 0) + COALESCE(eval_seconds, 0)), 0) AS eval_device_seconds, "
+            "COALESCE(SUM(status = 'evaluated'), 0) AS evaluated, "
+            "COALESCE(SUM(status IN ('checked', 'evaluated')), 0) AS checked, "
+            "COALESCE(SUM(status IN ('checked', 'evaluated') AND novel = 1), 0) AS novel, "
+            "COALESCE(SUM(novel = 1 AND accuracy >= 40), 0) AS novel40 "
+            "FROM candidates WHERE ? IS NULL OR cycle = ?",
+            (cycle, cycle),
+        ).fetchone()
+        totals = {key: float(value) for key, value in zip(row.keys(), row, strict=True)}
+        trained = self._db.execute(
+            "SELECT COALESCE(SUM(json_extract(data, '$.tokens')), 0) FROM events WHERE kind = 'finetune.done' "
+            "AND (? IS NULL OR json_extract(data, '$.cycle') = ?)",
+            (cycle, cycle),
+        ).fetchone()
+        totals["trained_tokens"] = float(trained[0] or 0)
+        rows = self._db.execute("SELECT stage_seconds FROM cycles WHERE ? IS NULL OR cycle = ?", (cycle, cycle))
+        for r in rows:
+            for name, seconds in json.loads(r["stage_seconds"]).items():
+                totals[f"stage:{name}"] = totals.get(f"stage:{name}", 0.0) + float(seconds)
+        return totals
 
     # ---- candidates --------------------------------------------------------------------------------------------
 
@@ -638,10 +678,20 @@ class RunStore:
         return stored, list(events)
 
     def candidate_generated(
-        self, cid: str, code: str, attempts: int, tokens: int, seconds: float, raw: str | None = None
+        self,
+        cid: str,
+        code: str,
+        attempts: int,
+        tokens: int,
+        seconds: float,
+        raw: str | None = None,
+        adapter: str | None | bool = False,
     ) -> StoredEvent:
-        """`code` is the extracted module; `raw`, the model's reply it came from, is kept in the event only."""
-        data_raw = {} if raw is None else {"raw": raw}
+        """`code` is the extracted module; `raw`, the model's reply it came from, is kept in the event only.
+        `adapter`: the adapter that wrote it (None: the base model; False: not said), in the event only."""
+        data_raw: dict[str, Any] = {} if raw is None else {"raw": raw}
+        if adapter is not False:
+            data_raw["adapter"] = adapter
         with self._tx() as events:
             cycle = self._require_candidate(cid, "generating")
             self._db.execute(
@@ -674,6 +724,7 @@ class RunStore:
         params: int | None,
         layers: list[dict[str, Any]] | None = None,
         layers_truncated: bool = False,
+        seconds: float | None = None,
     ) -> StoredEvent:
         """`layers`: the validation forward's leaf modules (evaluation/layers.py), on the event only, not in a column."""
         with self._tx() as events:
@@ -696,6 +747,7 @@ class RunStore:
                     "line": line,
                     "params": params,
                     **({"layers": layers, "layersTruncated": layers_truncated} if layers is not None else {}),
+                    **({} if seconds is None else {"seconds": round(max(0.0, seconds), 3)}),  # validation time
                 },
             )
 
@@ -738,9 +790,16 @@ class RunStore:
         data: str | None = None,
         protocol: str | None = None,
         epochs: int | None = None,
+        device: str | None = None,
     ) -> StoredEvent:
         # What the accuracy was measured on goes into the event only when the stages said (optional on the wire).
-        measured = {k: v for k, v in (("data", data), ("protocol", protocol), ("epochs", epochs)) if v is not None}
+        measured: dict[str, Any] = {
+            k: v for k, v in (("data", data), ("protocol", protocol), ("epochs", epochs)) if v is not None
+        }
+        if device is not None:
+            # The device time it held: GPU-seconds on a GPU, CPU-seconds otherwise.
+            measured["device"] = device
+            measured["deviceSeconds"] = round((train_seconds or 0.0) + (eval_seconds or 0.0), 3)
         with self._tx() as events:
             cycle = self._require_candidate(cid, "checked")
             self._db.execute(
