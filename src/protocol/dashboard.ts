@@ -69,8 +69,15 @@ export const DashboardEvent = z.discriminatedUnion('kind', [
 ]);
 export type DashboardEvent = z.infer<typeof DashboardEvent>;
 
-/** Maps a wire event to what the dashboard needs (drops the generated code, keeps everything else as is). */
+/**
+ * Maps a wire event to what the dashboard needs: drops the generated code and the layer graph (up to 2,000 nodes per
+ * candidate; the layer graph panel reads it from the run's events), keeps everything else as is.
+ */
 export function toDashboardEvent(event: Event): DashboardEvent {
+  if (event.kind === 'candidate.validated' && event.data.layers !== undefined) {
+    const { layers: _layers, layersTruncated: _truncated, ...rest } = event.data;
+    return { ...event, data: rest };
+  }
   if (event.kind !== 'candidate.generated') return event;
   const { code, ...rest } = event.data;
   return { ...event, data: { ...rest, codeChars: code.length } };
