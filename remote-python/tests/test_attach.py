@@ -276,11 +276,11 @@ def test_a_submitted_candidate_is_committed_with_its_events_or_refused_with_its_
     a.send(HELLO)
     params = {"code": SUBMITTED, "parent": parent, "cycle": "current"}
     a.send({"type": "request", "id": 1, "method": "candidate.submit", "params": params})
-    seen = a.until(lambda m: m["type"] == "response")
-    response = seen[-1]
+    seen = a.until(lambda m: m.get("kind") == "candidate.generated")
+    response = next(m for m in seen if m["type"] == "response")
     # The run's only cycle is finished: the candidate waits for the next one, above the model's four slots.
     assert response["ok"] and response["result"] == {"accepted": True, "candidate": "c2-0004", "cycle": 2}
-    # Committed before the answer: its events came first, and the store has it.
+    # Committed before the answer: the store has it, and its two events follow.
     kinds = [m["kind"] for m in events_of(seen)]
     assert kinds == ["candidate.started", "candidate.generated"]
     assert all(m["data"]["origin"] == "human" and m["data"]["parent"] == parent for m in events_of(seen))
