@@ -10,7 +10,7 @@
  * unknown metadata stays null). Nothing here throws.
  */
 import { z } from 'zod';
-import type { CandidateStatus, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
+import type { CandidateOrigin, CandidateStatus, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
 
 /**
  * What the views call a candidate: its `CandidateStatus` (how far it got), named finer by its outcomes, and
@@ -47,6 +47,10 @@ export interface CandidateView {
   readonly id: string;
   readonly cycle: number;
   readonly index: number | null;
+  /** Who wrote it: the model, or a person who submitted it from the editor (candidate.submit). */
+  readonly origin: CandidateOrigin;
+  /** The candidate a human-written one was edited from (null: written from scratch, or the model's). */
+  readonly parent: string | null;
   /** How far it got, in the backend's vocabulary; the furthest step reached wins. */
   readonly step: CandidateStatus;
   /** Its name in the views, from `step` and its outcomes (never `selected`: see `selected`). */
@@ -221,6 +225,8 @@ export function newCandidate(id: string, cycle: number): CandidateView {
     id,
     cycle,
     index: null,
+    origin: 'model',
+    parent: null,
     step: 'generating',
     status: 'started',
     outcome: null,
@@ -271,6 +277,12 @@ function withCandidate(view: RunView, cycle: number, id: string, update: (curren
   });
 }
 
+/** The origin and parent a candidate event carries; nothing for the model's events, which carry neither. */
+export function provenanceOf(data: { origin?: CandidateOrigin; parent?: string | null }): Partial<Pick<CandidateView, 'origin' | 'parent'>> {
+  if (data.origin === undefined) return {};
+  return { origin: data.origin, parent: data.parent ?? null };
+}
+
 /** Applies one persistent event. Returns `view` itself when the event is a repeat or belongs to another run. */
 export function applyEvent(view: RunView, event: FoldEvent): RunView {
   if (event.run !== view.run || event.seq <= view.lastSeq) return view;
@@ -306,12 +318,13 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       return withCycle(view, cycle, (current) => ({ ...current, planned: candidates, adapter }));
     }
     case 'candidate.started':
-      return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({ ...c, index: event.data.index }));
+      return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({ ...c, index: event.data.index, ...provenanceOf(event.data) }));
     case 'candidate.generated': {
       const { attempts, tokens, seconds } = event.data;
       const codeChars = 'code' in event.data ? event.data.code.length : event.data.codeChars;
       return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({
         ...c,
+        ...provenanceOf(event.data),
         step: advance(c.step, 'generated'),
         codeChars,
         generation: { attempts, tokens, seconds },
