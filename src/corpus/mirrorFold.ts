@@ -184,7 +184,7 @@ export function mirrorStateFromRecords(run: RunRecord, cycles: readonly { record
     plannedCycles: run.plannedCycles,
     candidatesPerCycle: run.candidatesPerCycle,
     finished: run.finished,
-    phase: run.finished === 'completed' ? 'finished' : run.finished === 'stopped' ? 'stopped' : fatal ? 'failed' : 'running',
+    phase: run.finished === 'completed' ? 'finished' : run.finished === 'stopped' || run.finished === 'budget' ? 'stopped' : fatal ? 'failed' : 'running',
     lastSeq: run.lastSeq,
     cycleOrder: Object.keys(byCycle).map(Number).sort((a, b) => a - b),
     cycles: byCycle,

@@ -89,7 +89,7 @@ export const RunRecord = z.object({
   config: z.record(z.string(), z.unknown()),
   /** The last event seq folded in: a reopened writer skips anything at or below it. */
   lastSeq: z.int().min(0),
-  finished: z.enum(['completed', 'stopped']).nullable(),
+  finished: z.enum(['completed', 'stopped', 'budget']).nullable(),
   errors: z.array(z.object({ message: z.string(), stage: z.string().nullable(), fatal: z.boolean() })),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

@@ -10,6 +10,7 @@ import {
   AdapterDeletedEvent,
   AdapterKeptEvent,
   CandidateAnnotatedEvent,
+  CycleCost,
   CycleStats,
   Outcome,
   CandidateEvaluatedEvent,
@@ -34,6 +35,7 @@ import {
   RunStopRequestedEvent,
   RunTargetChangedEvent,
   Stream,
+  TrainingOrigins,
   Verdict,
   type Event,
 } from './messages';
@@ -185,6 +187,17 @@ export type RunInfo = z.infer<typeof RunInfo>;
 export const RunError = z.object({ seq: z.int().min(1), message: z.string().max(64 * 1024), stage: z.string().max(64).nullable(), fatal: z.boolean() });
 export type RunError = z.infer<typeof RunError>;
 
+/** A cycle's costs and lineage (costs.ts CycleLedger). */
+export const CycleLedgerRow = z.object({
+  cycle: z.int().min(0),
+  writer: Id.nullable(),
+  adapter: Id.nullable(),
+  trainedOn: TrainingOrigins.nullable(),
+  trainedTokens: z.int().min(0).nullable(),
+  loss: z.number().nullable(),
+  cost: CycleCost.nullable(),
+});
+
 export const DashboardSnapshot = z.object({
   /** Seq of the last event folded in; later `events` continue from here. */
   lastSeq: z.int().min(0),
@@ -193,6 +206,10 @@ export const DashboardSnapshot = z.object({
   candidates: z.array(CandidateRow),
   live: LiveState,
   errors: z.array(RunError).max(50),
+  /** Per cycle: what it spent and what its fine-tune was trained on (absent from hosts before costs). */
+  ledger: z.array(CycleLedgerRow).optional(),
+  /** What ended the run in words (run.finished's detail: the budget reached), null while it runs. */
+  endedBy: z.string().max(1000).nullable().optional(),
 });
 export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
 

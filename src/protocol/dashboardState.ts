@@ -24,6 +24,7 @@ import type {
   StreamTail,
 } from './dashboard';
 import { LIVE_TAIL_CHARS, MAX_LIVE_STREAMS } from './dashboard';
+import { applyToLedger, type CycleLedger } from './costs';
 import { CandidateLabel, applyToCandidate, isSelectedNow, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
 
 export type { CandidateRow, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
@@ -50,6 +51,10 @@ export interface DashboardState {
   readonly candidates: CandidateTable;
   readonly live: LiveState;
   readonly errors: readonly RunError[];
+  /** Per cycle: its cost and its fine-tune's lineage (costs.ts), in cycle order. */
+  readonly ledger: readonly CycleLedger[];
+  /** run.finished's detail (the budget that ended the run), null while it runs. */
+  readonly endedBy: string | null;
 }
 
 /** The paper's MinHashLSH threshold (docs/METHOD.md, settings: novelty at generation). */
@@ -87,6 +92,8 @@ export function initialState(): DashboardState {
     candidates: { rows: [], index: new Map() },
     live: idleLive,
     errors: [],
+    ledger: [],
+    endedBy: null,
   };
 }
 
@@ -104,6 +111,8 @@ export function toSnapshot(state: DashboardState): DashboardSnapshot {
     candidates: [...state.candidates.rows],
     live: { ...state.live, lossCurve: [...state.live.lossCurve] },
     errors: [...state.errors],
+    ledger: [...state.ledger],
+    endedBy: state.endedBy,
   };
 }
 
@@ -117,6 +126,8 @@ export function fromSnapshot(snapshot: DashboardSnapshot): DashboardState {
     candidates: { rows: snapshot.candidates, index: rebuildIndex(snapshot.candidates) },
     live: snapshot.live,
     errors: snapshot.errors,
+    ledger: snapshot.ledger ?? [],
+    endedBy: snapshot.endedBy ?? null,
   };
 }
 
@@ -203,6 +214,7 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
       const { hold, activeMs, activeSince } = live; // the run's state and clock outlive the cycle's counters
       return {
         ...state,
+        ledger: applyToLedger(state.ledger, event),
         live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates, hold, activeMs, activeSince },
       };
     }
@@ -259,6 +271,7 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
     case 'finetune.done':
       return {
         ...state,
+        ledger: applyToLedger(state.ledger, event),
         live: {
           ...live,
           stage: 'idle',
@@ -269,16 +282,25 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
         },
       };
     case 'cycle.finished':
-      return { ...state, cycles: upsertCycle(state.cycles, event.data.stats), live: { ...live, stage: 'idle' } };
+      return {
+        ...state,
+        cycles: upsertCycle(state.cycles, event.data.stats),
+        ledger: applyToLedger(state.ledger, event),
+        live: { ...live, stage: 'idle' },
+      };
     case 'run.finished':
-      return { ...state, live: { ...live, hold: 'none', stage: event.data.reason === 'completed' ? 'finished' : 'stopped' } };
+      return {
+        ...state,
+        endedBy: event.data.detail ?? null,
+        live: { ...live, hold: 'none', stage: event.data.reason === 'completed' ? 'finished' : 'stopped' },
+      };
     case 'run.paused':
       return ENDED.has(live.stage) ? state : { ...state, live: { ...live, hold: 'paused' } };
     case 'run.stop_requested':
       return ENDED.has(live.stage) ? state : { ...state, live: { ...live, hold: 'stopping' } };
     case 'run.resumed':
       // Resumed, or started again after it ended: the stage waits for the loop's next event.
-      return { ...state, live: { ...live, hold: 'none', stage: ENDED.has(live.stage) ? 'idle' : live.stage } };
+      return { ...state, endedBy: null, live: { ...live, hold: 'none', stage: ENDED.has(live.stage) ? 'idle' : live.stage } };
     case 'run.target_changed':
       return state.run ? { ...state, run: { ...state.run, cycles: event.data.cycles } } : state;
     case 'run.error': {

@@ -10,7 +10,7 @@
  * unknown metadata stays null). Nothing here throws.
  */
 import { z } from 'zod';
-import type { CandidateOrigin, CandidateStatus, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
+import type { CandidateOrigin, CandidateStatus, CycleCost, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
 
 /**
  * What the views call a candidate: its `CandidateStatus` (how far it got), named finer by its outcomes, and
@@ -111,6 +111,8 @@ export interface CycleView {
   /** The adapter fine-tuned at the end of this cycle (finetune.done). */
   readonly finetuneAdapter: string | null;
   readonly stats: CycleStats | null;
+  /** What the cycle spent (cycle.finished's cost; null before it finished, or in runs recorded before costs). */
+  readonly cost?: CycleCost | null;
 }
 
 /** Where the run is: `paused` and `stopping` come from run.paused and run.stop_requested, and run.resumed ends them. */
@@ -128,7 +130,9 @@ export interface RunView {
   readonly candidatesPerCycle: number | null;
   readonly phase: RunPhase;
   /** How run.finished said it ended, null before. */
-  readonly finished: 'completed' | 'stopped' | null;
+  readonly finished: 'completed' | 'stopped' | 'budget' | null;
+  /** What run.finished said in words (the budget reached), null when it said nothing. */
+  readonly finishedDetail?: string | null;
   /** Time spent running (not paused, not ended) before `activeSince`, in milliseconds. */
   readonly activeMs: number;
   /** Commit time of the event since which the run has been running, null while paused or ended. */
@@ -395,9 +399,14 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         finetuneAdapter: event.data.adapter,
       }));
     case 'cycle.finished':
-      return withCycle(view, event.data.cycle, (current) => ({ ...current, phase: 'finished', stats: event.data.stats }));
+      return withCycle(view, event.data.cycle, (current) => ({ ...current, phase: 'finished', stats: event.data.stats, cost: event.data.cost ?? null }));
     case 'run.finished':
-      return { ...view, finished: event.data.reason, phase: event.data.reason === 'completed' ? 'finished' : 'stopped' };
+      return {
+        ...view,
+        finished: event.data.reason,
+        finishedDetail: event.data.detail ?? null,
+        phase: event.data.reason === 'completed' ? 'finished' : 'stopped',
+      };
     case 'run.error': {
       const { message, stage, fatal } = event.data;
       return { ...view, phase: fatal ? 'failed' : view.phase, errors: [...view.errors, { seq: event.seq, message, stage, fatal }] };
@@ -408,7 +417,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       return view.phase === 'running' || view.phase === 'paused' ? { ...view, phase: 'stopping' } : view;
     case 'run.resumed':
       // Resumed after a pause, or started again after it ended: it runs, and has not finished yet.
-      return { ...view, phase: 'running', finished: null };
+      return { ...view, phase: 'running', finished: null, finishedDetail: null };
     case 'run.target_changed':
       return { ...view, plannedCycles: event.data.cycles };
     case 'adapter.kept':

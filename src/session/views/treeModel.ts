@@ -10,6 +10,7 @@ import {
   candidateTooltip,
   formatPercent,
 } from './candidatePresentation';
+import { costTooltipLines } from '../../protocol/costs';
 import { isSelectedNow } from '../../protocol/runFold';
 import { countCycle, elapsedMs, formatDuration, phaseText, stageText, type CandidateStatus, type CandidateView, type CycleView, type RunView } from './runView';
 
@@ -136,6 +137,8 @@ function runNode(host: string, run: RunView, filter: TreeFilter): TreeNode {
     `${phaseText(run)}, ${progress}${stage ? `, ${stage}` : ''}`,
     elapsed ? `running time ${elapsed}${run.phase === 'paused' ? ' (paused)' : ''}` : undefined,
     lastError ? `last error${lastError.stage ? ` in ${lastError.stage}` : ''}: ${lastError.message}` : undefined,
+    run.finishedDetail ?? undefined, // e.g. the budget that ended it
+    ...costTooltipLines(run.cycleOrder.map((cycle) => run.cycles[cycle]?.cost ?? null)),
   ].filter((line): line is string => line !== undefined);
   return {
     id: `run:${host}/${run.run}`,
