@@ -117,3 +117,43 @@ def test_bad_gate_settings_are_refused():
         NoveltySettings(gate=["tokens"])
     with pytest.raises(ValueError, match="gate"):
         NoveltySettings(gate=[])
+
+
+def test_the_loops_index_fills_the_novelty_event_and_it_is_valid_on_the_wire(tmp_path):
+    from wire import assert_server_message
+
+    from archloop.config import load_config
+    from archloop.run.llm_stages import _MinHashNovelty
+    from archloop.run.loop import open_run
+
+    novelty = _MinHashNovelty(NoveltySettings(gate=["minhash", "structure"]))
+    novelty.add("seed:lenet", SEEDS["lenet"])
+    result = novelty.query(rewidthed(SEEDS["lenet"]))
+    assert not result.novel and [m["measure"] for m in result.measures] == ["minhash", "structure", "graph"]
+    store = open_run(tmp_path / "run-a", load_config(preset="demo"))
+    try:
+        store.start_cycle(1, 1, None)
+        cid, _ = store.start_candidate(1, 0)
+        store.candidate_generated(cid, "code", 1, 10, 0.5)
+        store.candidate_validated(cid, True, "ok", None, None, 100)
+        event = store.candidate_novelty(
+            cid,
+            result.max_jaccard,
+            result.nearest,
+            result.novel,
+            "abc",
+            False,
+            measures=list(result.measures),
+            explanation=result.explanation,
+        )
+        assert event.data["measures"][1] == {
+            "measure": "structure",
+            "score": 1.0,
+            "nearest": "seed:lenet",
+            "duplicate": True,
+            "gate": True,
+        }
+        assert "same structure as seed:lenet" in event.data["explanation"]
+        assert_server_message(event.to_wire(store.run_id))
+    finally:
+        store.close()

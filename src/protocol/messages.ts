@@ -208,12 +208,26 @@ export const CandidateValidatedEvent = event('candidate.validated', {
   layersTruncated: z.boolean().optional(),
   ...provenance,
 });
+/** One way of measuring novelty: token MinHash-Jaccard, AST structure (exact match) or layer-graph similarity. */
+export const NoveltyMeasure = z.object({
+  measure: z.enum(['minhash', 'structure', 'graph']),
+  score: Fraction,
+  nearest: z.string().max(256).nullable(),
+  /** Whether this measure calls the candidate a duplicate of `nearest`. */
+  duplicate: z.boolean(),
+  /** Whether this measure is in `[novelty] gate`, i.e. decides `novel`. */
+  gate: z.boolean(),
+});
 export const CandidateNoveltyEvent = event('candidate.novelty', {
   ...candidateRef,
   maxJaccard: Fraction,
   nearest: z.string().max(256).nullable(),
   novel: z.boolean(),
   signature: z.string().max(128),
+  /** Novelty three ways (absent on runs recorded before); maxJaccard and nearest repeat the minhash one. */
+  measures: z.array(NoveltyMeasure).max(3).optional(),
+  /** Which measure calls it a duplicate and why, in one sentence. */
+  explanation: z.string().max(512).optional(),
   ...provenance,
 });
 export const CandidateEvaluatedEvent = event('candidate.evaluated', {

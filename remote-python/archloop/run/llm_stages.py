@@ -36,8 +36,9 @@ from archloop.llm.finetune import finetune
 from archloop.llm.generate import Generator, LoadedModel, load_model
 from archloop.llm.prompts import PromptError, training_pair
 from archloop.llm.reply import extract_code
-from archloop.novelty.minhash import MinHashIndex, NoveltySettings
+from archloop.novelty.minhash import NoveltySettings
 from archloop.novelty.structure import structural_signature
+from archloop.novelty.three_way import ThreeWayIndex
 from archloop.run.stages import (
     CodeCheck,
     CorpusEntry,
@@ -54,8 +55,10 @@ from archloop.run.stages import (
 
 
 class _MinHashNovelty:
+    """Novelty three ways; the token measure's score and nearest are the headline (the paper's gate)."""
+
     def __init__(self, settings: NoveltySettings) -> None:
-        self._index = MinHashIndex(settings)
+        self._index = ThreeWayIndex(settings)
 
     def add(self, key: str, code: str) -> None:
         self._index.add(key, code)
@@ -63,8 +66,10 @@ class _MinHashNovelty:
     def query(self, code: str) -> Novelty:
         # When LSH finds no near-duplicate this still names the closest stored net (exact over all of them), so the
         # editor can diff against it and the dashboard shows a real score instead of 0.
-        result = self._index.query_or_nearest(code)
-        return Novelty(float(result.max_jaccard), result.nearest, bool(result.novel))
+        result = self._index.query(code)
+        tokens = result.of("minhash")
+        measures = tuple(measure.wire() for measure in result.measures)
+        return Novelty(float(tokens.score), tokens.nearest, result.novel, measures, result.explanation)
 
 
 @dataclasses.dataclass(frozen=True)

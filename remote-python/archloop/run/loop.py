@@ -297,7 +297,16 @@ class RunLoop:
         signature = self.stages.signature(code)
         # The model's duplicates were already re-sampled at generation; a person's were not, so the gate holds.
         let_through = not novelty.novel and self.config.novelty.check_at_generation and record.origin == "model"
-        self.store.candidate_novelty(cid, novelty.max_jaccard, novelty.nearest, novelty.novel, signature, let_through)
+        self.store.candidate_novelty(
+            cid,
+            novelty.max_jaccard,
+            novelty.nearest,
+            novelty.novel,
+            signature,
+            let_through,
+            measures=list(novelty.measures) or None,
+            explanation=novelty.explanation,
+        )
         # A reject that came while it was generating keeps it out of the corpus (later ones rebuild the index).
         current = self.store.candidate(cid)
         rejected = current is not None and current.verdict == "reject"

@@ -54,6 +54,10 @@ class Novelty:
     max_jaccard: float
     nearest: str | None
     novel: bool
+    # Novelty three ways (wire dicts: measure, score, nearest, duplicate, gate) and the sentence saying why; empty
+    # where an index measures tokens only. `novel` is then the `[novelty] gate` verdict.
+    measures: tuple[dict[str, object], ...] = ()
+    explanation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -752,7 +752,16 @@ class RunStore:
             )
 
     def candidate_novelty(
-        self, cid: str, max_jaccard: float, nearest: str | None, novel: bool, signature: str, let_through: bool
+        self,
+        cid: str,
+        max_jaccard: float,
+        nearest: str | None,
+        novel: bool,
+        signature: str,
+        let_through: bool,
+        *,
+        measures: list[dict[str, object]] | None = None,
+        explanation: str | None = None,
     ) -> StoredEvent:
         with self._tx() as events:
             cycle = self._require_candidate(cid, "validated")
@@ -772,6 +781,9 @@ class RunStore:
                     "nearest": None if nearest is None else nearest[:256],
                     "novel": novel,
                     "signature": signature[:128],
+                    # Novelty three ways, where the index measured them (the event is where they are stored).
+                    **({"measures": measures} if measures else {}),
+                    **({"explanation": explanation[:512]} if explanation else {}),
                 },
             )
 
