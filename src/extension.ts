@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { SessionRegistry } from './session/sessionRegistry';
 import { registerCandidateReview } from './ui/candidateReview';
+import { registerCandidateSubmit } from './ui/candidateSubmit';
 import { registerCandidateTabs } from './ui/candidateTabs';
 import { registerConnectionCommands } from './ui/connectionCommands';
 import { registerDashboard } from './ui/dashboardWiring';
@@ -23,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerStatusBar(ui);
   const documents = registerCandidateTabs(ui);
   const review = registerCandidateReview(ui, documents);
+  registerCandidateSubmit(ui, documents);
   registerDashboard(ui, documents, review);
   log.info('ArchLoop activated');
 }

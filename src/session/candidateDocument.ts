@@ -5,6 +5,7 @@
  */
 import type { Event, Stream } from '../protocol/messages';
 import { describeEvaluation, formatMegabytes, noveltyVerdict, selectReasonText } from '../protocol/candidateFacts';
+import { originLabel } from './candidateSubmit';
 import { formatPercent, statusLabel } from './views/candidatePresentation';
 import type { CandidateView } from './views/runView';
 
@@ -56,7 +57,10 @@ export function parseNearestPath(path: string): { host: string; run: string; key
 /** Python comment lines above the code: what a reviewer needs before reading it. */
 export function candidateHeader(candidate: CandidateView | undefined, address: CandidateAddress): string {
   if (!candidate) return `# ${address.candidate} (cycle ${address.cycle}): not seen yet in run ${address.run}\n`;
-  const lines = [`# ${candidate.id} · cycle ${candidate.cycle} · ${statusLabel(candidate)}${candidate.outcome && candidate.outcome !== 'ok' ? ` (${candidate.outcome})` : ''}`];
+  const origin = originLabel(candidate);
+  const lines = [
+    `# ${candidate.id} · cycle ${candidate.cycle}${origin ? ` · ${origin}` : ''} · ${statusLabel(candidate)}${candidate.outcome && candidate.outcome !== 'ok' ? ` (${candidate.outcome})` : ''}`,
+  ];
   const facts: string[] = [];
   if (candidate.accuracy !== null) facts.push(`accuracy ${formatPercent(candidate.accuracy)} (${describeEvaluation(candidate.evaluatedOn)})`);
   if (candidate.params !== null) facts.push(`${candidate.params.toLocaleString('en-US')} parameters`);

@@ -14,6 +14,8 @@ export const COMMANDS = {
   rejectCandidate: 'archloop.rejectCandidate',
   annotateCandidate: 'archloop.annotateCandidate',
   diffNearest: 'archloop.diffNearest',
+  editAsNewCandidate: 'archloop.editAsNewCandidate',
+  submitCandidate: 'archloop.submitCandidate',
   exportCorpus: 'archloop.exportCorpus',
   showBackendLog: 'archloop.showBackendLog',
   checkHost: 'archloop.checkHost',

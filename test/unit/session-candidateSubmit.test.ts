@@ -91,3 +91,24 @@ describe('the fold keeps who wrote a candidate', () => {
     assert.equal(view.cycles[1]?.candidates['c1-0002']?.parent, 'c1-0000');
   });
 });
+
+describe('human-written candidates in the tab header and the tree', () => {
+  it('names the origin and the parent in the header line and the tree description and tooltip', async () => {
+    const { candidateHeader } = await import('../../src/session/candidateDocument');
+    const { candidateDescription, candidateTooltip } = await import('../../src/session/views/candidatePresentation');
+    const s = new EventScript();
+    s.created(1, 1);
+    s.emit('candidate.started', { cycle: 1, candidate: 'c1-0001', index: 1, origin: 'human', parent: 'c1-0000' });
+    s.emit('candidate.started', { cycle: 1, candidate: 'c1-0000', index: 0 });
+    const cycle = foldEvents('r1', s.events).cycles[1];
+    const human = cycle?.candidates['c1-0001'];
+    const model = cycle?.candidates['c1-0000'];
+    assert.ok(human && model);
+    const address = { host: 'Local', run: 'r1', cycle: 1, candidate: 'c1-0001' };
+    assert.match(candidateHeader(human, address).split('\n')[0] ?? '', /^# c1-0001 · cycle 1 · human-written, edited from c1-0000 · /);
+    assert.doesNotMatch(candidateHeader(model, { ...address, candidate: 'c1-0000' }), /human/);
+    assert.match(candidateDescription(human), /^human-written · /);
+    assert.doesNotMatch(candidateDescription(model), /human/);
+    assert.match(candidateTooltip(human), /\nhuman-written, edited from c1-0000\n?/);
+  });
+});

@@ -3,6 +3,7 @@
  * else that lists candidates (quick picks, CodeLens titles), so they agree. Pure; never throws.
  */
 import { describeEvaluation, letThrough } from '../../protocol/candidateFacts';
+import { originLabel } from '../candidateSubmit';
 import type { CandidateStatus, CandidateView } from './runView';
 
 /** Codicon ids (https://microsoft.github.io/vscode-codicons/); `~spin` animates in VS Code. */
@@ -69,12 +70,14 @@ export function candidateDescription(candidate: CandidateView): string {
   if (candidate.verdict === 'accept') parts.push('accepted');
   if (candidate.verdict === 'reject') parts.push('rejected');
   if (candidate.annotations.length > 0) parts.push(`${candidate.annotations.length} note${candidate.annotations.length === 1 ? '' : 's'}`);
+  if (candidate.origin === 'human') parts.unshift('human-written');
   return parts.join(' · ');
 }
 
 /** Multi-line plain text; the UI may render it as Markdown (no characters here need escaping beyond ids). */
 export function candidateTooltip(candidate: CandidateView): string {
   const lines = [`${candidate.id} (cycle ${candidate.cycle}): ${statusLabel(candidate)}`];
+  if (candidate.origin === 'human') lines.push(originLabel(candidate));
   if (candidate.outcome && candidate.outcome !== 'ok') {
     lines.push(`outcome: ${candidate.outcome}${candidate.line !== null ? ` at line ${candidate.line}` : ''}`);
   }
