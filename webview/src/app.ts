@@ -10,6 +10,7 @@ import { restoreUiState, type UiState, type ViewId } from './uiState';
 import { applyEvents, applyStream, fromSnapshot, initialState, type DashboardState } from '../../src/protocol/dashboardState';
 import type { HostChannel } from './vscodeApi';
 import { CandidatesView } from './views/candidatesView';
+import { CostView } from './views/costView';
 import { CyclesView } from './views/cyclesView';
 import { LiveView } from './views/liveView';
 import { NoveltyView } from './views/noveltyView';
@@ -27,6 +28,7 @@ export class DashboardApp {
   private readonly loading: HTMLElement;
   private readonly main: HTMLElement;
   private readonly cycles: CyclesView;
+  private readonly costs = new CostView();
   private readonly novelty: NoveltyView;
   private readonly candidates: CandidatesView;
   private readonly live: LiveView;
@@ -57,7 +59,7 @@ export class DashboardApp {
     this.loading = h('div', { className: 'loading', dataset: { testid: 'loading' } }, [progressRing(), h('span', { text: 'Waiting for the run’s snapshot…' })]);
     const views = tabs(
       [
-        { id: 'cycles', label: 'Cycles', panel: this.cycles.element },
+        { id: 'cycles', label: 'Cycles', panel: h('div', {}, [this.cycles.element, this.costs.element]) },
         { id: 'novelty', label: 'Novelty', panel: this.novelty.element },
         { id: 'candidates', label: 'Candidates', panel: this.candidates.element },
         { id: 'live', label: 'Live', panel: this.live.element },
@@ -129,6 +131,7 @@ export class DashboardApp {
     switch (this.ui.view) {
       case 'cycles':
         this.cycles.update(state.cycles);
+        this.costs.update(state);
         break;
       case 'novelty':
         this.novelty.update(state);
