@@ -253,6 +253,8 @@ def test_human_candidates_go_through_the_same_steps_and_enter_the_fine_tuning_se
     (c1, pairs1, _), _ = stages.finetune_calls
     assert pairs1 == 1 + sum(1 for c in store.candidates(1) if c.selected)
     assert "c1-0004" in {c.id for c in store.training_candidates(1)}
+    done = [e.data for e in store.events_since(0, limit=10_000) if e.kind == "finetune.done"]
+    assert [d["pairsByOrigin"].get("human") for d in done] == [1, 2]  # counted apart, cumulatively
 
 
 def test_a_human_duplicate_is_held_by_the_novelty_gate_and_a_broken_one_fails_validation(tmp_path):

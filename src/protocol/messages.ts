@@ -92,6 +92,8 @@ export const TrainingOrigins = z.object({
   selected: Count,
   /** Accepted by a person (a verdict, or a net written in the editor), whether or not the rule selected it. */
   accepted: Count,
+  /** Of the selected and accepted, how many were written by a person (candidate.submit); absent when none. */
+  human: Count.optional(),
 });
 export type TrainingOrigins = z.infer<typeof TrainingOrigins>;
 

@@ -440,11 +440,15 @@ class RunLoop:
         seeds = self._seed_pairs()
         origins = {**self._seed_origins, "selected": 0, "accepted": 0}
         pairs = list(seeds)
+        human = 0
         for c in self.store.training_candidates(cycle):
             pair = self.stages.training_pair(c.code) if c.code else None
             if pair is not None:
                 pairs.append(pair)
                 origins["accepted" if c.verdict == "accept" else "selected"] += 1
+                human += c.origin == "human"
+        if human:
+            origins["human"] = human  # of the selected and accepted: written in the editor (candidate.submit)
         return pairs, origins
 
     def _finetune(self, cycle: int) -> bool:
