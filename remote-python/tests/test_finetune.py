@@ -199,3 +199,15 @@ def test_8bit_optimizers_fall_back_to_adamw_with_a_warning_and_unknown_names_are
     assert type(_optimizer(model, SftSettings(optimizer="adamw_torch"), on_cuda=False)) is torch.optim.AdamW
     with pytest.raises(FinetuneError, match="unknown optimizer 'sgd'"):
         _optimizer(model, SftSettings(optimizer="sgd"), on_cuda=False)  # type: ignore[arg-type]
+
+
+def test_the_tokens_trained_on_are_counted_without_padding(
+    model_dir: Path, pairs: list[tuple[str, str]], tmp_path: Path
+):
+    # One step over one micro-batch holding both pairs: exactly their tokens (the shorter one's padding excluded).
+    settings = replace(FAST, batch_size=2, grad_accum=1, max_steps=1)
+    result = finetune(model_dir, pairs[:2], out_dir=tmp_path / "a", settings=settings, lora=LORA, device="cpu")
+    tokenizer = load_model(model_dir, device="cpu").tokenizer
+    lengths = [len(encode_pair(tokenizer, p, c, FAST.max_length).input_ids) for p, c in pairs[:2]]
+    assert lengths[0] != lengths[1]  # so padding would show if it were counted
+    assert result.steps == 1 and result.tokens == sum(lengths)
