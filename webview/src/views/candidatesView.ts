@@ -28,13 +28,15 @@ const COLUMNS: readonly Column[] = [
   { key: 'cycle', label: 'Cycle', cell: (r) => String(r.cycle) },
   { key: 'id', label: 'Id', cell: (r) => r.id },
   { key: 'status', label: 'Status', cell: (r) => (r.errorClass ? `${r.status}: ${r.errorClass}` : r.status) },
+  // Next to the id, not last: the last column before the sticky Actions is half hidden under it in most editor
+  // widths (the title read "An"), and a reviewer's note belongs with the candidate it is about.
+  { key: 'annotation', label: 'Annotation', cell: (r) => (r.tags.length ? `${r.annotation} [${r.tags.join(', ')}]` : r.annotation) },
   { key: 'accuracy', label: 'Accuracy', cell: (r) => formatPercent(r.accuracy) },
   { key: 'params', label: 'Params', cell: (r) => formatCount(r.params) },
   { key: 'trainSeconds', label: 'Train time', cell: (r) => formatSeconds(r.trainSeconds) },
   { key: 'maxJaccard', label: 'Max Jaccard', cell: (r) => formatJaccard(r.maxJaccard) },
   { key: 'nearest', label: 'Nearest', cell: (r) => r.nearest ?? '—' },
   { key: 'verdict', label: 'Verdict', cell: (r) => r.verdict ?? '' },
-  { key: 'annotation', label: 'Annotation', cell: (r) => (r.tags.length ? `${r.annotation} [${r.tags.join(', ')}]` : r.annotation) },
   { key: 'actions', label: 'Actions', cell: () => '' },
 ];
 
