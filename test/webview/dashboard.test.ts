@@ -162,7 +162,7 @@ test('candidates sort, filter by status and text, and virtualise', async () => {
   await page.click('[data-sort=accuracy]');
   await page.waitForFunction(() => document.querySelector('[data-sort=accuracy]')?.getAttribute('aria-sort') === 'descending');
   await page.waitForFunction((text) => document.querySelector('.grid-body .grid-row .col-accuracy')?.textContent === text, formatPercent(Math.max(...accuracies)));
-  const top = (await gridRows(page)).slice(0, 5).map((r) => r.cells[3]);
+  const top = (await gridRows(page)).slice(0, 5).map((r) => r.cells[4]);
   const expectedTop = [...accuracies].sort((a, b) => b - a).slice(0, 5).map((a) => formatPercent(a));
   assert.deepEqual(top, expectedTop);
 

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import type { Event } from '../../src/protocol/messages';
 import { snapshotOf } from './fixture';
-import { buildWebview, hostPost, launchChromium, openDashboard, serveDashboard, waitForPosted, waitRendered, type DashboardServer } from './harness';
+import { buildWebview, hostPost, launchChromium, openDashboard, posted, serveDashboard, waitForPosted, waitRendered, type DashboardServer } from './harness';
 
 const ARTIFACTS = process.env.ARCHLOOP_ARTIFACTS ?? 'artifacts/webview';
 let browser: Browser;
@@ -63,6 +63,9 @@ test('a near-duplicate lists and marks the shingles it shares with its nearest n
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
   await waitRendered(page, all.at(-1)?.seq ?? 0);
   await page.click('.grid-body .grid-row[data-key="1/c1-0000"] .col-id');
+  // Closed, the pane asks for no code (arrow keys pass many rows); opened, it asks for the selected one's.
+  assert.deepEqual((await posted(page)).map((m) => m.type), ['ready']);
+  await page.click('[data-testid=code-explanation] summary');
   const sent = await waitForPosted(page, 2);
   assert.deepEqual(sent.at(-1), { type: 'code', cycle: 1, candidate: 'c1-0000', nearest: 'c0-0004' });
 
@@ -93,6 +96,7 @@ test('a late answer for another candidate is dropped, and a missing neighbour is
   });
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
   await waitRendered(page, all.at(-1)?.seq ?? 0);
+  await page.click('[data-testid=code-explanation] summary');
   await waitForPosted(page, 2);
   await hostPost(page, { type: 'candidateCode', cycle: 1, candidate: 'c9-0009', code: 'x = 1\n', raw: null, nearest: 'c0-0004', nearestCode: 'x = 1\n', message: null });
   await hostPost(page, { type: 'candidateCode', cycle: 1, candidate: 'c1-0000', code: CODE, raw: null, nearest: 'c0-0004', nearestCode: null, message: 'c0-0004: its code is not available here' });

@@ -11,7 +11,8 @@ export type ViewId = (typeof VIEW_IDS)[number];
 
 const PersistedUiState = z.object({
   view: z.enum(VIEW_IDS),
-  paperReference: z.boolean(),
+  /** The paper's rows over the run's: null follows the run (on once it has a finished cycle), true/false is the user's. */
+  paperReference: z.boolean().nullable(),
   noveltyCycle: z.int().nullable(),
   selectedKey: z.string().max(300).nullable(),
   query: z.object({
@@ -27,7 +28,7 @@ export type UiState = z.infer<typeof PersistedUiState> & { readonly query: Candi
 
 export const DEFAULT_UI_STATE: UiState = {
   view: 'cycles',
-  paperReference: true,
+  paperReference: null,
   noveltyCycle: null,
   selectedKey: null,
   query: DEFAULT_QUERY,

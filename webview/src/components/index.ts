@@ -129,6 +129,10 @@ export interface Tab {
 export function tabs(items: readonly Tab[], activeId: string, onChange: (id: string) => void): HTMLElement {
   const panels = document.createElement('vscode-panels');
   panels.setAttribute('activeid', `tab-${activeId}`);
+  // The toolkit's sliding underline moves only when its transition ends, which a page hidden or built off-screen
+  // (a dashboard shown again with another tab remembered) never sees: it stayed under the first tab. The active tab
+  // draws its own underline instead (dashboard.css), from the aria-selected the toolkit keeps right.
+  (panels as HTMLElement & { activeindicator: boolean }).activeindicator = false;
   for (const item of items) {
     const tab = document.createElement('vscode-panel-tab');
     tab.id = `tab-${item.id}`;

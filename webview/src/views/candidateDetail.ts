@@ -58,22 +58,32 @@ export interface CodeRequest {
  * candidate and neighbour.
  */
 export class CodeExplanation {
-  readonly element: HTMLElement;
+  readonly element: HTMLDetailsElement;
+  private readonly body: HTMLElement;
+  private row: CandidateRow | undefined;
   private wanted: string | null = null;
 
   constructor(private readonly request: (message: CodeRequest) => void) {
-    this.element = h('div', { className: 'code-explanation', dataset: { testid: 'code-explanation' } });
+    this.body = h('div', { className: 'code-explanation' });
+    // Closed until asked for: code comes from the host (a seed net is read on the remote machine), so it is not
+    // fetched for every row the arrow keys pass; once open it follows the selection.
+    this.element = h('details', { dataset: { testid: 'code-explanation' } }, [h('summary', { text: 'Code, and what it shares with its nearest neighbour' }), this.body]);
+    this.element.addEventListener('toggle', () => this.follow(this.row));
   }
 
-  /** Follows the selected row: asks for its code when the row, its neighbour or its code's arrival changes. */
+  /** Follows the selected row: asks for its code when open and the row, its neighbour or its code's arrival changes. */
   follow(row: CandidateRow | undefined): void {
+    this.row = row;
     const written = row !== undefined && row.status !== 'started' && row.status !== 'generating';
-    const want = row && written ? `${row.cycle}\u0000${row.id}\u0000${row.nearest ?? ''}` : null;
+    const want = row && written && this.element.open ? `${row.cycle}\u0000${row.id}\u0000${row.nearest ?? ''}` : null;
     if (want === this.wanted) return;
     this.wanted = want;
-    this.element.replaceChildren();
-    if (!row || !written) return;
-    this.element.replaceChildren(h('p', { className: 'message', text: 'Loading the code…' }));
+    if (!row || !written) {
+      this.body.replaceChildren(h('p', { className: 'message', text: row ? 'Its code is still being written.' : '' }));
+      return;
+    }
+    if (!want) return;
+    this.body.replaceChildren(h('p', { className: 'message', text: 'Loading the code…' }));
     this.request({ type: 'code', cycle: row.cycle, candidate: row.id, nearest: row.nearest });
   }
 
@@ -91,7 +101,7 @@ export class CodeExplanation {
       if (answer.raw !== null && answer.raw !== code) columns.push(codeColumn('Raw reply (as generated)', answer.raw, null, 'code-raw'));
     }
     if (columns.length) parts.push(h('div', { className: 'code-columns' }, columns));
-    this.element.replaceChildren(...parts);
+    this.body.replaceChildren(...parts);
   }
 }
 

@@ -23,10 +23,19 @@ export class CyclesView {
   private accuracyChart: Chart<'line', Point[]> | undefined;
   private shareChart: Chart<'line', Point[]> | undefined;
   private cycles: readonly CycleStats[] = [];
-  private paperReference: boolean;
+  /** The user's choice; null until they make one, and the overlay then shows once the run has a finished cycle. */
+  private paperChoice: boolean | null;
+  private readonly paperToggle: HTMLElement & { checked: boolean };
+  private syncingToggle = false;
 
-  constructor(paperReference: boolean, onPaperReference: (on: boolean) => void) {
-    this.paperReference = paperReference;
+  constructor(paperReference: boolean | null, onPaperReference: (on: boolean) => void) {
+    this.paperChoice = paperReference;
+    this.paperToggle = checkbox('Show the paper’s reported rows', this.paperReference, (on) => {
+      if (this.syncingToggle) return; // the toolkit says `change` for a programmatic set too: not the user's choice
+      this.paperChoice = on;
+      onPaperReference(on);
+      this.render();
+    }, 'paper-toggle') as HTMLElement & { checked: boolean };
     this.body = h('tbody');
     this.summary = h('p', { className: 'summary' });
     const header = h('tr', {}, [
@@ -41,13 +50,7 @@ export class CyclesView {
     const accuracyCanvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Best and mean accuracy per cycle' }, dataset: { chart: 'accuracy' } });
     const shareCanvas = h('canvas', { attrs: { role: 'img', 'aria-label': 'Valid and at-least-40% shares per cycle' }, dataset: { chart: 'share' } });
     this.element = h('section', { className: 'view cycles-view' }, [
-      h('div', { className: 'toolbar' }, [
-        checkbox('Show the paper’s reported rows', paperReference, (on) => {
-          this.paperReference = on;
-          onPaperReference(on);
-          this.render();
-        }, 'paper-toggle'),
-      ]),
+      h('div', { className: 'toolbar' }, [this.paperToggle]),
       this.summary,
       h('div', { className: 'chart-row' }, [
         h('div', { className: 'chart-box' }, [accuracyCanvas]),
@@ -70,7 +73,17 @@ export class CyclesView {
     this.render();
   }
 
+  /** Whether the paper's 22 cycles show: the user's choice, else only once there is a finished cycle to compare. */
+  private get paperReference(): boolean {
+    return this.paperChoice ?? this.cycles.length > 0;
+  }
+
   private render(): void {
+    if (this.paperToggle.checked !== this.paperReference) {
+      this.syncingToggle = true;
+      this.paperToggle.checked = this.paperReference;
+      this.syncingToggle = false;
+    }
     this.renderTable();
     this.renderCharts(themeColours());
     this.renderSummary();
