@@ -1,4 +1,5 @@
-// Two bundles (docs/DESIGN.md): the extension for Node with `vscode` external, the dashboard for the browser.
+// Three bundles (docs/DESIGN.md): the extension for Node with `vscode` external, the dashboard and the layer graph
+// panel for the browser.
 // `*.node` external: ssh2 loads its optional native crypto in a try/catch and falls back to JavaScript without it.
 import * as esbuild from 'esbuild';
 
@@ -10,6 +11,7 @@ const common = { bundle: true, sourcemap: !production, minify: production, logLe
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'cpu-features', '*.node'] },
   { ...common, entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview/main.js', platform: 'browser', format: 'iife', target: 'es2022' },
+  { ...common, entryPoints: ['webview/src/layers/main.ts'], outfile: 'dist/webview/layers.js', platform: 'browser', format: 'iife', target: 'es2022' },
 ];
 
 if (watch) {

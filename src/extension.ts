@@ -5,6 +5,7 @@ import { registerCandidateSubmit } from './ui/candidateSubmit';
 import { registerCandidateTabs } from './ui/candidateTabs';
 import { registerConnectionCommands } from './ui/connectionCommands';
 import { registerDashboard } from './ui/dashboardWiring';
+import { registerLayerGraph } from './ui/layerGraphPanel';
 import { registerLogCommands } from './ui/logCommands';
 import { registerRunCommands } from './ui/runCommands';
 import { registerRunsTree } from './ui/runsTree';
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const review = registerCandidateReview(ui, documents);
   registerCandidateSubmit(ui, documents);
   registerDashboard(ui, documents, review);
+  registerLayerGraph(ui, documents);
   log.info('ArchLoop activated');
 }
 

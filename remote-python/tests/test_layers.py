@@ -67,6 +67,11 @@ def test_residual_blocks_get_lines_in_their_own_class_and_a_skip_edge():
     stem_relu, _ = by_name["stem.2"]
     _, shortcut = by_name["layers.0.shortcut"]
     assert shortcut["inputs"] == [stem_relu]  # the identity shortcut reads the block's input, skipping its convs
+    # The next block reads `relu(bn2 + shortcut)`, made by functional code: both branches of the add feed it.
+    bn2, _ = by_name["layers.0.bn2"]
+    shortcut_index, _ = by_name["layers.0.shortcut"]
+    assert by_name["layers.1.conv1"][1]["inputs"] == [bn2, shortcut_index]
+    assert by_name["layers.1.shortcut.0"][1]["inputs"] == [bn2, shortcut_index]  # the same block input, same edges
 
 
 def test_the_graph_is_capped_and_says_so():

@@ -16,6 +16,7 @@ export const COMMANDS = {
   diffNearest: 'archloop.diffNearest',
   editAsNewCandidate: 'archloop.editAsNewCandidate',
   submitCandidate: 'archloop.submitCandidate',
+  showLayerGraph: 'archloop.showLayerGraph',
   exportCorpus: 'archloop.exportCorpus',
   showBackendLog: 'archloop.showBackendLog',
   checkHost: 'archloop.checkHost',

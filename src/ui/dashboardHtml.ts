@@ -21,6 +21,8 @@ export interface DashboardPage {
   /** More stylesheets from `cspSource` (the tests' theme variables, which VS Code itself injects). */
   readonly extraStyleUris?: readonly string[];
   readonly bodyClass?: string;
+  /** The document title (the layer graph panel shares this page and its policy). */
+  readonly title?: string;
 }
 
 export function contentSecurityPolicy(cspSource: string, nonce: string): string {
@@ -61,7 +63,7 @@ export function dashboardHtml(page: DashboardPage): string {
   <meta property="csp-nonce" content="${nonce}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
   <link rel="icon" href="data:,">
-  <title>ArchLoop dashboard</title>
+  <title>${escapeAttribute(page.title ?? 'ArchLoop dashboard')}</title>
 ${styles}
 </head>
 <body${page.bodyClass ? ` class="${escapeAttribute(page.bodyClass)}"` : ''}>

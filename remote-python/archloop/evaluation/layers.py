@@ -78,6 +78,20 @@ def record_layers(net: Any, x: Any, code: str) -> tuple[Any, list[dict[str, Any]
     layers: list[dict[str, Any]] = []
     producers: dict[int, int] = {}
     keep: list[Any] = []  # holds outputs alive so their ids cannot be reused by later tensors
+    # A tensor no module produced came from functional code (x + shortcut, F.relu...): it is charged to the outputs
+    # no module has read yet (both branches of a residual add), and remembered, so every reader gets the same edges.
+    derived: dict[int, list[int]] = {}
+    unconsumed: set[int] = set()
+
+    def _sources_of(t: Any) -> list[int]:
+        if id(t) in producers:
+            return [producers[id(t)]]
+        if id(t) not in derived:
+            pending = sorted(unconsumed)[-MAX_INPUTS:]
+            derived[id(t)] = pending or ([len(layers) - 1] if layers else [])
+            keep.append(t)
+        return derived[id(t)]
+
     truncated = False
     classes = _assignment_lines(code)
     lines: dict[str, int | None] = {}
@@ -95,9 +109,12 @@ def record_layers(net: Any, x: Any, code: str) -> tuple[Any, list[dict[str, Any]
                 if isinstance(output, tuple | list)
                 else None
             )
-            sources = sorted({producers[id(t)] for t in inputs if isinstance(t, torch.Tensor) and id(t) in producers})
-            if not sources and layers:
-                sources = [len(layers) - 1]  # the input came from functional code after the last module
+            found: set[int] = set()
+            for t in inputs:
+                if isinstance(t, torch.Tensor):
+                    found.update(_sources_of(t))
+            sources = sorted(found)
+            unconsumed.difference_update(sources)
             if name not in lines:
                 try:
                     lines[name] = _source_line(net, name, classes)
@@ -116,6 +133,7 @@ def record_layers(net: Any, x: Any, code: str) -> tuple[Any, list[dict[str, Any]
             if tensor is not None:
                 producers[id(tensor)] = len(layers) - 1
                 keep.append(tensor)
+                unconsumed.add(len(layers) - 1)
 
         return on_forward
 
