@@ -15,7 +15,7 @@ from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate
 torch.set_num_threads(1)
 TRAIN, TEST, BATCH = 96, 32, 16
 
-_NET = '''
+_NET = """
 import torch
 import torch.nn as nn
 
@@ -45,18 +45,23 @@ class Net(nn.Module):
         self.optimizer.zero_grad()
         self.criteria(self(inputs), labels).backward()
         self.optimizer.step()
-'''
+"""
 
-HONEST = _NET + '''
+HONEST = (
+    _NET
+    + """
     def learn(self, train_data):
         self.calls += 1
         print(f"learn call {self.calls}", flush=True)
         for inputs, labels in train_data:
             self.step(inputs, labels)
-'''
+"""
+)
 
 # Two passes in the first call, then a call that only drains its batches: in total it is exactly E passes.
-FRONT_LOADED = _NET + '''
+FRONT_LOADED = (
+    _NET
+    + """
     def learn(self, train_data):
         self.calls += 1
         batches = list(train_data)
@@ -64,7 +69,8 @@ FRONT_LOADED = _NET + '''
             for _ in range(2):
                 for inputs, labels in batches:
                     self.step(inputs, labels)
-'''
+"""
+)
 
 
 @pytest.fixture(scope="module")

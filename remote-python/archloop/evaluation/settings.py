@@ -27,6 +27,12 @@ class EvaluationSettings:
     synthetic_test: int = setting(500, positive(), "images in the synthetic test set")
     executor: Literal["local", "ray"] = setting("local", None, "where candidates are trained")
     workers: int = setting(1, positive(), "candidates trained at once")
+    recheck_share: float = setting(
+        0.0,
+        (lambda v: 0 <= v <= 1, "in [0, 1]"),
+        "share of workers re-checks may use while the loop evaluates (0 = re-checks run only between the loop's "
+        "evaluations, on one worker, and one running when an evaluation begins is stopped and queued again)",
+    )
     devices: list[str] = setting(
         [], device_names(), "devices for the workers, each 'cpu', 'cuda' or 'cuda:N' (empty = CUDA if present, else cpu)"
     )

@@ -34,6 +34,7 @@ from typing import Any
 from archloop.config import ConfigError, RunConfig, config_from_dict
 from archloop.run.files import RunFiles, RunLocked, acquire_run_lock, daemon_pid, rotate_log
 from archloop.run.loop import LoopError, LoopHooks, RunLoop
+from archloop.run.recheck import GatedStages, Rechecker, RecheckRunner
 from archloop.run.requests import RequestContext, RequestError, handle_request
 from archloop.run.stages import Stages
 from archloop.run.store import RunStore, StoredEvent
@@ -70,11 +71,14 @@ class DaemonControl:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._paused = False
+        self.on_stop: list[Callable[[], None]] = []  # told at once (a running re-check is killed)
 
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        for callback in list(self.on_stop):
+            callback()
 
     def pause(self) -> None:
         with self._cond:
@@ -179,6 +183,8 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: list[_Connection] = []
+        # In-process listeners told of every commit (the re-check runner looks at its queue again).
+        self.listeners: list[Callable[[Sequence[StoredEvent]], None]] = []
 
     def add(self, conn: _Connection) -> None:
         with self._lock:
@@ -198,6 +204,8 @@ class Hub:
 
     def on_commit(self, events: Sequence[StoredEvent]) -> None:
         self.broadcast({"type": "notify", "seq": events[-1].seq})
+        for listener in list(self.listeners):
+            listener(events)
 
 
 # ---- the socket server ------------------------------------------------------------------------------------------
@@ -368,13 +376,15 @@ def _run(
         store.run_error(f"cannot build the stages: {type(exc).__name__}: {exc}", "setup", fatal=True)
         print(f"archloop daemon: cannot build the stages: {exc}", file=sys.stderr, flush=True)
         return 1
+    runner = _recheck_runner(run_dir, stages, config, control, hub)
+    loop_stages: Stages = GatedStages(stages, runner) if runner is not None else stages
     hooks = LoopHooks(
         should_stop=control.should_stop,
         wait_if_paused=control.wait_if_paused,
         on_stream=hub.broadcast,
         checkpoint=checkpoint,
     )
-    loop = RunLoop(store, config, stages, hooks)
+    loop = RunLoop(store, config, loop_stages, hooks)
     try:
         while True:
             result = loop.run()
@@ -382,13 +392,41 @@ def _run(
             more = store.run_info().target_cycles > store.finished_cycles()
             if result == "completed" and more and not control.should_stop():
                 continue
+            if runner is not None and not control.should_stop():
+                runner.wait_idle()  # queued re-checks run before the daemon goes (a run.stop ends them)
             print(f"archloop daemon: run {result}", flush=True)
             return 0
     except LoopError as exc:
         print(f"archloop daemon: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        if runner is not None:
+            runner.stop()
+            runner.join()
         stages.close()
+
+
+def _recheck_runner(
+    run_dir: Path, stages: Stages, config: RunConfig, control: DaemonControl, hub: Hub
+) -> RecheckRunner | None:
+    """The re-check runner for stages that can re-check (the real ones, or a stand-in with `recheck`), started."""
+    rechecker: Rechecker | None = stages if isinstance(stages, Rechecker) else None
+    if rechecker is None and "archloop.run.llm_stages" in sys.modules:  # only then can they be the real stages
+        from archloop.run.recheck_executor import rechecker_for
+
+        rechecker = rechecker_for(stages)
+    if rechecker is None:
+        return None
+    runner = RecheckRunner(
+        lambda: RunStore(run_dir, on_commit=hub.on_commit),
+        rechecker,
+        during_evaluation=config.evaluation.recheck_share > 0,
+        should_stop=control.should_stop,
+    )
+    hub.listeners.append(runner.wake)
+    control.on_stop.append(runner.stop)
+    runner.start()
+    return runner
 
 
 # ---- clients: start, stop, request ------------------------------------------------------------------------------

@@ -254,8 +254,9 @@ class LlmStages:
             )
         return self._pool
 
-    def _ray_executor(self) -> Executor:
+    def _ray_executor(self, protocol: EvalProtocol | None = None, limits: SandboxLimits | None = None) -> Executor:
         """Candidates as Ray tasks; each node rebuilds the data set from a spec (the same path or synthetic seed).
+        `protocol` and `limits` default to the run's (a re-check passes longer ones).
         Raises RayExecutorError when Ray is missing, the cluster unreachable or the requested share fits no node."""
         from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RaySettings  # Ray is an optional extra
 
@@ -271,7 +272,7 @@ class LlmStages:
             num_gpus=ev.ray_num_gpus,
             max_retries=ev.ray_max_retries,
         )
-        return RayExecutor(spec, self._protocol(), self._limits, settings)
+        return RayExecutor(spec, protocol or self._protocol(), limits or self._limits, settings)
 
     def _protocol(self) -> EvalProtocol:
         """The configured protocol, with the run's batch size when it sets one."""

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from archloop.evaluation.contract import check_source
 from archloop.run.files import daemon_pid
+from archloop.run.recheck import RecheckRequestError, cancel_recheck, queue_recheck
 from archloop.run.store import NotFound, RunStore, StoreError, is_run_dir
 
 # States that mean "a daemon is working on it": without a live daemon they read as stopped.
@@ -109,11 +110,15 @@ def handle_request(ctx: RequestContext, method: str, params: Mapping[str, Any]) 
             return {"seq": event.seq}
         if method == "candidate.submit":
             return submit_candidate(store, params)
+        if method in ("candidate.recheck", "recheck.cancel"):
+            return _recheck(ctx, method, params)
         if method == "run.stop":
             # Only a run under way can be asked to stop; stopping an ended one is a no-op, not a new state.
             if ctx.control is not None and store.run_info().state in _ACTIVE_STATES:
                 store.set_state("stopping")
                 ctx.control.stop()
+            elif ctx.control is not None:
+                ctx.control.stop()  # an ended run's daemon still running re-checks: they stop and stay queued
             return run_summary(store, ctx.run_dir)
         if method == "run.pause":
             if ctx.control is None:
@@ -163,6 +168,22 @@ def submit_candidate(store: RunStore, params: Mapping[str, Any]) -> dict[str, An
     per_cycle = int(store.run_info().config.get("run", {}).get("candidates_per_cycle", 0))
     record, _events = store.submit_candidate(code, parent, str(prefer), first_index=per_cycle)
     return {"accepted": True, "candidate": record.id, "cycle": record.cycle}
+
+
+def _recheck(ctx: RequestContext, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Queue (or cancel) a re-check. A finished run with no daemon gets one, which runs the queue and exits; any other
+    run's queue runs when its daemon does (queueing never resumes a stopped run's cycles)."""
+    try:
+        if method == "recheck.cancel":
+            return cancel_recheck(ctx.store, str(params["recheck"]))
+        result = queue_recheck(ctx.store, params)
+    except RecheckRequestError as exc:
+        raise RequestError(exc.code, str(exc)) from None
+    started = False
+    if ctx.store.run_info().state == "finished" and daemon_pid(ctx.run_dir) is None and ctx.launch is not None:
+        ctx.launch()
+        started = True
+    return {**result, "daemonStarted": started}
 
 
 def _refuse_if_stopping(ctx: RequestContext) -> None:

@@ -407,6 +407,14 @@ class RunStore:
         with self._tx() as events:
             return self._append(events, kind, data)
 
+    def events_of_kinds(self, kinds: Sequence[str]) -> list[StoredEvent]:
+        """Every event of the given kinds, in seq order (the re-check queue is kept as events)."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._db.execute(
+            f"SELECT seq, ts, kind, data FROM events WHERE kind IN ({marks}) ORDER BY seq", tuple(kinds)
+        ).fetchall()
+        return [StoredEvent(r["seq"], r["ts"], r["kind"], json.loads(r["data"])) for r in rows]
+
     # ---- cycles ------------------------------------------------------------------------------------------------
 
     def start_cycle(self, cycle: int, candidates: int, adapter: str | None) -> StoredEvent | None:
