@@ -4,7 +4,7 @@
  * to reveal a node's construction line in the candidate's tab.
  */
 import { z } from 'zod';
-import { Id, LayerNode, MAX_LAYER_NODES } from './messages';
+import { Id, LayerNode, MAX_LAYER_NODES, type Event } from './messages';
 
 export const LayerGraphShow = z.object({
   type: z.literal('layers.show'),
@@ -36,4 +36,22 @@ export function formatParams(params: number): string {
   if (params < 1000) return String(params);
   if (params < 1_000_000) return `${(params / 1000).toFixed(params < 10_000 ? 1 : 0)}k`;
   return `${(params / 1_000_000).toFixed(1)}M`;
+}
+
+/** The layer graph message for a candidate from the run's events, or why there is none (in words for the user). */
+export function layerGraphOf(events: readonly Event[], address: { readonly candidate: string }): LayerGraphShow | string {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i];
+    if (event?.kind !== 'candidate.validated' || event.data.candidate !== address.candidate) continue;
+    if (!event.data.ok) return `${address.candidate} failed validation (${event.data.outcome}): there is no forward to draw.`;
+    if (!event.data.layers) return `${address.candidate} was validated by a backend that did not record layer graphs.`;
+    return { type: 'layers.show', candidate: address.candidate, cycle: event.data.cycle, layers: event.data.layers, truncated: event.data.layersTruncated ?? false };
+  }
+  return `${address.candidate} has not been validated yet: its layer graph comes from the validation forward.`;
+}
+
+/** The 0-based document line of code line `line` (1-based) in a candidate tab: the tab puts a header above the code. */
+export function documentLine(text: string, code: string | undefined, line: number): number {
+  const codeStart = code && text.endsWith(code) ? text.slice(0, text.length - code.length).split('\n').length - 1 : 0;
+  return codeStart + line - 1;
 }

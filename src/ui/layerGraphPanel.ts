@@ -4,8 +4,7 @@
  * line that constructed the module in the candidate's tab. The page is dashboardHtml's, under the same CSP.
  */
 import * as vscode from 'vscode';
-import { LayerGraphWebviewMessage, type LayerGraphShow } from '../protocol/layerGraph';
-import type { Event } from '../protocol/messages';
+import { documentLine, layerGraphOf, LayerGraphWebviewMessage } from '../protocol/layerGraph';
 import type { CandidateAddress } from '../session/candidateDocument';
 import { COMMANDS } from './commandIds';
 import { candidateUri, resolveCandidate, type CandidateArgument, type CandidateDocuments } from './candidateTabs';
@@ -13,24 +12,6 @@ import { dashboardHtml, makeNonce } from './dashboardHtml';
 import { reportError, type UiContext } from './uiContext';
 
 const VIEW_TYPE = 'archloop.layerGraph';
-
-/** The layer graph message for a candidate from the run's events, or why there is none (in words for the user). */
-export function layerGraphOf(events: readonly Event[], address: CandidateAddress): LayerGraphShow | string {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i];
-    if (event?.kind !== 'candidate.validated' || event.data.candidate !== address.candidate) continue;
-    if (!event.data.ok) return `${address.candidate} failed validation (${event.data.outcome}): there is no forward to draw.`;
-    if (!event.data.layers) return `${address.candidate} was validated by a backend that did not record layer graphs.`;
-    return { type: 'layers.show', candidate: address.candidate, cycle: event.data.cycle, layers: event.data.layers, truncated: event.data.layersTruncated ?? false };
-  }
-  return `${address.candidate} has not been validated yet: its layer graph comes from the validation forward.`;
-}
-
-/** The 0-based document line of code line `line` (1-based) in a candidate tab: the tab puts a header above the code. */
-export function documentLine(text: string, code: string | undefined, line: number): number {
-  const codeStart = code && text.endsWith(code) ? text.slice(0, text.length - code.length).split('\n').length - 1 : 0;
-  return codeStart + line - 1;
-}
 
 export function registerLayerGraph(ui: UiContext, documents: CandidateDocuments): void {
   const panels = new Map<string, vscode.WebviewPanel>();
