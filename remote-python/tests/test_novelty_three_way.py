@@ -157,3 +157,23 @@ def test_the_loops_index_fills_the_novelty_event_and_it_is_valid_on_the_wire(tmp
         assert_server_message(event.to_wire(store.run_id))
     finally:
         store.close()
+
+
+def test_a_rebuilt_index_reuses_the_features_it_computed_and_answers_the_same():
+    from archloop.novelty.three_way import FeatureCache
+
+    cache = FeatureCache()
+    first = ThreeWayIndex(NoveltySettings(), cache)
+    for name, code in SEEDS.items():
+        first.add(name, code)
+    assert len(cache._entries) == len(SEEDS)
+    second = ThreeWayIndex(NoveltySettings(), cache)
+    for name, code in SEEDS.items():
+        second.add(name, code)
+    assert len(cache._entries) == len(SEEDS)  # nothing recomputed
+    probe = renamed(SEEDS["mobilenetv2"])
+    assert first.query(probe) == second.query(probe)
+    unparseable = ThreeWayIndex(NoveltySettings(), cache)
+    unparseable.add("broken", "class Net(:\n    x = 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8\n")
+    result = unparseable.query(SEEDS["lenet"])
+    assert result.of("graph").nearest is None and result.of("structure").nearest is None

@@ -89,9 +89,12 @@ class GraphIndex:
 
     def add(self, key: str, code: str) -> None:
         """Index `code` under `key`; ValueError for a key already present or code that does not parse."""
+        self.add_vector(key, graph_vector(code))
+
+    def add_vector(self, key: str, row: sparse.csr_matrix) -> None:
+        """Index a precomputed `graph_vector` under `key`."""
         if key in self._rows:
             raise ValueError(f"key already in the graph index: {key}")
-        row = _vector(wl_features(code))
         self._keys.append(key)
         self._rows.add(key)
         self._pending.append(row)
@@ -100,10 +103,13 @@ class GraphIndex:
 
     def query(self, code: str) -> GraphMatch:
         """The stored net with the highest cosine to `code` (ties to the earliest added); 0.0 and None if empty."""
+        return self.query_vector(graph_vector(code))
+
+    def query_vector(self, vector: sparse.csr_matrix) -> GraphMatch:
         if not self._keys:
             return GraphMatch(0.0, None)
         self._stack()
-        scores = self._matrix @ _vector(wl_features(code)).T
+        scores = self._matrix @ vector.T
         dense = np.asarray(scores.todense()).ravel()
         best = int(np.argmax(dense))
         return GraphMatch(float(min(1.0, max(0.0, dense[best]))), self._keys[best])
@@ -112,6 +118,11 @@ class GraphIndex:
         if self._pending:
             self._matrix = sparse.vstack([self._matrix, *self._pending], format="csr")
             self._pending = []
+
+
+def graph_vector(code: str) -> sparse.csr_matrix:
+    """The code's WL label counts, hashed to a fixed width and scaled to unit length (a 1-row sparse matrix)."""
+    return _vector(wl_features(code))
 
 
 def _vector(features: Counter[str]) -> sparse.csr_matrix:

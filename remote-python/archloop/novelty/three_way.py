@@ -8,9 +8,14 @@ graph: it is indexed by tokens only, and queried it scores 0 on the other two.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from archloop.novelty.graph import GraphIndex
+import numpy as np
+from scipy import sparse
+
+from archloop.novelty.graph import GraphIndex, graph_vector
 from archloop.novelty.minhash import MinHashIndex
 from archloop.novelty.settings import NoveltySettings
 from archloop.novelty.structure import structural_signature
@@ -48,26 +53,55 @@ class ThreeWayResult:
         return next(m for m in self.measures if m.measure == measure)
 
 
+# What `add` computes from one code: its MinHash signature, and its structural signature and graph vector (None for
+# code that does not parse).
+Features = tuple[np.ndarray, str | None, sparse.csr_matrix | None]
+
+
+class FeatureCache:
+    """Features by code digest, kept across rebuilds of the index (a run rebuilds it when a verdict changes, and
+    re-reading a 10^4-net corpus three ways costs tens of seconds). Bounded: cleared when full."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[bytes, Features] = {}
+
+    def get(self, code: str, compute: Callable[[str], Features]) -> Features:
+        digest = hashlib.blake2b(code.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        found = self._entries.get(digest)
+        if found is None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            found = self._entries[digest] = compute(code)
+        return found
+
+
 class ThreeWayIndex:
     """The stored nets under all three measures. Keys are caller-chosen; `add` raises ValueError for a repeated key."""
 
-    def __init__(self, settings: NoveltySettings | None = None) -> None:
+    def __init__(self, settings: NoveltySettings | None = None, cache: FeatureCache | None = None) -> None:
         self.settings = settings or NoveltySettings()
         self.minhash = MinHashIndex(self.settings)
         self.graph = GraphIndex()
+        self.cache = cache or FeatureCache()
         self._structures: dict[str, str] = {}  # signature -> first key stored with it
 
     def __len__(self) -> int:
         return len(self.minhash)
 
-    def add(self, key: str, code: str) -> None:
-        self.minhash.add(key, code)
+    def _features(self, code: str) -> Features:
         try:
-            signature = structural_signature(code)
-            self.graph.add(key, code)
+            structure, vector = structural_signature(code), graph_vector(code)
         except ValueError:
-            return  # unparseable: tokens only
-        self._structures.setdefault(signature, key)
+            structure, vector = None, None  # unparseable: tokens only
+        return self.minhash.shingler.signature(code), structure, vector
+
+    def add(self, key: str, code: str) -> None:
+        signature, structure, vector = self.cache.get(code, self._features)
+        self.minhash.add_signature(key, signature)
+        if structure is not None and vector is not None:
+            self.graph.add_vector(key, vector)
+            self._structures.setdefault(structure, key)
 
     def query(self, code: str) -> ThreeWayResult:
         gate = set(self.settings.gate)

@@ -38,7 +38,7 @@ from archloop.llm.prompts import PromptError, training_pair
 from archloop.llm.reply import extract_code
 from archloop.novelty.minhash import NoveltySettings
 from archloop.novelty.structure import structural_signature
-from archloop.novelty.three_way import ThreeWayIndex
+from archloop.novelty.three_way import FeatureCache, ThreeWayIndex
 from archloop.run.stages import (
     CodeCheck,
     CorpusEntry,
@@ -57,8 +57,8 @@ from archloop.run.stages import (
 class _MinHashNovelty:
     """Novelty three ways; the token measure's score and nearest are the headline (the paper's gate)."""
 
-    def __init__(self, settings: NoveltySettings) -> None:
-        self._index = ThreeWayIndex(settings)
+    def __init__(self, settings: NoveltySettings, cache: FeatureCache | None = None) -> None:
+        self._index = ThreeWayIndex(settings, cache)
 
     def add(self, key: str, code: str) -> None:
         self._index.add(key, code)
@@ -121,6 +121,7 @@ class LlmStages:
         self._pool: Executor | None = None
         self._validator: ForkServer | None = None
         self._tokenizer_cache: object | None = None
+        self._novelty_features = FeatureCache()  # the corpus's features, reused when the novelty index is rebuilt
         ev = config.evaluation
         self._limits = SandboxLimits(timeout_s=ev.time_limit_s, memory_mb=ev.memory_limit_mb or None)  # 0 = none
         self._validate_limits = dataclasses.replace(self._limits, timeout_s=ev.validate_time_limit_s)
@@ -135,7 +136,7 @@ class LlmStages:
         return self._seeds
 
     def new_novelty_index(self) -> _MinHashNovelty:
-        return _MinHashNovelty(self.config.novelty)
+        return _MinHashNovelty(self.config.novelty, self._novelty_features)
 
     def signature(self, code: str) -> str:
         return structural_signature(code)
