@@ -10,7 +10,7 @@
  * unknown metadata stays null). Nothing here throws.
  */
 import { z } from 'zod';
-import type { CandidateOrigin, CandidateStatus, CycleCost, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
+import type { CandidateOrigin, CandidateStatus, CycleCost, DeviceKind, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
 
 /**
  * What the views call a candidate: its `CandidateStatus` (how far it got), named finer by its outcomes, and
@@ -78,6 +78,12 @@ export interface CandidateView {
   } | null;
   /** The data and protocol behind `accuracy`, null until evaluated. */
   readonly evaluatedOn: EvaluatedOn | null;
+  /** The adapter that wrote it (null: the base model; absent in runs recorded before lineage). */
+  readonly writer?: string | null;
+  /** Seconds its validation took, and the device time its evaluation held (GPU- or CPU-seconds, per `device`). */
+  readonly validationSeconds?: number;
+  readonly deviceSeconds?: number;
+  readonly device?: DeviceKind | null;
   /** Characters received so far while generating (from stream deltas), then the final code's length. */
   readonly codeChars: number;
   /** True once a stream delta arrived for it: `started` becomes `generating`. */
@@ -332,6 +338,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         step: advance(c.step, 'generated'),
         codeChars,
         generation: { attempts, tokens, seconds },
+        ...(event.data.adapter !== undefined ? { writer: event.data.adapter } : {}),
       }));
     }
     case 'candidate.validated': {
@@ -344,6 +351,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         message,
         line,
         params,
+        ...(event.data.seconds !== undefined ? { validationSeconds: event.data.seconds } : {}),
       }));
     }
     case 'candidate.novelty': {
@@ -371,6 +379,7 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         training: { trainSeconds, evalSeconds, peakMemoryMB, imagesPerSecond },
         evaluatedOn,
         message,
+        ...(event.data.deviceSeconds !== undefined ? { deviceSeconds: event.data.deviceSeconds, device: event.data.device ?? null } : {}),
       }));
     }
     case 'candidate.verdict':

@@ -74,6 +74,21 @@ export function candidateDescription(candidate: CandidateView): string {
   return parts.join(' · ');
 }
 
+/** What the candidate cost: its generation (and the adapter that wrote it), validation and evaluation device time. */
+export function costLine(candidate: CandidateView): string | null {
+  const parts: string[] = [];
+  const g = candidate.generation;
+  if (g && candidate.origin !== 'human') {
+    const writer = candidate.writer === undefined ? '' : ` by ${candidate.writer ?? 'the base model'}`;
+    parts.push(`generated${writer}: ${g.tokens.toLocaleString('en-US')} tokens in ${g.seconds.toFixed(1)} s`);
+  }
+  if (candidate.validationSeconds !== undefined) parts.push(`validated in ${candidate.validationSeconds.toFixed(1)} s`);
+  if (candidate.deviceSeconds !== undefined) {
+    parts.push(`evaluated: ${candidate.deviceSeconds.toFixed(1)} ${candidate.device === 'gpu' ? 'GPU' : 'CPU'}-s`);
+  }
+  return parts.length ? `cost: ${parts.join(', ')}` : null;
+}
+
 /** Multi-line plain text; the UI may render it as Markdown (no characters here need escaping beyond ids). */
 export function candidateTooltip(candidate: CandidateView): string {
   const lines = [`${candidate.id} (cycle ${candidate.cycle}): ${statusLabel(candidate)}`];
@@ -87,6 +102,8 @@ export function candidateTooltip(candidate: CandidateView): string {
   if (candidate.maxJaccard !== null) {
     lines.push(`max Jaccard: ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
   }
+  const cost = costLine(candidate);
+  if (cost) lines.push(cost);
   if (candidate.selected) lines.push(`selected (${candidate.selectReason ?? 'rule unknown'})`);
   if (candidate.verdict) lines.push(`verdict: ${candidate.verdict}`);
   for (const note of candidate.annotations) lines.push(`note: ${note.text}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);
