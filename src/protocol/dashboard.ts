@@ -138,6 +138,10 @@ export type Stage = z.infer<typeof Stage>;
 export const LossPoint = z.object({ step: z.int().min(0), loss: z.number() });
 export type LossPoint = z.infer<typeof LossPoint>;
 
+/** Points kept of each earlier cycle's loss curve, and how many earlier cycles are kept. */
+export const LOSS_HISTORY_POINTS = 200;
+export const LOSS_HISTORY_CYCLES = 100;
+
 /** The code the live view keeps per streaming candidate, and how many such candidates it tracks. */
 export const LIVE_TAIL_CHARS = 2048;
 export const MAX_LIVE_STREAMS = 64;
@@ -160,6 +164,8 @@ export const LiveState = z.object({
   finetuneLoss: z.number().nullable(),
   etaSeconds: z.number().min(0).nullable(),
   lossCurve: z.array(LossPoint).max(5000),
+  /** Earlier cycles' fine-tune loss, one thinned curve per cycle, oldest first: the chart keeps them across cycles. */
+  lossHistory: z.array(z.object({ cycle: z.int().min(0), points: z.array(LossPoint).max(LOSS_HISTORY_POINTS) })).max(LOSS_HISTORY_CYCLES).default([]),
   /** The candidate the code pane follows (one at a time, as the live tab does), with the tail of its code. */
   streaming: StreamTail.nullable(),
   /** Every candidate still streaming (batched sampling writes several at once), so a switch shows code at once. */

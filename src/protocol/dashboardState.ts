@@ -23,7 +23,7 @@ import type {
   RunInfo,
   StreamTail,
 } from './dashboard';
-import { LIVE_TAIL_CHARS, MAX_LIVE_STREAMS } from './dashboard';
+import { LIVE_TAIL_CHARS, LOSS_HISTORY_CYCLES, LOSS_HISTORY_POINTS, MAX_LIVE_STREAMS } from './dashboard';
 import { applyToLedger, type CycleLedger } from './costs';
 import { CandidateLabel, applyToCandidate, isSelectedNow, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
 
@@ -76,6 +76,7 @@ const idleLive: LiveState = {
   finetuneLoss: null,
   etaSeconds: null,
   lossCurve: [],
+  lossHistory: [],
   streaming: null,
   streams: [],
   hold: 'none',
@@ -97,6 +98,19 @@ export function initialState(): DashboardState {
   };
 }
 
+/**
+ * The loss history with the ending cycle's fine-tune added (thinned to LOSS_HISTORY_POINTS, its last point kept), when
+ * it had one; the oldest cycles go first past LOSS_HISTORY_CYCLES.
+ */
+function archiveLoss(live: LiveState): LiveState['lossHistory'] {
+  const curve = live.lossCurve;
+  if (live.cycle === null || curve.length === 0) return live.lossHistory;
+  const stride = Math.max(1, Math.ceil((curve.length - 1) / (LOSS_HISTORY_POINTS - 1))); // first and last kept
+  const points = curve.filter((_, i) => i % stride === 0 || i === curve.length - 1).slice(-LOSS_HISTORY_POINTS);
+  const others = live.lossHistory.filter((h) => h.cycle !== live.cycle);
+  return [...others, { cycle: live.cycle, points }].slice(-LOSS_HISTORY_CYCLES);
+}
+
 /** The state after a run's whole event log (what the host folds before sending a snapshot). */
 export function fromEvents(events: readonly DashboardEvent[]): DashboardState {
   return { ...applyEvents(initialState(), events), loaded: true };
@@ -109,7 +123,7 @@ export function toSnapshot(state: DashboardState): DashboardSnapshot {
     run: state.run,
     cycles: [...state.cycles],
     candidates: [...state.candidates.rows],
-    live: { ...state.live, lossCurve: [...state.live.lossCurve] },
+    live: { ...state.live, lossCurve: [...state.live.lossCurve], lossHistory: [...state.live.lossHistory] },
     errors: [...state.errors],
     ledger: [...state.ledger],
     endedBy: state.endedBy,
@@ -212,10 +226,11 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
     }
     case 'cycle.started': {
       const { hold, activeMs, activeSince } = live; // the run's state and clock outlive the cycle's counters
+      const lossHistory = archiveLoss(live); // and so do earlier fine-tunes' losses
       return {
         ...state,
         ledger: applyToLedger(state.ledger, event),
-        live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates, hold, activeMs, activeSince },
+        live: { ...idleLive, stage: 'generating', cycle: event.data.cycle, planned: event.data.candidates, hold, activeMs, activeSince, lossHistory },
       };
     }
     case 'candidate.started':

@@ -90,7 +90,7 @@ test('the Annotation column is in view with its whole title at every editor widt
       return { visible: Math.max(0, right - left), text: Math.ceil(range.getBoundingClientRect().width + padding), own: cell.clientWidth };
     });
     assert.ok(seen.own >= seen.text, `at ${width} px the column is narrower than its title (${seen.own} < ${seen.text})`);
-    assert.ok(seen.visible >= seen.text, seen.visible >= seen.text, `at ${width} px only ${seen.visible} of ${seen.text} px of "Annotation" show`);
+    assert.ok(seen.visible >= seen.text, `at ${width} px only ${seen.visible} of ${seen.text} px of "Annotation" show`);
     await page.close();
   }
 });
@@ -118,5 +118,27 @@ test('the paper overlay is off until the run has a finished cycle, then on unles
 
   page = await open(fixture.events, { state: uiState('cycles', false) });
   assert.equal(await page.$$eval('.paper-row', (rows) => rows.length), 0);
+  await page.close();
+});
+
+test('the fine-tune loss chart keeps earlier cycles\' curves when a new cycle starts', async () => {
+  const events = runWithoutFinishedCycles();
+  let seq = events.at(-1)?.seq ?? 0;
+  const e = (kind: string, data: Record<string, unknown>): Event => ({ type: 'event', seq: ++seq, run: 'r', ts: 1_700_000_000_000 + seq, kind, data }) as Event;
+  events.push(
+    ...[1, 2, 3].map((step) => e('finetune.progress', { cycle: 1, step, total: 3, loss: 2 / step, etaSeconds: null })),
+    e('cycle.started', { cycle: 2, candidates: 2, adapter: null }),
+    e('finetune.progress', { cycle: 2, step: 1, total: 3, loss: 0.9, etaSeconds: null }),
+  );
+  const page = await open(events, { state: uiState('live') });
+  const datasets = await page.evaluate(() => {
+    const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } } | undefined } }).__archloopChart;
+    const chart = Chart.getChart(document.querySelector('canvas[data-chart=loss]') as HTMLCanvasElement);
+    return (chart?.data.datasets ?? []).map((d) => ({ label: d.label, steps: d.data.map((p) => p.x) }));
+  });
+  assert.deepEqual(datasets, [
+    { label: 'Fine-tune loss', steps: [1] },
+    { label: 'Cycle 1', steps: [1, 2, 3] },
+  ]);
   await page.close();
 });

@@ -3,7 +3,7 @@
  * fine-tune step and loss curve) and the code being streamed. Updates touch only the text and bars that changed,
  * and the loss chart gets appended points, never a rebuild.
  */
-import { Chart, themeChart, themeColours } from '../charts';
+import { Chart, themeChart, themeColours, withAlpha } from '../charts';
 import { h, setText } from '../dom';
 import { formatSeconds } from '../format';
 import type { DashboardState, LiveState, RunError } from '../../../src/protocol/dashboardState';
@@ -47,6 +47,7 @@ export class LiveView {
   private live: LiveState | null = null;
   private shownErrors: readonly RunError[] = [];
   private plottedCurve: LiveState['lossCurve'] | null = null;
+  private plottedHistory: LiveState['lossHistory'] | null = null;
 
   constructor() {
     this.stage = h('p', { className: 'stage', dataset: { testid: 'live-stage' } });
@@ -92,6 +93,7 @@ export class LiveView {
     const eta = live.etaSeconds ? `, ETA ${formatSeconds(live.etaSeconds)}` : '';
     setMeter(this.finetune, live.finetuneStep, live.finetuneTotal, `${live.finetuneStep} / ${live.finetuneTotal}${loss}${eta}`);
     this.renderLoss(live.lossCurve);
+    this.renderLossHistory(live.lossHistory);
     if (live.streaming) {
       setText(this.streamTitle, `Generating ${live.streaming.candidate}: ${live.streaming.chars.toLocaleString('en-US')} characters`);
       // Keeps the newest code in view, as the live tab does, unless the reader scrolled up to look at something.
@@ -113,6 +115,26 @@ export class LiveView {
       dataset.backgroundColor = colours.yellow;
     }
     themeChart(this.lossChart, colours);
+    this.lossChart.update('none');
+    this.plottedHistory = null; // earlier cycles' colours come from the theme too
+    if (this.live) this.renderLossHistory(this.live.lossHistory);
+  }
+
+  /** Earlier cycles' fine-tune losses, faded, after the current curve (dataset 0, which grows in place). */
+  private renderLossHistory(history: LiveState['lossHistory']): void {
+    if (history === this.plottedHistory) return;
+    this.plottedHistory = history;
+    const current = this.lossChart.data.datasets[0];
+    if (!current) return;
+    const colours = themeColours();
+    this.lossChart.data.datasets = [
+      current,
+      ...history.map((h, i) => {
+        // Newer cycles darker: the trend across fine-tunes reads from faint to strong.
+        const colour = withAlpha(colours.yellow, 0.15 + (0.45 * (i + 1)) / history.length);
+        return { label: `Cycle ${h.cycle}`, data: h.points.map((p) => ({ x: p.step, y: p.loss })), borderColor: colour, backgroundColor: colour, pointRadius: 0, borderWidth: 1 };
+      }),
+    ];
     this.lossChart.update('none');
   }
 
