@@ -183,6 +183,22 @@ test('a 120-layer net is drawn whole, without overlaps, and a click asks to reve
   await page.close();
 });
 
+test('a graph at the recorder\'s cap (2,000 calls) is laid out and drawn whole', async () => {
+  const layers: LayerNode[] = Array.from({ length: 2000 }, (_, i) => ({
+    name: `blocks.${Math.floor(i / 4)}.${i % 4}`, type: i % 4 === 0 ? 'Conv2d' : 'ReLU', params: i % 4 === 0 ? 2304 : 0,
+    shape: [1, 16, 16, 16], inputs: i === 0 ? [] : i % 8 === 0 && i >= 8 ? [i - 1, i - 8] : [i - 1], line: 10 + (i % 4),
+  }));
+  const started = Date.now();
+  const { page, errors } = await open({ type: 'layers.show', candidate: 'c9-0001', cycle: 9, layers, truncated: true });
+  console.log(`2,000 layer calls laid out and drawn in ${Date.now() - started} ms`);
+  assert.equal(await page.locator('.layer-node').count(), 2000);
+  assert.match((await page.textContent('.layers-header')) ?? '', /cut at the cap/);
+  const tops = await page.$$eval('.layer-node', (nodes) => nodes.map((n) => n.getBoundingClientRect().top));
+  for (let i = 1; i < tops.length; i++) assert.ok(tops[i]! > tops[i - 1]!, `call ${i} is drawn below call ${i - 1}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a malformed graph from the host is dropped with a console error, not drawn', async () => {
   const page = await browser.newPage();
   await page.goto(`${origin}/`);

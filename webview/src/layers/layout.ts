@@ -29,20 +29,53 @@ export interface GraphLayout {
   readonly height: number;
 }
 
+/**
+ * Dagre's ordering recurses once per rank (a 2,000-call chain overflows the stack) and its cost grows faster than
+ * linearly, so a long net is laid out in consecutive slices of calls, stacked top to bottom and centred; an edge
+ * between slices is drawn straight from its source's bottom to its target's top.
+ */
+export const SLICE = 150;
+
 export function layoutLayers(layers: readonly LayerNode[]): GraphLayout {
+  const slices: { start: number; placed: PlacedNode[]; edges: PlacedEdge[]; width: number; height: number }[] = [];
+  for (let start = 0; start < layers.length; start += SLICE) slices.push({ start, ...layoutSlice(layers, start, Math.min(layers.length, start + SLICE)) });
+  const width = Math.max(NODE_WIDTH + 2 * MARGIN, ...slices.map((slice) => slice.width));
+  const nodes: PlacedNode[] = [];
+  const edges: PlacedEdge[] = [];
+  let top = 0;
+  for (const slice of slices) {
+    const dx = (width - slice.width) / 2;
+    const shift = (p: { x: number; y: number }): { x: number; y: number } => ({ x: p.x + dx, y: p.y + top });
+    nodes.push(...slice.placed.map((n) => ({ index: n.index, ...shift(n) })));
+    edges.push(...slice.edges.map((e) => ({ ...e, points: e.points.map(shift) })));
+    top += slice.height;
+  }
+  for (const [index, node] of layers.entries()) {
+    for (const from of node.inputs) {
+      const source = nodes[from];
+      const target = nodes[index];
+      if (!source || !target || from >= index || Math.floor(from / SLICE) === Math.floor(index / SLICE)) continue;
+      edges.push({ from, to: index, points: [{ x: source.x + NODE_WIDTH / 2, y: source.y + NODE_HEIGHT }, { x: target.x + NODE_WIDTH / 2, y: target.y }] });
+    }
+  }
+  return { nodes, edges, width, height: Math.max(top, NODE_HEIGHT + 2 * MARGIN) };
+}
+
+function layoutSlice(layers: readonly LayerNode[], start: number, end: number): { placed: PlacedNode[]; edges: PlacedEdge[]; width: number; height: number } {
   const graph = new Graph({ multigraph: false });
   graph.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 28, edgesep: 12, marginx: MARGIN, marginy: MARGIN });
   graph.setDefaultEdgeLabel(() => ({}));
-  layers.forEach((_, index) => graph.setNode(String(index), { width: NODE_WIDTH, height: NODE_HEIGHT }));
-  layers.forEach((node, index) => {
-    for (const from of node.inputs) if (from < index) graph.setEdge(String(from), String(index));
-  });
+  for (let index = start; index < end; index++) graph.setNode(String(index), { width: NODE_WIDTH, height: NODE_HEIGHT });
+  for (let index = start; index < end; index++) {
+    for (const from of layers[index]?.inputs ?? []) if (from >= start && from < index) graph.setEdge(String(from), String(index));
+  }
   layout(graph);
-  const nodes = layers.map((_, index) => {
-    const placed = graph.node(String(index));
-    return { index, x: placed.x - NODE_WIDTH / 2, y: placed.y - NODE_HEIGHT / 2 };
-  });
+  const placed: PlacedNode[] = [];
+  for (let index = start; index < end; index++) {
+    const node = graph.node(String(index));
+    placed.push({ index, x: node.x - NODE_WIDTH / 2, y: node.y - NODE_HEIGHT / 2 });
+  }
   const edges = graph.edges().map((e) => ({ from: Number(e.v), to: Number(e.w), points: graph.edge(e).points ?? [] }));
   const label = graph.graph();
-  return { nodes, edges, width: Math.max(label.width ?? 0, NODE_WIDTH + 2 * MARGIN), height: Math.max(label.height ?? 0, NODE_HEIGHT + 2 * MARGIN) };
+  return { placed, edges, width: label.width ?? 0, height: label.height ?? 0 };
 }
