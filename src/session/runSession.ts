@@ -88,6 +88,11 @@ export class RunSession {
     return () => this.listeners.delete(listener);
   }
 
+  /** The folder of this run's local git mirror, when one is configured and opened (undefined otherwise). */
+  get mirrorPath(): string | undefined {
+    return this.mirror && this.options.corpusPath ? join(this.options.corpusPath, this.options.run) : undefined;
+  }
+
   /** Opens the mirror (if configured) and attaches. Rejects if the first attach fails. */
   async connect(): Promise<void> {
     if (this.options.corpusPath) {

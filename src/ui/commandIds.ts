@@ -18,6 +18,7 @@ export const COMMANDS = {
   submitCandidate: 'archloop.submitCandidate',
   showLayerGraph: 'archloop.showLayerGraph',
   exportCorpus: 'archloop.exportCorpus',
+  openGitMirror: 'archloop.openGitMirror',
   showBackendLog: 'archloop.showBackendLog',
   checkHost: 'archloop.checkHost',
   filterCandidates: 'archloop.filterCandidates',

@@ -31,6 +31,7 @@ export function registerRunCommands(ui: UiContext): void {
     vscode.commands.registerCommand(COMMANDS.resumeRun, (arg?: RunArgument) => simpleRequest(ui, arg, 'run.resume', 'resumed')),
     vscode.commands.registerCommand(COMMANDS.stopRun, (arg?: RunArgument) => stopRunCommand(ui, arg)),
     vscode.commands.registerCommand(COMMANDS.exportCorpus, (arg?: RunArgument) => exportCorpus(ui, arg)),
+    vscode.commands.registerCommand(COMMANDS.openGitMirror, (arg?: RunArgument) => openGitMirror(ui, arg)),
   );
   let shown: { hasRun: boolean; phase: string } | undefined;
   const updateContext = (): void => {
@@ -213,14 +214,61 @@ async function exportCorpus(ui: UiContext, arg?: RunArgument): Promise<void> {
   if (!session) return;
   const host = ui.registry.host(session.host);
   if (!host) return;
-  const out = `${session.runDir.replace(/\/+$/, '')}/export`;
+  const out = await exportDestination(host, session);
+  if (!out) return;
   try {
     const transport = await host.backend.transport();
     const result = await transport.run([host.backend.python, '-m', 'archloop', 'export', '--run-dir', session.runDir, '--out', out], backendRunOptions(host.backend));
     ui.log.info(`archloop export (exit ${result.code}):\n${result.stdout}${result.stderr}`);
     if (result.code !== 0) throw new Error(`archloop export exited ${result.code}: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
-    void vscode.window.showInformationMessage(`ArchLoop: exported ${session.run} to ${host.name}:${out}`);
+    // Short, so the notification shows it whole; the full path is one click away.
+    const counted = /exported (\d+) nets/.exec(result.stdout)?.[1];
+    const actions = host.kind === 'local' ? ['Reveal', 'Copy Path'] : ['Copy Path'];
+    const picked = await vscode.window.showInformationMessage(`ArchLoop: exported ${counted ? `${counted} nets of ` : ''}${session.view.name ?? session.run} to ${basename(out)}.`, ...actions);
+    if (picked === 'Reveal') await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out));
+    else if (picked === 'Copy Path') await vscode.env.clipboard.writeText(host.kind === 'local' ? out : `${host.name}:${out}`);
   } catch (error) {
     reportError(ui, 'export failed', error);
   }
+}
+
+/** Where to export: a folder picked in a dialog on this machine, or typed for a remote host (its disk is not browsable here). */
+async function exportDestination(host: HostConnection, session: RunSession): Promise<string | undefined> {
+  const suggested = `${session.runDir.replace(/\/+$/, '')}/export`;
+  if (host.kind === 'local') {
+    const picked = await vscode.window.showOpenDialog({
+      title: `ArchLoop: export the corpus of ${session.view.name ?? session.run} into…`,
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Export Here',
+      defaultUri: vscode.Uri.file(session.runDir),
+    });
+    return picked?.[0]?.fsPath;
+  }
+  const typed = await vscode.window.showInputBox({
+    title: `ArchLoop: export the corpus of ${session.view.name ?? session.run}`,
+    prompt: `Folder on ${host.name} to write the nets and their statistics into (created if missing)`,
+    value: suggested,
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim().startsWith('/') || value.trim().startsWith('~') ? undefined : 'Give an absolute path on the host (starting with / or ~).'),
+  });
+  return typed?.trim() || undefined;
+}
+
+/** Opens the run's local git mirror (one commit per cycle, the corpus as files) in a new window. */
+async function openGitMirror(ui: UiContext, arg?: RunArgument): Promise<void> {
+  const session = resolveSession(ui, arg);
+  if (!session) return;
+  const path = session.mirrorPath;
+  if (!path) {
+    void vscode.window.showWarningMessage(
+      `ArchLoop: run ${session.view.name ?? session.run} has no git mirror (it could not be opened; the ArchLoop output says why, and the setting archloop.corpusPath says where mirrors go).`,
+    );
+    return;
+  }
+  const choice = await vscode.window.showInformationMessage(`ArchLoop: the git mirror of ${session.view.name ?? session.run}.`, 'Open in New Window', 'Reveal', 'Copy Path');
+  if (choice === 'Open in New Window') await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(path), { forceNewWindow: true });
+  else if (choice === 'Reveal') await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(path));
+  else if (choice === 'Copy Path') await vscode.env.clipboard.writeText(path);
 }
