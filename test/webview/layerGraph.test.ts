@@ -30,7 +30,8 @@ const THEME = `html { --vscode-foreground: #616161; --vscode-editor-background: 
   --vscode-editorWidget-background: #f3f3f3; --vscode-widget-border: #d4d4d4; --vscode-focusBorder: #0090f1;
   --vscode-charts-blue: #1a85ff; --vscode-charts-green: #388a34; --vscode-charts-orange: #d18616;
   --vscode-charts-purple: #652d90; --vscode-charts-red: #e51400; --vscode-charts-yellow: #bf8803;
-  --vscode-button-secondaryBackground: #5f6a79; --vscode-button-secondaryForeground: #ffffff; }`;
+  --vscode-button-secondaryBackground: #5f6a79; --vscode-button-secondaryForeground: #ffffff;
+  --vscode-button-secondaryHoverBackground: #4c5561; }`;
 const STUB = `(() => {
   window.__posted = [];
   window.__violations = [];
