@@ -141,6 +141,8 @@ def test_budget_reason_names_each_budget_and_zero_means_none():
     assert budget_reason(tokens, {**totals, "trained_tokens": 100.0}, cpu) == (
         "budget: 1,000 tokens reached after 1,000 tokens"
     )
+    small = small_config(run={"budget_gpu_hours": 0.01}).run
+    assert budget_reason(small, {"eval_device_seconds": 38.0}, cpu) == "budget: 0.01 CPU-hours reached after 0.011 h"
     wall = small_config(run={"budget_wall_hours": 1.5}).run
     working = {"stage:generate": 1800.0, "stage:validate": 900.0, "stage:evaluate": 2700.0}
     assert budget_reason(wall, working, cpu) == "budget: 1.5 wall-hours reached after 1.50 h"

@@ -14,6 +14,7 @@ import {
   CycleStats,
   Outcome,
   CandidateEvaluatedEvent,
+  CandidateRecheckedEvent,
   CandidateGeneratedEvent,
   CandidateNoveltyEvent,
   CandidateStartedEvent,
@@ -27,6 +28,8 @@ import {
   EvalData,
   EvalProtocolName,
   Id,
+  RecheckCancelledEvent,
+  RecheckQueuedEvent,
   RunCreatedEvent,
   RunErrorEvent,
   RunFinishedEvent,
@@ -68,6 +71,9 @@ export const DashboardEvent = z.discriminatedUnion('kind', [
   RunStopRequestedEvent,
   AdapterKeptEvent,
   AdapterDeletedEvent,
+  RecheckQueuedEvent,
+  RecheckCancelledEvent,
+  CandidateRecheckedEvent,
 ]);
 export type DashboardEvent = z.infer<typeof DashboardEvent>;
 
@@ -204,6 +210,17 @@ export const CycleLedgerRow = z.object({
   cost: CycleCost.nullable(),
 });
 
+/** One longer evaluation of a candidate (candidate.rechecked), as rankCorrelation.ts RecheckRow. */
+export const RecheckRowSchema = z.object({
+  cycle: z.int().min(0),
+  candidate: Id,
+  recheck: Id,
+  epochs: z.int().min(1),
+  seed: z.int().min(0),
+  outcome: Outcome,
+  accuracy: z.number().min(0).max(100).nullable(),
+});
+
 export const DashboardSnapshot = z.object({
   /** Seq of the last event folded in; later `events` continue from here. */
   lastSeq: z.int().min(0),
@@ -216,6 +233,8 @@ export const DashboardSnapshot = z.object({
   ledger: z.array(CycleLedgerRow).optional(),
   /** What ended the run in words (run.finished's detail: the budget reached), null while it runs. */
   endedBy: z.string().max(1000).nullable().optional(),
+  /** Every re-check result, in seq order (absent from hosts before re-checks). */
+  rechecks: z.array(RecheckRowSchema).optional(),
 });
 export type DashboardSnapshot = z.infer<typeof DashboardSnapshot>;
 

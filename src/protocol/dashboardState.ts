@@ -25,6 +25,7 @@ import type {
 } from './dashboard';
 import { LIVE_TAIL_CHARS, LOSS_HISTORY_CYCLES, LOSS_HISTORY_POINTS, MAX_LIVE_STREAMS } from './dashboard';
 import { applyToLedger, type CycleLedger } from './costs';
+import { summarizeRechecks, type RecheckRow, type RecheckSummary } from './rankCorrelation';
 import { CandidateLabel, applyToCandidate, isSelectedNow, labelOf, newCandidate, stepOf, type CandidateView, type FoldEvent } from './runFold';
 
 export type { CandidateRow, LiveState, LossPoint, RunError, RunInfo, Stage } from './dashboard';
@@ -55,6 +56,8 @@ export interface DashboardState {
   readonly ledger: readonly CycleLedger[];
   /** run.finished's detail (the budget that ended the run), null while it runs. */
   readonly endedBy: string | null;
+  /** Every candidate.rechecked, in seq order: the longer evaluations beside the one-epoch figures. */
+  readonly rechecks: readonly RecheckRow[];
 }
 
 /** The paper's MinHashLSH threshold (docs/METHOD.md, settings: novelty at generation). */
@@ -95,6 +98,7 @@ export function initialState(): DashboardState {
     errors: [],
     ledger: [],
     endedBy: null,
+    rechecks: [],
   };
 }
 
@@ -127,6 +131,7 @@ export function toSnapshot(state: DashboardState): DashboardSnapshot {
     errors: [...state.errors],
     ledger: [...state.ledger],
     endedBy: state.endedBy,
+    rechecks: [...state.rechecks],
   };
 }
 
@@ -142,6 +147,7 @@ export function fromSnapshot(snapshot: DashboardSnapshot): DashboardState {
     errors: snapshot.errors,
     ledger: snapshot.ledger ?? [],
     endedBy: snapshot.endedBy ?? null,
+    rechecks: snapshot.rechecks ?? [],
   };
 }
 
@@ -331,6 +337,13 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
     case 'adapter.kept':
     case 'adapter.deleted':
       return state; // adapter retention: nothing the dashboard shows
+    case 'recheck.queued':
+    case 'recheck.cancelled':
+      return state; // the queue: only results are shown
+    case 'candidate.rechecked': {
+      const { cycle, candidate, recheck, epochs, seed, outcome, accuracy } = event.data;
+      return { ...state, rechecks: [...state.rechecks, { cycle, candidate, recheck, epochs, seed, outcome, accuracy }] };
+    }
   }
 }
 
@@ -464,4 +477,9 @@ function rebuildIndex(rows: readonly CandidateRow[]): Map<string, number> {
 function upsertCycle(cycles: readonly CycleStats[], stats: CycleStats): CycleStats[] {
   const others = cycles.filter((existing) => existing.cycle !== stats.cycle);
   return [...others, stats].sort((a, b) => a.cycle - b.cycle);
+}
+
+/** The re-checks beside each candidate's one-epoch accuracy: the plot's points and Spearman per cycle and overall. */
+export function recheckSummaryOf(state: DashboardState): RecheckSummary {
+  return summarizeRechecks(state.rechecks, (cycle, id) => findCandidate(state.candidates, cycle, id)?.accuracy ?? null);
 }

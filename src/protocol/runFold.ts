@@ -436,6 +436,10 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       return withCycle(view, event.data.cycle, (current) =>
         current.finetuneAdapter === event.data.adapter ? { ...current, finetuneAdapter: null } : current,
       );
+    case 'recheck.queued':
+    case 'recheck.cancelled':
+    case 'candidate.rechecked':
+      return view; // re-checks: the dashboard's recheck view folds them (rankCorrelation.ts)
   }
 }
 

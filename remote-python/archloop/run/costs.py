@@ -83,6 +83,10 @@ def cycle_cost(totals: Mapping[str, float], devices: Devices, pairs: int) -> dic
     }
 
 
+def _hours(hours: float) -> str:
+    return f"{hours:.2f}" if hours >= 0.1 else f"{hours:.3f}"  # a small test budget still shows what was spent
+
+
 def budget_reason(
     run: RunSettings, totals: Mapping[str, float], devices: Devices, pending: Mapping[str, float] | None = None
 ) -> str | None:
@@ -92,7 +96,7 @@ def budget_reason(
         hours = device_seconds(totals, pending) / 3600
         if hours >= run.budget_gpu_hours:
             unit = "GPU" if "gpu" in (devices.llm, devices.evaluation) else "CPU"
-            return f"budget: {run.budget_gpu_hours:g} {unit}-hours reached after {hours:.2f} h"
+            return f"budget: {run.budget_gpu_hours:g} {unit}-hours reached after {_hours(hours)} h"
     if run.budget_tokens > 0:
         tokens = int(totals.get("tokens", 0) + totals.get("trained_tokens", 0) + pending.get("tokens", 0))
         if tokens >= run.budget_tokens:
@@ -103,5 +107,5 @@ def budget_reason(
         )
         hours = working / 3600
         if hours >= run.budget_wall_hours:
-            return f"budget: {run.budget_wall_hours:g} wall-hours reached after {hours:.2f} h"
+            return f"budget: {run.budget_wall_hours:g} wall-hours reached after {_hours(hours)} h"
     return None
