@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import {
   AdapterDeletedEvent,
+  CandidateOrigin,
   AdapterKeptEvent,
   CandidateAnnotatedEvent,
   CycleCost,
@@ -135,6 +136,9 @@ export const CandidateRow = z.object({
   evalSeconds: z.number().min(0).nullable(),
   peakMemoryMB: z.number().min(0).nullable(),
   evaluatedOn: z.object({ data: EvalData.nullable(), protocol: EvalProtocolName.nullable(), epochs: z.int().min(1).nullable() }).nullable(),
+  /** Who wrote it, and the candidate a human-written one was edited from. */
+  origin: CandidateOrigin,
+  parent: Id.nullable(),
 });
 export type CandidateRow = z.infer<typeof CandidateRow>;
 
@@ -289,6 +293,7 @@ const VERDICTS: ReadonlySet<unknown> = new Set(Verdict.options);
 const SELECT_REASONS: ReadonlySet<unknown> = new Set(['threshold', 'fallback', 'accepted']);
 const EVAL_DATA: ReadonlySet<unknown> = new Set(EvalData.options);
 const EVAL_PROTOCOLS: ReadonlySet<unknown> = new Set(EvalProtocolName.options);
+const ORIGINS: ReadonlySet<unknown> = new Set(CandidateOrigin.options);
 const ROW_KEYS = Object.keys(CandidateRow.shape);
 const TEXT_MAX = 64 * 1024;
 
@@ -323,6 +328,8 @@ export function isCandidateRow(value: unknown): value is CandidateRow {
   if (row['selectReason'] !== null && !SELECT_REASONS.has(row['selectReason'])) return false;
   if (row['evalSeconds'] !== null && !isIn(row['evalSeconds'], 0, Infinity)) return false;
   if (row['peakMemoryMB'] !== null && !isIn(row['peakMemoryMB'], 0, Infinity)) return false;
+  if (!ORIGINS.has(row['origin'])) return false;
+  if (row['parent'] !== null && !(typeof row['parent'] === 'string' && row['parent'].length <= 128 && ID_PATTERN.test(row['parent']))) return false;
   return row['evaluatedOn'] === null || isEvaluatedOn(row['evaluatedOn']);
 }
 

@@ -433,6 +433,8 @@ export function rowOf(c: CandidateView): CandidateRow {
     evalSeconds: c.training?.evalSeconds ?? null,
     peakMemoryMB: c.training?.peakMemoryMB ?? null,
     evaluatedOn: c.evaluatedOn,
+    origin: c.origin,
+    parent: c.parent,
   };
 }
 
@@ -445,6 +447,8 @@ export function candidateOf(row: CandidateRow): CandidateView {
   const passed = row.status !== 'started' && row.status !== 'generating' && row.status !== 'generated' && row.status !== 'invalid';
   const c: CandidateView = {
     ...newCandidate(row.id, row.cycle),
+    origin: row.origin,
+    parent: row.parent,
     step,
     streamed: row.status === 'generating',
     outcome: row.errorClass ?? (passed ? 'ok' : null),

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { originLabel, problemRanges, readSubmitResult, submitMessage } from '../../src/session/candidateSubmit';
 import { foldEvents } from '../../src/protocol/runFold';
 import { toDashboardEvent } from '../../src/protocol/dashboard';
+import { candidateOf, rowOf } from '../../src/protocol/dashboardState';
+import { candidateHeader } from '../../src/session/candidateDocument';
+import { candidateDescription, candidateTooltip } from '../../src/session/views/candidatePresentation';
 import { EventScript } from './viewsFixtures';
 
 const LINES = ['import torch', '', 'class Net(nn.Module):', '    def forward(self, x:', '        return x   ', ''];
@@ -93,9 +96,7 @@ describe('the fold keeps who wrote a candidate', () => {
 });
 
 describe('human-written candidates in the tab header and the tree', () => {
-  it('names the origin and the parent in the header line and the tree description and tooltip', async () => {
-    const { candidateHeader } = await import('../../src/session/candidateDocument');
-    const { candidateDescription, candidateTooltip } = await import('../../src/session/views/candidatePresentation');
+  it('names the origin and the parent in the header line and the tree description and tooltip', () => {
     const s = new EventScript();
     s.created(1, 1);
     s.emit('candidate.started', { cycle: 1, candidate: 'c1-0001', index: 1, origin: 'human', parent: 'c1-0000' });
@@ -110,5 +111,21 @@ describe('human-written candidates in the tab header and the tree', () => {
     assert.match(candidateDescription(human), /^human-written · /);
     assert.doesNotMatch(candidateDescription(model), /human/);
     assert.match(candidateTooltip(human), /\nhuman-written, edited from c1-0000\n?/);
+  });
+});
+
+describe('human-written candidates in the dashboard rows', () => {
+  it('carries origin and parent in a row and back, and leaves the model’s rows as they were', () => {
+    const s = new EventScript();
+    s.created(1, 1);
+    s.emit('candidate.started', { cycle: 1, candidate: 'c1-0001', index: 1, origin: 'human', parent: 'c1-0000' });
+    s.emit('candidate.started', { cycle: 1, candidate: 'c1-0000', index: 0 });
+    const cycle = foldEvents('r1', s.events).cycles[1];
+    const humanRow = rowOf(cycle!.candidates['c1-0001']!);
+    const modelRow = rowOf(cycle!.candidates['c1-0000']!);
+    assert.deepEqual([humanRow.origin, humanRow.parent], ['human', 'c1-0000']);
+    assert.deepEqual([modelRow.origin, modelRow.parent], ['model', null]);
+    assert.deepEqual(rowOf(candidateOf(humanRow)), humanRow);
+    assert.deepEqual(rowOf(candidateOf(modelRow)), modelRow);
   });
 });

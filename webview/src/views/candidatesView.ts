@@ -26,7 +26,7 @@ interface Column {
 
 const COLUMNS: readonly Column[] = [
   { key: 'cycle', label: 'Cycle', cell: (r) => String(r.cycle) },
-  { key: 'id', label: 'Id', cell: (r) => r.id },
+  { key: 'id', label: 'Id', cell: (r) => (r.origin === 'human' ? `${r.id} (human)` : r.id) },
   { key: 'status', label: 'Status', cell: (r) => (r.errorClass ? `${r.status}: ${r.errorClass}` : r.status) },
   // Next to the id, not last: the last column before the sticky Actions is half hidden under it in most editor
   // widths (the title read "An"), and a reviewer's note belongs with the candidate it is about.
@@ -312,7 +312,8 @@ export class CandidatesView {
     }
     renderDetailFacts(this.detailFacts, row);
     this.explanation.follow(row);
-    setText(this.detailTitle, `Cycle ${row.cycle} · ${row.id} · ${row.status}${row.verdict ? ` · ${row.verdict}ed` : ''}`);
+    const origin = row.origin === 'human' ? ` · human-written${row.parent ? `, edited from ${row.parent}` : ''}` : '';
+    setText(this.detailTitle, `Cycle ${row.cycle} · ${row.id}${origin} · ${row.status}${row.verdict ? ` · ${row.verdict}ed` : ''}`);
     setText(this.detailMessage, [row.message, row.nearest ? `nearest: ${row.nearest}` : null].filter(Boolean).join(' — '));
   }
 
