@@ -84,6 +84,16 @@ describe('tree model', () => {
     assert.deepEqual(host!.children[0]!.children.map((cycle) => [cycle.label, cycle.collapsible]), [['Cycle 4', 'none'], ['Cycle 3', 'collapsed']]);
   });
 
+  it('opens the cycle being run, so its new candidates show as they arrive; earlier and finished cycles stay folded', () => {
+    const script = midCycleScript();
+    script.emit('cycle.started', { cycle: 4, candidates: 150, adapter: null });
+    script.candidate(4, 'c4-001', 0, { accuracy: null });
+    const collapsible = (): string[][] => buildTree(hosts(script.events))[0]!.children[0]!.children.map((cycle) => [cycle.label, cycle.collapsible]);
+    assert.deepEqual(collapsible(), [['Cycle 4', 'expanded'], ['Cycle 3', 'collapsed']]);
+    script.emit('cycle.finished', { cycle: 4, stats: script.stats(4) });
+    assert.equal(collapsible()[0]?.[1], 'collapsed');
+  });
+
   it('a host with no runs is a leaf with its connection icon', () => {
     const [host] = buildTree([{ name: 'laptop', connection: 'disconnected', runs: [] }]);
     assert.deepEqual([host!.iconId, host!.collapsible, host!.description], ['debug-disconnect', 'none', 'disconnected · 0 runs']);

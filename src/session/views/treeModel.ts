@@ -121,7 +121,7 @@ function runNode(host: string, run: RunView, filter: TreeFilter): TreeNode {
     .reverse() // newest cycle first: that is where the action is
     .map((cycle) => run.cycles[cycle])
     .filter((cycle): cycle is CycleView => cycle !== undefined)
-    .map((cycle) => cycleNode(host, run.run, cycle, filter))
+    .map((cycle, i) => cycleNode(host, run.run, cycle, filter, i === 0))
     .filter((node): node is TreeNode => node !== undefined);
   const shown = run.cycleOrder.length ? Math.max(...run.cycleOrder) : null;
   const progress = shown === null ? 'no cycles yet' : `cycle ${shown}${run.plannedCycles !== null ? `/${run.plannedCycles}` : ''}`;
@@ -154,7 +154,7 @@ function runNode(host: string, run: RunView, filter: TreeFilter): TreeNode {
   };
 }
 
-function cycleNode(host: string, run: string, cycle: CycleView, filter: TreeFilter): TreeNode | undefined {
+function cycleNode(host: string, run: string, cycle: CycleView, filter: TreeFilter, newest: boolean): TreeNode | undefined {
   const candidates = cycle.order
     .map((id) => cycle.candidates[id])
     .filter((candidate): candidate is CandidateView => candidate !== undefined && matchesFilter(candidate, filter));
@@ -181,7 +181,8 @@ function cycleNode(host: string, run: string, cycle: CycleView, filter: TreeFilt
     tooltip: tooltip.join('\n'),
     iconId: cycle.phase === 'finished' ? 'check' : cycle.phase === 'finetuning' ? 'mortar-board' : 'sync~spin',
     contextValue: `archloop.cycle.${cycle.phase}`,
-    collapsible: candidates.length ? 'collapsed' : 'none',
+    // The cycle being run opens, so its new candidates show as they come; finished and superseded ones fold away.
+    collapsible: candidates.length ? (newest && cycle.phase !== 'finished' ? 'expanded' : 'collapsed') : 'none',
     children: candidates.map((candidate) => candidateNode(host, run, candidate)),
   };
 }
