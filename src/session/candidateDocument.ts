@@ -181,14 +181,17 @@ export class CandidateCodeStore {
   }
 }
 
-/** The one "live" tab of a run, which shows whichever candidate is being generated: `/<host>/<run>/live/live.py`. */
-export function livePath(host: string, run: string): string {
-  return `/${[host, run, 'live', 'live.py'].map(encodeURIComponent).join('/')}`;
+/**
+ * The one "live" tab of a run, which shows whichever candidate is being generated, named after it:
+ * `/<host>/<run>/live/<candidate>.live.py` (`live.py` before the first candidate).
+ */
+export function livePath(host: string, run: string, candidate?: string): string {
+  return `/${[host, run, 'live', candidate ? `${candidate}.live.py` : 'live.py'].map(encodeURIComponent).join('/')}`;
 }
 
 export function parseLivePath(path: string): { host: string; run: string } | undefined {
   const parts = path.replace(/^\//, '').split('/');
-  if (parts.length !== 4 || parts[2] !== 'live' || parts[3] !== 'live.py') return undefined;
+  if (parts.length !== 4 || parts[2] !== 'live' || !(parts[3] === 'live.py' || parts[3]?.endsWith('.live.py'))) return undefined;
   try {
     return { host: decodeURIComponent(parts[0] as string), run: decodeURIComponent(parts[1] as string) };
   } catch {

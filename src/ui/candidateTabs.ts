@@ -1,7 +1,7 @@
 /**
  * Candidates as read-only `archloop:` documents (Python) that fill as tokens stream. Follow modes (setting
- * `archloop.followMode`): `live` opens one tab per run that follows the candidate being generated, `perCandidate`
- * opens a tab for each new candidate, `off` opens nothing by itself. Any candidate opens from the tree, the dashboard
+ * `archloop.followMode`): `live` opens one tab per run that follows the candidate being generated and is named after
+ * it, `perCandidate` opens a tab for each new candidate, `off` opens nothing by itself. Any candidate opens from the tree, the dashboard
  * or the palette (Open Candidate…). The nearest neighbour of a candidate is served under `/nearest/` for the diff.
  * A URI that names nothing known shows a one-line explanation instead of failing.
  */
@@ -37,8 +37,8 @@ export function codeOnlyUri(address: CandidateAddress): vscode.Uri {
   return candidateUri(address).with({ query: CODE_ONLY });
 }
 
-export function liveUri(host: string, run: string): vscode.Uri {
-  return vscode.Uri.from({ scheme: CANDIDATE_SCHEME, path: livePath(host, run) });
+export function liveUri(host: string, run: string, candidate?: string): vscode.Uri {
+  return vscode.Uri.from({ scheme: CANDIDATE_SCHEME, path: livePath(host, run, candidate) });
 }
 
 /** Serves candidate, live and nearest-neighbour documents, and tracks which candidate each run's live tab follows. */
@@ -50,6 +50,10 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
   private readonly dirty = new Map<string, vscode.Uri>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly opened = new Set<string>();
+  /** Per `host\0run`: the live tab's URI now (it is reopened under the name of each candidate it follows). */
+  private readonly liveUris = new Map<string, vscode.Uri>();
+  /** Per `host\0run`: the live tab's renames, one at a time. */
+  private readonly renames = new Map<string, Promise<void>>();
   private readonly unsubscribes: (() => void)[] = [];
 
   constructor(private readonly ui: UiContext) {}
@@ -66,7 +70,8 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
         const followedDone = !followed || session.code.isFinal(run, followed.cycle, followed.candidate);
         if (isNew && followedDone && !session.code.isFinal(run, cycle, candidate)) this.following.set(key, { cycle, candidate });
         this.markDirty(candidateUri({ host: session.host, run, cycle, candidate }));
-        this.markDirty(liveUri(session.host, run));
+        this.markDirty(this.liveUriOf(session.host, run));
+        this.renameLiveTab(session.host, run);
         if (isNew) void this.autoOpen(session, { host: session.host, run, cycle, candidate });
       }),
       session.subscribe({
@@ -74,7 +79,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
         onEvent: (event) => {
           if ('candidate' in event.data) {
             this.markDirty(candidateUri({ host: session.host, run: session.run, cycle: event.data.cycle, candidate: event.data.candidate }));
-            this.markDirty(liveUri(session.host, session.run));
+            this.markDirty(this.liveUriOf(session.host, session.run));
           }
         },
       }),
@@ -122,7 +127,10 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
         const key = `live\u0000${session.host}\u0000${session.run}`;
         if (this.opened.has(key)) return; // once per run: a closed live tab stays closed
         this.opened.add(key);
-        const document = await vscode.workspace.openTextDocument(liveUri(session.host, session.run));
+        const followed = this.following.get(`${session.host}\u0000${session.run}`);
+        const uri = liveUri(session.host, session.run, followed?.candidate);
+        this.liveUris.set(`${session.host}\u0000${session.run}`, uri);
+        const document = await vscode.workspace.openTextDocument(uri);
         await vscode.languages.setTextDocumentLanguage(document, 'python');
         await vscode.window.showTextDocument(document, { preview: false, preserveFocus: true });
       } else if (mode === 'perCandidate' && !session.code.isFinal(address.run, address.cycle, address.candidate)) {
@@ -153,6 +161,42 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
     } catch (error) {
       return { error: `${key}: reading it on ${host} failed: ${error instanceof Error ? error.message : String(error)}` };
     }
+  }
+
+  private liveUriOf(host: string, run: string): vscode.Uri {
+    return this.liveUris.get(`${host}\u0000${run}`) ?? liveUri(host, run);
+  }
+
+  /**
+   * Gives the run's live tab the name of the candidate it now follows: a tab's name is its URI's, so the tab is
+   * reopened under the new name where it was, and the old one closed. Only while the live tab is the one shown in its
+   * group (reopening a tab in the background would bring it to the front); a closed live tab stays closed.
+   */
+  private renameLiveTab(host: string, run: string): void {
+    const key = `${host}\u0000${run}`;
+    const previous = this.renames.get(key) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const current = this.liveUris.get(key);
+      const followed = this.following.get(key);
+      if (!current || !followed) return;
+      const wanted = liveUri(host, run, followed.candidate);
+      if (wanted.toString() === current.toString()) return;
+      const tab = vscode.window.tabGroups.all.flatMap((group) => group.tabs).find((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === current.toString());
+      if (!tab) {
+        this.liveUris.delete(key); // closed by the user
+        return;
+      }
+      if (!tab.isActive) return;
+      this.liveUris.set(key, wanted);
+      const document = await vscode.workspace.openTextDocument(wanted);
+      await vscode.languages.setTextDocumentLanguage(document, 'python');
+      await vscode.window.showTextDocument(document, { preview: false, preserveFocus: true, viewColumn: tab.group.viewColumn });
+      await vscode.window.tabGroups.close(tab, true);
+    });
+    this.renames.set(
+      key,
+      next.catch((error: unknown) => this.ui.log.warn(`could not rename the live tab of ${run}: ${String(error)}`)),
+    );
   }
 
   /** Coalesces change notifications: a streaming candidate changes many times a second; each change re-renders the tab. */

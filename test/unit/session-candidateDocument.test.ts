@@ -32,6 +32,10 @@ describe('candidate document paths', () => {
 
   it('keeps live and nearest paths apart from candidate paths', () => {
     assert.deepEqual(parseLivePath(livePath('Local', 'r1')), { host: 'Local', run: 'r1' });
+    // The live tab is named after the candidate being written, and is never taken for that candidate's own tab.
+    assert.equal(livePath('Local', 'r1', 'c2-0003').split('/').at(-1), 'c2-0003.live.py');
+    assert.deepEqual(parseLivePath(livePath('Local', 'r1', 'c2-0003')), { host: 'Local', run: 'r1' });
+    assert.equal(parseCandidatePath(livePath('Local', 'r1', 'c2-0003')), undefined);
     assert.deepEqual(parseNearestPath(nearestPath('Local', 'r1', 'seed:lenet')), { host: 'Local', run: 'r1', key: 'seed:lenet' });
     assert.equal(parseNearestPath(candidatePath({ host: 'Local', run: 'r1', cycle: 1, candidate: 'c1-0000' })), undefined);
   });
