@@ -44,11 +44,11 @@ def test_nearest_equals_the_exhaustive_scan_on_seeds_and_generated_variants():
     assert fallbacks > 10  # the scan path was exercised, not only LSH hits
 
 
-def test_ties_go_to_the_earliest_key_and_low_byte_collisions_do_not_fool_it():
+def test_ties_go_to_the_earliest_key_and_low_bit_collisions_do_not_fool_it():
     settings = NoveltySettings(num_perm=16)
     index = MinHashIndex(settings)
     query = np.arange(1, 17, dtype=np.uint32) * 1000
-    collide = query + 256  # same low byte everywhere, no full value equal: bound 16, true 0
+    collide = query + 256  # same low bits everywhere, no full value equal: bound 16, true 0
     half = query.copy()
     half[8:] += 1  # 8 agree in full
     index.add_signatures(["collide", "half-a", "half-b"], np.stack([collide, half, half]))

@@ -15,7 +15,7 @@ Query semantics (a decision, documented here because the editor relies on it): `
 highest *estimated* Jaccard among the LSH candidates only. When LSH returns no candidate, the result is
 `max_jaccard=0.0, nearest=None, novel=True`: nothing in the index is close enough to be worth a comparison. The
 nearest neighbour below the threshold (for the editor's diff) comes from `MinHashIndex.nearest`: exact over all
-stored keys, a low-byte first pass then full comparison of the few rows that can win (about 1/4 of the plain scan's
+stored keys, a 4-bit first pass then full comparison of the few rows that can win (about 1/4 of the plain scan's
 cost); `query_or_nearest` is the loop's query (LSH, then `nearest` when LSH names nothing).
 
 Structural signature (selection time): `structural_signature` is a SHA-256 over an AST summary (classes, blocks,
@@ -182,9 +182,9 @@ class MinHashIndex:
         # signatures with one numpy gather instead of a dict lookup each (measured: that lookup was most of the
         # scoring time with large candidate sets).
         self._matrix = np.empty((16, self.settings.num_perm), dtype=np.uint32)
-        # The low byte of every signature value, padded to whole 64-bit words: the cheap first pass of `nearest`.
-        self._low_width = -(-self.settings.num_perm // 8) * 8
-        self._low = np.zeros((16, self._low_width), dtype=np.uint8)
+        # The low 4 bits of every signature value, 16 to a 64-bit word: the cheap first pass of `nearest`.
+        self._nibble_words = -(-self.settings.num_perm // 128) * 8  # whole groups of 8 words (see _nibble_agreement)
+        self._nibbles = np.zeros((16, self._nibble_words), dtype=np.uint64)
         self._keys: list[str] = []  # row -> key
         self._rows: dict[str, int] = {}  # key -> row
         self._size = 0
@@ -230,9 +230,8 @@ class MinHashIndex:
         first, needed = self._size, self._size + len(keys)
         self._matrix = _grown(self._matrix, needed, first)
         self._matrix[first:needed] = signatures
-        self._low = _grown(self._low, needed, first)
-        self._low[first:needed, : self.settings.num_perm] = signatures & 0xFF
-        self._low[first:needed, self.settings.num_perm :] = 0  # padding: the query pads with 1, so never agrees
+        self._nibbles = _grown(self._nibbles, needed, first)
+        self._nibbles[first:needed] = _pack_nibbles(signatures, self._nibble_words, padding=0)
         self._keys.extend(keys)
         self._rows.update(zip(keys, range(first, needed), strict=True))
         self._size = needed
@@ -282,16 +281,17 @@ class MinHashIndex:
     def nearest_signature(self, signature: np.ndarray) -> tuple[str, float] | None:
         """`nearest` for a precomputed signature.
 
-        Two passes, exact: the count of permutations whose values agree in their low byte is an upper bound of the
-        count whose full values agree (equal values have equal low bytes), and costs a quarter of the memory
+        Two passes, exact: the count of permutations whose values agree in their low 4 bits is an upper bound of
+        the count whose full values agree (equal values have equal low bits), and costs an eighth of the memory
         traffic. The best full agreement among the rows with the highest bound is a lower bound of the answer;
-        only rows whose bound reaches it can hold the answer, and they (a handful: a false low-byte match has odds
-        1/256 per permutation) are compared in full. Ties go to the earliest row, as in the exhaustive scan.
+        only rows whose bound reaches it can hold the answer, and they (a handful: a false 4-bit match has odds
+        1/16 per permutation) are compared in full. Ties go to the earliest row, as in the exhaustive scan.
         """
         if not self._size:
             return None
         signature = np.asarray(signature, dtype=np.uint32)
-        bound = _low_byte_agreement(self._low[: self._size], signature, self._low_width)
+        query = _pack_nibbles(signature.reshape(1, -1), self._nibble_words, padding=1)[0]
+        bound = _nibble_agreement(self._nibbles[: self._size], query, self._nibble_words * 16)
         top = np.flatnonzero(bound == bound.max())
         floor = int(np.count_nonzero(self._matrix[top] == signature, axis=1).max())
         rows = np.flatnonzero(bound >= floor)
@@ -310,25 +310,45 @@ class MinHashIndex:
         return self._keys[best], float(agreement[best]) / self.settings.num_perm
 
 
-_LOW_CHUNK = 4096  # rows per block of the low-byte pass: its temporaries stay in L2
+_CHUNK = 8192  # rows per block of the nibble pass: its temporaries stay in L2
+_NIBBLE_LSB = np.uint64(0x1111111111111111)
+_BYTE_SUM = np.uint64(0x0101010101010101)  # x * this >> 56: the sum of x's eight bytes (when it fits a byte)
 
 
-def _low_byte_agreement(low: np.ndarray, signature: np.ndarray, width: int) -> np.ndarray:
-    """Per stored row, how many permutations agree with `signature` in their low byte (an int array)."""
-    query = np.ones(width, dtype=np.uint8)  # padding columns: stored 0, query 1, never agree
-    query[: len(signature)] = signature & 0xFF
-    words = width // 8
-    ones = np.ones(words, dtype=np.uint16)
-    result = np.empty(len(low), dtype=np.uint16)
-    equal = np.empty((_LOW_CHUNK, width), dtype=bool)
-    counts = np.empty((_LOW_CHUNK, words), dtype=np.uint8)
-    for start in range(0, len(low), _LOW_CHUNK):
-        block = low[start : start + _LOW_CHUNK]
+def _pack_nibbles(signatures: np.ndarray, words: int, padding: int) -> np.ndarray:
+    """The low 4 bits of each value, 16 per uint64 (permutation 16*w + k in nibble k of word w); unused nibbles are
+    `padding` (0 stored, 1 in a query, so they never agree)."""
+    nibbles = np.full((len(signatures), words * 16), padding, dtype=np.uint64)
+    nibbles[:, : signatures.shape[1]] = signatures & 0xF
+    shifts = np.arange(16, dtype=np.uint64) * np.uint64(4)
+    return np.bitwise_or.reduce(nibbles.reshape(len(signatures), words, 16) << shifts, axis=2)
+
+
+def _nibble_agreement(stored: np.ndarray, query: np.ndarray, nibbles: int) -> np.ndarray:
+    """Per stored row, how many permutations agree with the query in their low 4 bits (a uint64 array)."""
+    result = np.empty(len(stored), dtype=np.uint64)
+    differ = np.empty((_CHUNK, stored.shape[1]), dtype=np.uint64)
+    spread = np.empty_like(differ)
+    counts = np.empty((_CHUNK, stored.shape[1]), dtype=np.uint8)
+    groups = stored.shape[1] // 8
+    for start in range(0, len(stored), _CHUNK):
+        block = stored[start : start + _CHUNK]
         rows = len(block)
-        np.equal(block, query, out=equal[:rows])
-        # Each True is the byte 0x01, so a 64-bit word's popcount is how many of its 8 permutations agree.
-        np.bitwise_count(equal[:rows].view(np.uint64), out=counts[:rows])
-        np.matmul(counts[:rows], ones, out=result[start : start + rows])
+        x, t = differ[:rows], spread[:rows]
+        # Fold each nibble's 4 bits into its lowest bit: set where the nibbles differ.
+        np.bitwise_xor(block, query, out=x)
+        np.right_shift(x, np.uint64(1), out=t)
+        np.bitwise_or(x, t, out=x)
+        np.right_shift(x, np.uint64(2), out=t)
+        np.bitwise_or(x, t, out=x)
+        np.bitwise_and(x, _NIBBLE_LSB, out=x)
+        np.bitwise_count(x, out=counts[:rows])  # differing nibbles per word, <= 16
+        # Eight such counts (<= 128 together) summed by one multiply per group of 8 words; measured faster than
+        # numpy's integer matmul or a reduction along the short axis.
+        packed = counts[:rows].view(np.uint64) * _BYTE_SUM
+        packed >>= np.uint64(56)
+        differing = packed[:, 0] if groups == 1 else packed.sum(axis=1)
+        np.subtract(np.uint64(nibbles), differing, out=result[start : start + rows])
     return result
 
 
