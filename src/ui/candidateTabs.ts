@@ -1,8 +1,9 @@
 /**
  * Candidates as read-only `archloop:` documents (Python) that fill as tokens stream. Follow modes (setting
  * `archloop.followMode`): `live` opens one tab per run that follows the candidate being generated and is named after
- * it, `perCandidate` opens a tab for each new candidate, `off` opens nothing by itself. Any candidate opens from the tree, the dashboard
- * or the palette (Open Candidate…). The nearest neighbour of a candidate is served under `/nearest/` for the diff.
+ * it, `perCandidate` opens a tab for each new candidate, `off` opens nothing by itself. Any candidate opens from the
+ * tree, the dashboard or the palette (Open Candidate…). The nearest neighbour of a candidate is served under
+ * `/nearest/` for the diff, and a candidate's code alone (no header) under `?code`.
  * A URI that names nothing known shows a one-line explanation instead of failing.
  */
 import * as vscode from 'vscode';
