@@ -7,6 +7,7 @@ import { registerConnectionCommands } from './ui/connectionCommands';
 import { registerDashboard } from './ui/dashboardWiring';
 import { registerLayerGraph } from './ui/layerGraphPanel';
 import { registerLogCommands } from './ui/logCommands';
+import { registerRecheckCommands } from './ui/recheckCommands';
 import { registerRunCommands } from './ui/runCommands';
 import { registerRunsTree } from './ui/runsTree';
 import { registerStatusBar } from './ui/statusBar';
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const documents = registerCandidateTabs(ui);
   const review = registerCandidateReview(ui, documents);
   registerCandidateSubmit(ui, documents);
+  registerRecheckCommands(ui, documents);
   registerDashboard(ui, documents, review);
   registerLayerGraph(ui, documents);
   log.info('ArchLoop activated');

@@ -44,6 +44,9 @@ class ReviewLenses implements vscode.CodeLensProvider {
       new vscode.CodeLens(top, { title: `${mark('reject')}Reject`, command: COMMANDS.rejectCandidate, arguments: [address], tooltip: 'Keep it out of fine-tuning and the novelty corpus' }),
       new vscode.CodeLens(top, { title: 'Annotate…', command: COMMANDS.annotateCandidate, arguments: [address] }),
     ];
+    if (candidate?.accuracy !== null && candidate?.accuracy !== undefined) {
+      lenses.push(new vscode.CodeLens(top, { title: 'Re-check…', command: COMMANDS.recheckCandidate, arguments: [address], tooltip: 'Train it longer (epochs, seeds) behind the loop' }));
+    }
     if (candidate?.nearest) {
       lenses.push(
         new vscode.CodeLens(top, {

@@ -22,6 +22,8 @@ export const COMMANDS = {
   showBackendLog: 'archloop.showBackendLog',
   checkHost: 'archloop.checkHost',
   filterCandidates: 'archloop.filterCandidates',
+  recheckCandidates: 'archloop.recheckCandidates',
+  recheckCandidate: 'archloop.recheckCandidate',
 } as const;
 
 /** Context keys the `when` clauses in package.json read. */

@@ -14,6 +14,7 @@ import { CostView } from './views/costView';
 import { CyclesView } from './views/cyclesView';
 import { LiveView } from './views/liveView';
 import { NoveltyView } from './views/noveltyView';
+import { RecheckView } from './views/recheckView';
 
 export interface AppOptions {
   /** `naive`: redraw everything synchronously on every message and render every table row (benchmark baseline). */
@@ -30,6 +31,7 @@ export class DashboardApp {
   private readonly cycles: CyclesView;
   private readonly costs = new CostView();
   private readonly novelty: NoveltyView;
+  private readonly recheck: RecheckView;
   private readonly candidates: CandidatesView;
   private readonly live: LiveView;
   private frame = 0;
@@ -44,6 +46,7 @@ export class DashboardApp {
     const post = (action: CandidateAction): void => channel.post(action);
     this.cycles = new CyclesView(this.ui.paperReference, (on) => this.saveUi({ paperReference: on }));
     this.novelty = new NoveltyView(this.ui.noveltyCycle, (cycle) => this.saveUi({ noveltyCycle: cycle }), post);
+    this.recheck = new RecheckView(post);
     this.candidates = new CandidatesView({
       query: this.ui.query,
       selectedKey: this.ui.selectedKey,
@@ -60,7 +63,7 @@ export class DashboardApp {
     const views = tabs(
       [
         { id: 'cycles', label: 'Cycles', panel: h('div', {}, [this.cycles.element, this.costs.element]) },
-        { id: 'novelty', label: 'Novelty', panel: this.novelty.element },
+        { id: 'novelty', label: 'Novelty', panel: h('div', {}, [this.novelty.element, this.recheck.element]) },
         { id: 'candidates', label: 'Candidates', panel: this.candidates.element },
         { id: 'live', label: 'Live', panel: this.live.element },
       ],
@@ -135,6 +138,7 @@ export class DashboardApp {
         break;
       case 'novelty':
         this.novelty.update(state);
+        this.recheck.update(state);
         break;
       case 'live':
         this.live.update(state);
@@ -167,6 +171,7 @@ export class DashboardApp {
     applyThemeDefaults(themeColours());
     this.cycles.restyle();
     this.novelty.restyle();
+    this.recheck.restyle();
     this.live.restyle();
   }
 
