@@ -50,3 +50,27 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "c
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# A net written by hand that passes the static contract check (what candidate.submit accepts).
+HUMAN_NET = (
+    "import torch\n"
+    "import torch.nn as nn\n\n\n"
+    "def supported_hyperparameters():\n"
+    "    return {'lr', 'momentum'}\n\n\n"
+    "class Net(nn.Module):\n"
+    "    def __init__(self, in_shape, out_shape, prm, device):\n"
+    "        super().__init__()\n"
+    "        self.device = device\n"
+    "        self.fc = nn.Linear(3 * 32 * 32, out_shape[0])\n\n"
+    "    def forward(self, x):\n"
+    "        return self.fc(x.flatten(1))\n\n"
+    "    def train_setup(self, prm):\n"
+    "        self.criteria = (nn.CrossEntropyLoss(),)\n"
+    "        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])\n\n"
+    "    def learn(self, train_data):\n"
+    "        for inputs, labels in train_data:\n"
+    "            self.optimizer.zero_grad()\n"
+    "            self.criteria[0](self(inputs), labels).backward()\n"
+    "            self.optimizer.step()\n"
+)

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from run_helpers import ARCHLOOP, cli, stand_in, wait_for, write_config
+from run_helpers import ARCHLOOP, HUMAN_NET, cli, stand_in, wait_for, write_config
 from scripted_stages import ScriptedStages
 from wire import assert_server_message
 
@@ -245,36 +245,13 @@ def test_an_attach_whose_stdout_nobody_reads_does_not_slow_the_run_and_then_gets
         client.wait()
 
 
-SUBMITTED = (
-    "import torch\n"
-    "import torch.nn as nn\n\n\n"
-    "def supported_hyperparameters():\n"
-    "    return {'lr', 'momentum'}\n\n\n"
-    "class Net(nn.Module):\n"
-    "    def __init__(self, in_shape, out_shape, prm, device):\n"
-    "        super().__init__()\n"
-    "        self.device = device\n"
-    "        self.fc = nn.Linear(3 * 32 * 32, out_shape[0])\n\n"
-    "    def forward(self, x):\n"
-    "        return self.fc(x.flatten(1))\n\n"
-    "    def train_setup(self, prm):\n"
-    "        self.criteria = (nn.CrossEntropyLoss(),)\n"
-    "        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])\n\n"
-    "    def learn(self, train_data):\n"
-    "        for inputs, labels in train_data:\n"
-    "            self.optimizer.zero_grad()\n"
-    "            self.criteria[0](self(inputs), labels).backward()\n"
-    "            self.optimizer.step()\n"
-)
-
-
 def test_a_submitted_candidate_is_committed_with_its_events_or_refused_with_its_problem_lines(finished_run):
     run_dir, total = finished_run
     parent = RunStore(run_dir).candidates()[0].id
     a = Attacher(run_dir, total)
     a.next()
     a.send(HELLO)
-    params = {"code": SUBMITTED, "parent": parent, "cycle": "current"}
+    params = {"code": HUMAN_NET, "parent": parent, "cycle": "current"}
     a.send({"type": "request", "id": 1, "method": "candidate.submit", "params": params})
     seen = a.until(lambda m: m.get("kind") == "candidate.generated")
     response = next(m for m in seen if m["type"] == "response")
@@ -285,15 +262,15 @@ def test_a_submitted_candidate_is_committed_with_its_events_or_refused_with_its_
     assert kinds == ["candidate.started", "candidate.generated"]
     assert all(m["data"]["origin"] == "human" and m["data"]["parent"] == parent for m in events_of(seen))
     stored = RunStore(run_dir).candidate("c2-0004")
-    assert (stored.origin, stored.parent, stored.status, stored.code) == ("human", parent, "generated", SUBMITTED)
+    assert (stored.origin, stored.parent, stored.status, stored.code) == ("human", parent, "generated", HUMAN_NET)
     # A net the static check refuses: nothing is stored, and each problem says its line.
-    broken = SUBMITTED.replace("    def forward(self, x):\n", "    def forward(self, x:\n")
+    broken = HUMAN_NET.replace("    def forward(self, x):\n", "    def forward(self, x:\n")
     a.send({"type": "request", "id": 2, "method": "candidate.submit", "params": {"code": broken}})
     refused = a.until(lambda m: m["type"] == "response")[-1]
     assert refused["ok"] and refused["result"]["accepted"] is False
     assert refused["result"]["outcome"] == "syntax_error"
     assert [p["line"] for p in refused["result"]["problems"]] == [15]
-    a.send({"type": "request", "id": 3, "method": "candidate.submit", "params": {"code": SUBMITTED, "parent": "c9-0"}})
+    a.send({"type": "request", "id": 3, "method": "candidate.submit", "params": {"code": HUMAN_NET, "parent": "c9-0"}})
     assert a.until(lambda m: m["type"] == "response")[-1]["error"]["code"] == "not_found"
     assert len(RunStore(run_dir).candidates()) == 5
     assert a.close() == 0

@@ -4,7 +4,7 @@ import os
 import signal
 
 import pytest
-from run_helpers import cli, stand_in, wait_for, write_config
+from run_helpers import HUMAN_NET, cli, stand_in, wait_for, write_config
 from wire import assert_server_message
 
 from archloop.run.daemon import DaemonControl, connect, request, start_daemon
@@ -77,6 +77,26 @@ def test_requests_round_trip_and_state_changes_are_committed_before_the_answer(p
         request(run_dir, "run.explode")
     assert unknown.value.code == "unknown_method"
     assert request(run_dir, "run.status")["daemonAlive"] is True
+
+
+def test_a_candidate_submitted_to_a_live_run_is_evaluated_by_its_loop(paused_run):
+    run_dir, command = paused_run
+    wait_for(lambda: RunStore(run_dir).candidates(), what="a candidate")
+    parent = RunStore(run_dir).candidates()[0].id
+    result = request(run_dir, "candidate.submit", {"code": HUMAN_NET, "parent": parent})
+    assert result["accepted"] is True and result["candidate"].endswith("-0004")  # above the model's four slots
+    with RunStore(run_dir) as store:  # durable when answered
+        assert store.candidate(result["candidate"]).origin == "human"
+
+    def evaluated():
+        with RunStore(run_dir) as store:
+            c = store.candidate(result["candidate"])
+            return c if c.status == "evaluated" else None
+
+    done = wait_for(evaluated, what="the submitted candidate to be evaluated")
+    assert (done.eval_outcome, done.parent, done.cycle) == ("ok", parent, result["cycle"])
+    refused = request(run_dir, "candidate.submit", {"code": "class Net:\n    pass\n"})
+    assert refused["accepted"] is False and refused["problems"]
 
 
 def _events_after(run_dir, seq):
