@@ -82,6 +82,15 @@ function noveltyFactsOf(c: CandidateView): Parameters<typeof noveltyVerdict>[0] 
   return { novel: c.novel, maxJaccard: c.maxJaccard, nearest: c.nearest, attempts: c.generation?.attempts ?? null, evaluated: c.step === 'evaluated' };
 }
 
+/**
+ * What a candidate's document holds: the header lines, then its code; or, for the nearest-neighbour diff, the code
+ * alone, so the diff compares code with code and does not open on the header lines.
+ */
+export function candidateText(candidate: CandidateView | undefined, address: CandidateAddress, code: string | undefined, codeOnly: boolean): string {
+  if (codeOnly) return code ?? '';
+  return `${candidateHeader(candidate, address)}${code ?? '# (no code received yet)\n'}`;
+}
+
 /** Number of lines candidateHeader produced: CodeLens and "follow the end" need to know where the code starts. */
 export function headerLineCount(header: string): number {
   return header.split('\n').length - 1;

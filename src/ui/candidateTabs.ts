@@ -9,8 +9,8 @@
 import * as vscode from 'vscode';
 import {
   CANDIDATE_SCHEME,
-  candidateHeader,
   candidatePath,
+  candidateText,
   livePath,
   parseCandidatePath,
   parseLivePath,
@@ -110,8 +110,7 @@ export class CandidateDocuments implements vscode.TextDocumentContentProvider, v
     if (!session) return `# ${address.candidate}: run ${address.run} on ${address.host} is not attached. Attach it to see this candidate.\n`;
     const view = session.view.cycles[address.cycle]?.candidates[address.candidate];
     const code = session.code.code(address.run, address.cycle, address.candidate);
-    if (uri.query === CODE_ONLY) return code ?? '';
-    return `${candidateHeader(view, address)}${code ?? '# (no code received yet)\n'}`;
+    return candidateText(view, address, code, uri.query === CODE_ONLY);
   }
 
   /** Opens a candidate's own tab. */

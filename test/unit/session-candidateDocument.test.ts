@@ -8,6 +8,7 @@ import {
   CandidateCodeStore,
   candidateHeader,
   candidatePath,
+  candidateText,
   headerLineCount,
   livePath,
   nearestPath,
@@ -123,6 +124,19 @@ describe('candidateHeader', () => {
     assert.match(header, /trained in 3\.5 s · peak memory 212 MiB/);
     assert.match(header, /# near-duplicate of c0-0004 at J=0\.91, let through after 3 attempts/);
     assert.match(header, /selected by the fallback threshold/);
+  });
+
+  it('the tab shows the header over the code; the nearest-neighbour diff gets the code alone', () => {
+    const script = new EventScript('r1');
+    script.created(3, 6);
+    script.candidate(1, 'c1-0000', 0, { accuracy: 52.14, jaccard: 0.91 });
+    const candidate = foldEvents('r1', script.events).cycles[1]?.candidates['c1-0000'];
+    const address = { host: 'Local', run: 'r1', cycle: 1, candidate: 'c1-0000' };
+    const code = 'import torch\nclass Net: pass\n';
+    const tab = candidateText(candidate, address, code, false);
+    assert.ok(tab.endsWith(code) && headerLineCount(candidateHeader(candidate, address)) >= 3, tab);
+    assert.equal(candidateText(candidate, address, code, true), code);
+    assert.equal(candidateText(candidate, address, undefined, true), '');
   });
 
   it('explains a candidate it has not seen instead of failing', () => {
