@@ -50,7 +50,7 @@ export function registerCandidateSubmit(ui: UiContext, documents: CandidateDocum
       const session = ui.registry.session(fromTab.host, fromTab.run);
       if (!session) return `run ${fromTab.run} on ${fromTab.host} is not attached`;
       const code = session.code.code(fromTab.run, fromTab.cycle, fromTab.candidate);
-      if (code === undefined) return `${fromTab.candidate} has no code yet`;
+      if (code === undefined || !session.code.isFinal(fromTab.run, fromTab.cycle, fromTab.candidate)) return `${fromTab.candidate} is still being generated`;
       const view = session.view.cycles[fromTab.cycle]?.candidates[fromTab.candidate];
       // The tab shows the header above the code: the check's line numbers are the code's.
       return { session, code, parent: fromTab.candidate, headerLines: headerLineCount(candidateHeader(view, fromTab)) };
@@ -103,7 +103,8 @@ export function registerCandidateSubmit(ui: UiContext, documents: CandidateDocum
   const editAsNew = async (arg?: CandidateArgument): Promise<void> => {
     const address = await resolveCandidate(ui, documents, arg);
     if (!address) return;
-    const code = ui.registry.session(address.host, address.run)?.code.code(address.run, address.cycle, address.candidate);
+    const store = ui.registry.session(address.host, address.run)?.code;
+    const code = store?.isFinal(address.run, address.cycle, address.candidate) ? store.code(address.run, address.cycle, address.candidate) : undefined;
     if (code === undefined) {
       void vscode.window.showWarningMessage(`ArchLoop: ${address.candidate} has no code yet (still generating, or its run is not attached).`);
       return;
