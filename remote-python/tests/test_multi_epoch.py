@@ -103,3 +103,28 @@ def test_two_passes_in_one_epoch_are_a_violation_even_when_the_total_is_honest(d
     result = evaluate_candidate(EvalTask("front", FRONT_LOADED, seed=1), dataset, _protocol(2), limits)
     assert result.outcome == "proxy_violation", f"{result.outcome}: {result.message}"
     assert "epoch 1 of 2" in (result.message or "")
+
+
+def test_the_real_stages_recheck_for_e_epochs_and_s_seeds_on_their_own_executor(tmp_path):
+    from archloop.config import config_from_dict
+    from archloop.run.llm_stages import LlmStages
+    from archloop.run.recheck_executor import rechecker_for
+    from archloop.run.stages import EvalJob
+
+    evaluation = {"protocol": "fast", "data": "synthetic", "synthetic_train": TRAIN, "synthetic_test": TEST}
+    config = config_from_dict(
+        {"run": {"cache_dir": str(tmp_path / "cache")}, "evaluation": {**evaluation, "batch_size": BATCH}}
+    )
+    stages = LlmStages(config, tmp_path / "run")
+    rechecker = rechecker_for(stages)
+    assert rechecker is not None
+    try:
+        jobs = [EvalJob("recheck-0", HONEST, 0), EvalJob("recheck-1", HONEST, 1)]
+        results = {r.candidate: r for r in rechecker.recheck(jobs, 2, lambda: False)}
+    finally:
+        stages.close()
+    assert sorted(results) == ["recheck-0", "recheck-1"]
+    for r in results.values():
+        assert r.outcome == "ok", f"{r.outcome}: {r.message}"
+        assert r.epochs == 2 and r.data == "synthetic" and r.accuracy is not None
+    rechecker.stop_recheck()  # nothing runs: a no-op
