@@ -91,6 +91,9 @@ EventKind = Literal[
     "run.stop_requested",
     "adapter.kept",
     "adapter.deleted",
+    "recheck.queued",
+    "recheck.cancelled",
+    "candidate.rechecked",
 ]
 Method = Literal[
     "run.start",
@@ -104,6 +107,8 @@ Method = Literal[
     "runs.list",
     "adapter.keep",
     "candidate.submit",
+    "candidate.recheck",
+    "recheck.cancel",
 ]
 # The schema is the authority; tests check that these tuples list exactly its kinds and methods.
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
