@@ -187,3 +187,31 @@ def test_a_stopped_runner_leaves_the_rest_queued_and_a_new_daemon_finishes_it(tm
     assert len(rechecked) == 4 and pending_jobs(store) == []
     assert len({(e.data["candidate"], e.data["seed"]) for e in rechecked}) == 4
     assert store.run_info().state == "finished"
+
+
+class BrokenRechecker:
+    """The machinery fails (as with no data set): the runner records it on each job instead of retrying forever."""
+
+    def recheck(self, jobs: Sequence[EvalJob], epochs: int, should_stop) -> Iterator[Evaluation]:
+        raise RuntimeError("CIFAR-10 not found")
+        yield  # a generator, as the real one
+
+    def stop_recheck(self) -> None:
+        return None
+
+
+def test_a_recheck_whose_machinery_fails_is_recorded_as_crashed_with_the_reason(tmp_path):
+    run_dir = tmp_path / "r"
+    store, _, _ = run_loop(run_dir, small_config(cycles=1))
+    queue_recheck(store, {"candidates": {"cycle": 1, "top_k": 1}, "epochs": 2, "seeds": 2})
+    runner = RecheckRunner(
+        lambda: RunStore(run_dir), BrokenRechecker(), during_evaluation=False, should_stop=lambda: False
+    )
+    runner.start()
+    runner.wait_idle()
+    runner.stop()
+    runner.join()
+    rechecked = _events(store, "candidate.rechecked")
+    assert [e.data["outcome"] for e in rechecked] == ["crashed", "crashed"]
+    assert all("CIFAR-10 not found" in e.data["message"] for e in rechecked)
+    assert all(e.data["accuracy"] is None for e in rechecked) and pending_jobs(store) == []

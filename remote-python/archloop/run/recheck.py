@@ -273,14 +273,25 @@ class RecheckRunner:
         def should_stop() -> bool:
             return self._halted() or self._gate_closed() or self._interrupted_now() or cancelled(first.recheck)
 
+        done: set[str] = set()
+        failure: str | None = None
         try:
             for result in self._rechecker.recheck(tasks, first.epochs, should_stop):
                 if self._interrupted_now() or cancelled(first.recheck):
                     continue  # killed on purpose: not the candidate's result; it stays queued (or cancelled)
                 record_result(store, by_task[result.candidate], result)
+                done.add(result.candidate)
+        except Exception as exc:  # the machinery failed (no data set, no Ray): say so on each job, not retry forever
+            failure = f"the re-check could not run: {type(exc).__name__}: {exc}"
         finally:
             with self._cond:
                 self._running = None
+        if should_stop() and failure is None:
+            return  # stopped, gated or cancelled: what did not finish stays queued
+        for task, job in by_task.items():
+            if task not in done:
+                message = failure or "the executor returned no result for this re-check"
+                record_result(store, job, Evaluation(task, "crashed", None, None, None, None, None, None, message))
 
     def _interrupted_now(self) -> bool:
         with self._cond:
