@@ -215,3 +215,22 @@ def test_a_recheck_whose_machinery_fails_is_recorded_as_crashed_with_the_reason(
     assert [e.data["outcome"] for e in rechecked] == ["crashed", "crashed"]
     assert all("CIFAR-10 not found" in e.data["message"] for e in rechecked)
     assert all(e.data["accuracy"] is None for e in rechecked) and pending_jobs(store) == []
+
+
+def test_on_the_llms_gpu_generation_and_fine_tuning_hold_rechecks_back_too(tmp_path):
+    calls = []
+
+    class Recorder:
+        def set_loop_evaluating(self, evaluating: bool) -> None:
+            calls.append(evaluating)
+
+    stages = ScriptedStages(tmp_path / "state.json")
+    shared = GatedStages(stages, Recorder(), gpu_shared=True)
+    shared.generate(1, None, lambda *_: None, None, lambda: False)
+    list(shared.evaluate([], lambda: False))
+    assert calls == [True, False, True, False]
+    calls.clear()
+    apart = GatedStages(stages, Recorder())
+    apart.generate(1, None, lambda *_: None, None, lambda: False)
+    list(apart.evaluate([], lambda: False))
+    assert calls == [True, False]  # the evaluation only

@@ -377,7 +377,8 @@ def _run(
         print(f"archloop daemon: cannot build the stages: {exc}", file=sys.stderr, flush=True)
         return 1
     runner = _recheck_runner(run_dir, stages, config, control, hub)
-    loop_stages: Stages = GatedStages(stages, runner) if runner is not None else stages
+    gpu_shared = bool(getattr(runner and runner.rechecker, "gpu_shared", False))
+    loop_stages: Stages = GatedStages(stages, runner, gpu_shared) if runner is not None else stages
     hooks = LoopHooks(
         should_stop=control.should_stop,
         wait_if_paused=control.wait_if_paused,

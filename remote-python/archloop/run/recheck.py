@@ -9,7 +9,8 @@ sandbox and executor kind as the loop's, built by the stages' `recheck`), and th
 `[evaluation] recheck_share = 0` a re-check starts only while the loop is not evaluating, and one still running
 when the loop's evaluation begins is stopped (killed; it stays queued and runs again later). With a share above 0
 re-checks also run during the loop's evaluation, on that share of the workers. `GatedStages` is how the runner
-learns when the loop evaluates: it wraps the loop's stages and marks the evaluation's start and end.
+learns when the loop evaluates: it wraps the loop's stages and marks the evaluation's start and end (and, when
+re-checks would train on the GPU the LLM uses, generation and fine-tuning too: then they run only between stages).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ class RecheckRunner:
     ) -> None:
         self._open_store = open_store
         self._rechecker = rechecker
+        self.rechecker = rechecker
         self._during_evaluation = during_evaluation
         self._should_stop = should_stop
         self._cond = threading.Condition()
@@ -299,14 +301,35 @@ class RecheckRunner:
 
 
 class GatedStages:
-    """The loop's stages, telling the re-check runner when the loop's evaluation starts and ends."""
+    """The loop's stages, telling the re-check runner when the loop's evaluation starts and ends. With `gpu_shared`
+    (re-checks train on the GPU the LLM uses) generation and fine-tuning hold re-checks back too: a re-check must
+    never take the memory the loop's own stages need."""
 
-    def __init__(self, stages: Stages, runner: RecheckRunner) -> None:
+    def __init__(self, stages: Stages, runner: RecheckRunner, gpu_shared: bool = False) -> None:
         self._stages = stages
         self._runner = runner
+        self._gpu_shared = gpu_shared
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stages, name)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._gpu_shared:
+            return self._stages.generate(*args, **kwargs)
+        self._runner.set_loop_evaluating(True)
+        try:
+            return self._stages.generate(*args, **kwargs)
+        finally:
+            self._runner.set_loop_evaluating(False)
+
+    def finetune(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._gpu_shared:
+            return self._stages.finetune(*args, **kwargs)
+        self._runner.set_loop_evaluating(True)
+        try:
+            return self._stages.finetune(*args, **kwargs)
+        finally:
+            self._runner.set_loop_evaluating(False)
 
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         self._runner.set_loop_evaluating(True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from archloop.callbacks import StopPredicate
 from archloop.evaluation.evaluate import EvalTask
 from archloop.evaluation.executor import Executor, LocalExecutor
-from archloop.run.llm_stages import LlmStages
+from archloop.run.llm_stages import LlmStages, shares_device
 from archloop.run.stages import EvalJob, Evaluation, Stages
 
 
@@ -24,6 +24,13 @@ class ExecutorRechecker:
         self._stages = stages
         self._lock = threading.Lock()
         self._pool: Executor | None = None
+
+    @property
+    def gpu_shared(self) -> bool:
+        """Whether re-checks would train on a GPU the LLM uses (then the loop's every stage holds them back)."""
+        ev = self._stages.config.evaluation
+        devices = list(ev.devices) or [self._stages._device]
+        return ev.executor == "local" and any(shares_device(self._stages.config.model.device, d) for d in devices)
 
     def _executor(self, epochs: int) -> Executor:
         ev = self._stages.config.evaluation
