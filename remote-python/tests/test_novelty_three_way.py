@@ -177,3 +177,17 @@ def test_a_rebuilt_index_reuses_the_features_it_computed_and_answers_the_same():
     unparseable.add("broken", "class Net(:\n    x = 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8\n")
     result = unparseable.query(SEEDS["lenet"])
     assert result.of("graph").nearest is None and result.of("structure").nearest is None
+
+
+def test_the_gate_is_read_from_the_config_and_a_bad_one_is_named(tmp_path):
+    from archloop.config import load_config
+    from archloop.settings import ConfigError
+
+    good = tmp_path / "good.toml"
+    good.write_text('[novelty]\ngate = ["structure", "graph"]\ngraph_threshold = 0.9\n')
+    config = load_config(good, preset="demo")
+    assert (config.novelty.gate, config.novelty.graph_threshold) == (["structure", "graph"], 0.9)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[novelty]\ngate = ["tokens"]\n')
+    with pytest.raises(ConfigError, match=r"\[novelty\] gate must be a list made of 'minhash', 'structure' or 'graph'"):
+        load_config(bad, preset="demo")

@@ -21,7 +21,10 @@ MEASURES = ("minhash", "structure", "graph")
 
 
 def measures() -> Check:
-    return (lambda v: len(v) > 0 and set(v) <= set(MEASURES), f"a non-empty list of {', '.join(MEASURES)}")
+    return (
+        lambda v: len(v) > 0 and set(v) <= set(MEASURES),
+        "made of 'minhash', 'structure' or 'graph' (at least one)",
+    )
 
 
 def permutations() -> Check:
