@@ -308,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--ray-address", default=None, help="also list the nodes and GPUs of this Ray cluster (default: RAY_ADDRESS)"
     )
+    doctor.add_argument("--preset", help="also check what this preset needs (e.g. paper: CUDA and bitsandbytes)")
+    doctor.add_argument("--config", help="also check what this run configuration (TOML) needs")
     doctor.set_defaults(func=cmd_doctor)
 
     def run_source(p: argparse.ArgumentParser) -> None:
@@ -345,8 +347,6 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     export = sub.add_parser("export", help="selected/accepted nets in LEMUR layout + per-cycle stats (CSV, JSON)")
-    doctor.add_argument("--preset", help="also check what this preset needs (e.g. paper: CUDA and bitsandbytes)")
-    doctor.add_argument("--config", help="also check what this run configuration (TOML) needs")
     export.add_argument("--run-dir", required=True)
     export.add_argument("--out", required=True, help="output directory")
     export.set_defaults(func=cmd_export)

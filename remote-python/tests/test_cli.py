@@ -64,6 +64,7 @@ def test_commands_on_a_directory_that_is_not_a_run_fail_cleanly(tmp_path):
         result = cli(*args[:1], "--run-dir", str(tmp_path), *args[1:])
         assert result.returncode == 2 and "not an ArchLoop run" in result.stderr
 
+
 REPLIES = __import__("pathlib").Path(__file__).parent / "replies"
 
 
