@@ -63,16 +63,21 @@ test('the cycles view shows each cycle cost, the budget that ended the run and t
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
   await waitRendered(page, all.at(-1)?.seq ?? 0);
   const cells = (selector: string) => page.$$eval(selector, (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent ?? '')));
-  assert.deepEqual(await cells('[data-testid=cost-table] tbody tr'), [
+  assert.deepEqual(await cells('[data-testid=cost-table] tbody tr[data-cost-cycle]'), [
     ['1', 'CPU', '30.0 CPU-s', '4,000', '2.0 s', '1.0 CPU-min', '1.5 CPU-min', '20,000', '3.0 CPU-min', '3', '1.0 CPU-min'],
     ['2', 'CPU', '30.0 CPU-s', '4,000', '2.0 s', '1.0 CPU-min', '1.5 CPU-min', '20,000', '3.0 CPU-min', '3', '1.0 CPU-min'],
   ]);
   assert.equal(await page.textContent('[data-testid=cost-summary]'), '2 cycles: 6.0 CPU-min, 8,000 tokens generated, 40,000 trained, 1.0 CPU-min per novel net ≥ 40 %');
   assert.equal(await page.textContent('[data-testid=ended-by]'), 'budget: 0.1 CPU-hours reached after 0.10 h');
-  assert.deepEqual(await cells('[data-testid=lineage-table] tbody tr'), [
+  assert.deepEqual(await cells('[data-testid=lineage-table] tbody tr[data-lineage-cycle]'), [
     ['cycle-1', '80', '12', '6', '2', '20,000', '0.7500', '2', '+10.0 pt', '+2.5 pt', '−20.0 pt'],
     ['cycle-2', '80', '12', '12', '2', '20,000', '0.7500', '3', '—', '—', '—'],
   ]);
+  assert.deepEqual(
+    await page.$$eval('tr[data-cost-cycle], tr[data-lineage-cycle]', (rows) => rows.map((row) => [row.getAttribute('data-cost-cycle') ?? row.getAttribute('data-lineage-cycle'), row.hasAttribute('data-cycle')])),
+    [['1', false], ['2', false], ['1', false], ['2', false]],
+    'cost and lineage rows carry their own cycle attribute: data-cycle marks the cycles table rows only',
+  );
   assert.deepEqual(pageErrors, []);
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: `${ARTIFACTS}/cost-and-lineage.png`, fullPage: true });

@@ -69,7 +69,8 @@ export class CostView {
       const llm = (s: number): string => formatDeviceTime(s, c.llmDevice);
       const device = c.llmDevice === c.evalDevice ? c.llmDevice.toUpperCase() : `LLM ${c.llmDevice.toUpperCase()}, nets ${c.evalDevice.toUpperCase()}`;
       return [
-        h('tr', { dataset: { cycle: String(l.cycle) } }, [
+        // data-cycle belongs to the cycles table's rows; these rows say which table they are in.
+        h('tr', { dataset: { costCycle: String(l.cycle) } }, [
           h('th', { text: String(l.cycle), attrs: { scope: 'row' } }),
           h('td', { text: device }),
           h('td', { text: llm(c.generation.seconds) }),
@@ -97,7 +98,7 @@ export class CostView {
 
   private renderLineage(ledger: readonly CycleLedger[], stats: readonly CycleStats[]): void {
     const rows = lineageRows(ledger, stats).map((r) =>
-      h('tr', { dataset: { cycle: String(r.cycle) } }, [
+      h('tr', { dataset: { lineageCycle: String(r.cycle) } }, [
         h('th', { text: r.adapter ?? `cycle-${r.cycle}`, attrs: { scope: 'row' } }),
         h('td', { text: formatCount(r.trainedOn?.lemur ?? null) }),
         h('td', { text: formatCount(r.trainedOn?.seed ?? null) }),
