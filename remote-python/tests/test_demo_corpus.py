@@ -7,7 +7,7 @@ import random
 from archloop.evaluation.contract import check_source
 from archloop.llm.demo_corpus import family_corpus, sample_family_net
 from archloop.llm.demo_model import builds_and_fits, default_corpus
-from archloop.llm.prompts import FORCED_PREFIX
+from archloop.llm.prompts import CODE_PREFIX
 from archloop.novelty.minhash import MinHashIndex
 from archloop.novelty.structure import structural_signature
 
@@ -16,7 +16,7 @@ def test_family_nets_pass_the_contract_build_forward_and_fit_the_parameter_budge
     nets = family_corpus(24, seed=3)
     assert len(nets) == 24 and len(set(nets)) == 24
     for net in nets:
-        assert net.startswith(FORCED_PREFIX)  # so the forced prefix + a completion is exactly such a net
+        assert net.startswith(CODE_PREFIX)  # so the forced prefix's code + a completion is exactly such a net
         assert "${" not in net
         report = check_source(net)
         assert report.ok, report.message

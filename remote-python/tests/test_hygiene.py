@@ -107,10 +107,10 @@ def test_resume_after_a_crash_in_fine_tune_continues_from_an_adapter_still_on_di
     if crash_at == "finish_cycle":
         real_finish = store.finish_cycle
 
-        def finish_cycle(cycle, stats):
+        def finish_cycle(cycle, *rest):
             if cycle == 3:
                 raise Crash()
-            return real_finish(cycle, stats)
+            return real_finish(cycle, *rest)
 
         store.finish_cycle = finish_cycle  # type: ignore[method-assign]
     stages = AdapterCheckingStages(run_dir / "scripted-state.json")
