@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from archloop.run import store
+from archloop.run import records as store
 from archloop.wire import protocol
 
 

@@ -10,8 +10,9 @@ from wire import assert_server_message
 
 from archloop.run.hygiene import MB, adapters_to_delete
 from archloop.run.loop import LoopError, LoopHooks, RunLoop, open_run
+from archloop.run.records import AdapterRecord
 from archloop.run.requests import RequestContext, RequestError, handle_request
-from archloop.run.store import AdapterRecord, RunStore
+from archloop.run.store import RunStore
 
 
 class Crash(BaseException):

@@ -15,8 +15,8 @@ from archloop.corpus.seeds import load_seed_corpus
 from archloop.evaluation.data import cache_synthetic
 from archloop.evaluation.evaluate import FAST, EvalTask
 from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate, make_fork_server
+from archloop.run.records import CandidateRecord
 from archloop.run.selection import SelectionRule, select_candidates
-from archloop.run.store import CandidateRecord
 
 torch.set_num_threads(1)
 TRAIN, TEST, BATCH = 96, 32, 16  # six batches: three steps per batch is 18 updates against a limit of 6

@@ -1,7 +1,7 @@
 import pytest
 
+from archloop.run.records import CandidateRecord
 from archloop.run.selection import SelectionRule, cycle_stats, format_table, select_candidates, wilson_interval
-from archloop.run.store import CandidateRecord
 
 
 def cand(i, acc, novel=True, verdict=None, sig=None, outcome="ok", valid=True):

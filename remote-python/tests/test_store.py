@@ -6,7 +6,8 @@ from wire import assert_server_message
 
 from archloop.config import load_config
 from archloop.run.loop import open_run
-from archloop.run.store import AdapterRecord, NotFound, RunStore, StoreError
+from archloop.run.records import AdapterRecord, NotFound, StoreError
+from archloop.run.store import RunStore
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def _set_schema_version(run_dir, version):
 
 
 def test_a_store_of_a_newer_schema_is_refused_naming_both_versions(store):
-    from archloop.run import store as store_module
+    from archloop.run import schema as store_module
 
     _set_schema_version(store.run_dir, 99)
     with pytest.raises(StoreError) as refused:
@@ -165,7 +166,7 @@ def test_a_store_of_a_newer_schema_is_refused_naming_both_versions(store):
 
 def test_an_older_store_is_migrated_step_by_step_on_open_and_keeps_its_data(store, monkeypatch):
     """A fabricated next layout (version n + 1 adds a column): opening a version-n run upgrades it once, in place."""
-    from archloop.run import store as store_module
+    from archloop.run import schema as store_module
 
     current = store_module.SCHEMA_VERSION
     calls = []
@@ -177,7 +178,7 @@ def test_an_older_store_is_migrated_step_by_step_on_open_and_keeps_its_data(stor
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
     monkeypatch.setattr(store_module, "MIGRATIONS", {current: add_column})
     with RunStore(store.run_dir) as upgraded:
-        assert upgraded._schema_version() == current + 1 and upgraded.last_seq() == 1
+        assert upgraded.schema_version() == current + 1 and upgraded.last_seq() == 1
         columns = [row[1] for row in upgraded._db.execute("PRAGMA table_info(candidates)")]
         assert "note" in columns
     with RunStore(store.run_dir):
@@ -186,7 +187,7 @@ def test_an_older_store_is_migrated_step_by_step_on_open_and_keeps_its_data(stor
 
 
 def test_an_older_store_without_a_migration_path_says_which_release_can_open_it(store, monkeypatch):
-    from archloop.run import store as store_module
+    from archloop.run import schema as store_module
 
     monkeypatch.setattr(store_module, "MIGRATIONS", {})
     _set_schema_version(store.run_dir, store_module.SCHEMA_VERSION - 1)
@@ -223,7 +224,7 @@ def test_a_version_1_store_gains_the_adapter_retention_columns_and_keeps_its_ada
     db.close()
     _set_schema_version(run_dir, 1)
     with RunStore(run_dir) as upgraded:
-        assert upgraded._schema_version() == 3
+        assert upgraded.schema_version() == 3
         (adapter,) = upgraded.adapters()
         assert (adapter.id, adapter.steps, adapter.keep, adapter.deleted) == ("cycle-1", 3, False, False)
         event = upgraded.set_adapter_keep(1, True)
@@ -248,7 +249,7 @@ def test_a_version_2_store_gains_candidate_origin_and_its_candidates_read_as_the
     db.close()
     _set_schema_version(run_dir, 2)
     with RunStore(run_dir) as upgraded:
-        assert upgraded._schema_version() == 3
+        assert upgraded.schema_version() == 3
         (c,) = upgraded.candidates(1)
         assert (c.origin, c.parent) == ("model", None)
 

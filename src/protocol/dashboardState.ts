@@ -11,6 +11,8 @@
  *
  * Views compare slices by reference (`next.cycles !== prev.cycles`) to know what to redraw, so every reducer step
  * returns new objects only for what changed and shares the rest.
+ *
+ * One module though over 400 lines: the snapshot and the event-by-event update must stay one code path.
  */
 import type { CycleStats } from './messages';
 import type {

@@ -2,6 +2,8 @@
  * The wire protocol between the extension and `archloop attach` (docs/DESIGN.md, "The wire protocol").
  * This file is the single source of truth: the JSON Schema in remote-python/archloop/wire/wire_schema.json is generated
  * from it (`npm run schema`), and the Python side validates what it sends against that schema in its tests.
+ *
+ * One module though over 400 lines: the single source of the wire format, read as one document.
  */
 import { z } from 'zod';
 

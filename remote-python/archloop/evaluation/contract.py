@@ -8,6 +8,8 @@ violation, each with the line it points at. Only a non-`str` argument raises (`T
 
 The dynamic half of the contract (instantiate, forward a (1,3,32,32) tensor, output (1,10)) needs to run code and
 therefore lives with the sandbox/evaluator, not here.
+
+One module though over 400 lines: the contract is one AST walk, and its rules share that walk's state.
 """
 
 from __future__ import annotations

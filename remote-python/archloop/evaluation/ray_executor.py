@@ -19,6 +19,8 @@ Failure:
 - The task itself failing (e.g. the node lacks the CIFAR-10 archive named in the spec): `crashed`, with the message.
 - Every pending task becoming impossible (the nodes that could run it left): after `unschedulable_after_s` it is
   cancelled and recorded as `crashed`. Every task yields exactly one result: none is lost or yielded twice.
+
+One module though over 400 lines: the task, the node-side data rebuild and the retry rules only make sense together.
 """
 
 from __future__ import annotations

@@ -46,6 +46,8 @@ and the parent computes the accuracy. Files the child writes and everything it p
 
 Failure: `validate_candidate` and `evaluate_candidate` never raise for anything the candidate does; every ending is
 one of OUTCOMES. They raise OSError only when the parent itself cannot start a process or create scratch space.
+
+One module though over 400 lines: the limits, the child's launch and the classification of its end are one contract.
 """
 
 from __future__ import annotations

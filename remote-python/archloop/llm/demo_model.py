@@ -10,6 +10,8 @@ syntax errors (0 of 16 valid); with the family, 16 of 16 sampled nets built, non
 `ensure_demo_model(cache_dir)` returns a directory `generate.load_model` accepts. The directory name is a hash of
 (training texts, config, DEMO_MODEL_VERSION): the first call builds it (atomically, via a temp dir and a rename), later
 calls return at once. Failures: an empty corpus raises ValueError; an unwritable cache dir raises OSError.
+
+One module though over 400 lines: building, caching and checking the demo model are one recipe read top to bottom.
 """
 
 from __future__ import annotations

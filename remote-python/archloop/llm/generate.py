@@ -13,6 +13,8 @@ prose after the code. A candidate's `raw` text is the forced prefix + the decode
 
 It reads the `[model]` (ModelSettings) and `[generation]` (GenerationSettings) sections (llm/settings.py). Longer than
 ~400 lines because loading, batched sampling and the incremental detokenizer it streams through are one unit.
+
+One module though over 400 lines: loading, batching, retrying and streaming share the sampling state of one batch.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from archloop.run.daemon import DaemonError, DaemonRunning, connect, start_daemon
+from archloop.run.records import StoreError
 from archloop.run.requests import RequestContext, RequestError, handle_request
-from archloop.run.store import RunStore, StoreError
+from archloop.run.store import RunStore
 from archloop.wire import protocol
 
 LINE_CAP = 8 * 1024 * 1024

@@ -12,6 +12,8 @@ the ephemeral wire `stream` messages. State-changing requests are committed to t
 
 SIGTERM (or run.stop): the loop stops at the next safe point (stages poll should_stop), records run.finished
 'stopped', and the daemon exits 0. A failing stage is recorded as a fatal run.error and the daemon exits 1.
+
+One module though over 400 lines: the process lifecycle (lock, socket, signals) and the threads it runs share one state.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from archloop.config import ConfigError, RunConfig, config_from_dict
 from archloop.run.files import RunFiles, RunLocked, acquire_run_lock, daemon_pid, rotate_log
 from archloop.run.loop import LoopError, LoopHooks, RunLoop
 from archloop.run.recheck import GatedStages, Rechecker, RecheckRunner
+from archloop.run.records import StoredEvent
 from archloop.run.requests import RequestContext, RequestError, handle_request
 from archloop.run.stages import Stages
-from archloop.run.store import RunStore, StoredEvent
+from archloop.run.store import RunStore
 
 LINE_CAP = 8 * 1024 * 1024
 SEND_TIMEOUT_S = 5.0

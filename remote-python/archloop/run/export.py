@@ -30,8 +30,9 @@ from typing import Any
 
 from archloop.evaluation.contract import check_source
 from archloop.evaluation.evaluate import PROTOCOLS, candidate_prm
+from archloop.run.records import CandidateRecord
 from archloop.run.selection import PAPER_COLUMNS, paper_row
-from archloop.run.store import CandidateRecord, RunStore
+from archloop.run.store import RunStore
 
 LEMUR_NET_DIR = Path("ab") / "nn" / "nn"
 LEMUR_STAT_DIR = Path("ab") / "nn" / "stat" / "train"

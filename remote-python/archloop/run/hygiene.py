@@ -16,7 +16,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from archloop.run.store import AdapterRecord, RunStore, is_run_dir
+from archloop.run.records import AdapterRecord
+from archloop.run.store import RunStore, is_run_dir
 
 ADAPTERS_DIR = "adapters"  # under the run folder, one `cycle-N` folder per fine-tune
 MB = 1024 * 1024

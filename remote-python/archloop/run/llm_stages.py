@@ -13,6 +13,8 @@ Memory and time as on a GPU: before candidates train on a device the LLM occupie
 
 Failures: a model, data set or adapter that cannot be loaded raises (ModelLoadError, DataError, FinetuneError) from
 the stage that needs it; the loop records that as a fatal run.error with the message. Candidates never raise.
+
+One module though over 400 lines: it is the one place where the stages meet the run's settings.
 """
 
 from __future__ import annotations

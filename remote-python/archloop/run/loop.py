@@ -13,6 +13,8 @@ Costs and budgets (run/costs.py): each cycle.finished carries what the cycle spe
 loop checks the `[run] budget_*` caps, and one reached ends the run with run.finished reason 'budget'.
 
 Disk: each finished cycle deletes the adapters retention no longer keeps (run/hygiene.py).
+
+One module though over 400 lines: the cycle's steps and their resume points read best in order in one place.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from archloop.config import RunConfig
 from archloop.corpus.lemur import LemurSet, build_lemur_set
 from archloop.run.costs import Devices, budget_reason, cycle_cost
 from archloop.run.hygiene import ADAPTERS_DIR, DiskFree, LowDiskError, check_free_disk, disk_free_bytes, prune_adapters
+from archloop.run.records import AdapterRecord, CandidateRecord
 from archloop.run.selection import SelectionRule, cycle_stats, select_candidates
 from archloop.run.stages import CorpusEntry, EvalJob, NoveltyIndex, Stages
-from archloop.run.store import AdapterRecord, CandidateRecord, RunStore
+from archloop.run.store import RunStore
 
 # Fine-tune progress is persisted (it is an event), so throttle it: the dashboard needs a few updates a second at most.
 PROGRESS_EVENT_INTERVAL_S = 1.0

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from archloop.evaluation.contract import check_source
 from archloop.run.files import daemon_pid
 from archloop.run.recheck import RecheckRequestError, cancel_recheck, queue_recheck
-from archloop.run.store import NotFound, RunStore, StoreError, is_run_dir
+from archloop.run.records import NotFound, StoreError
+from archloop.run.store import RunStore, is_run_dir
 
 # States that mean "a daemon is working on it": without a live daemon they read as stopped.
 _LIVE_STATES = ("running", "paused", "stopping")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archloop.run.store import CandidateRecord
+from archloop.run.records import CandidateRecord
 
 Z_95 = 1.959963984540054
 

@@ -10,6 +10,10 @@ failing. Each thread must open its own `RunStore` (sqlite3 connections are not s
 
 Failures: a missing or foreign database raises StoreError; a request about an unknown candidate raises NotFound;
 sqlite3 errors other than these propagate (they mean a broken disk or file, which the caller reports as internal).
+
+One module though over 400 lines: every state change is one method that writes its rows and its event in one
+transaction; split by table, that discipline would be spread over several classes (records.py and schema.py hold
+the rest).
 """
 
 from __future__ import annotations
@@ -20,159 +24,29 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DB_NAME = "run.sqlite"
-# The layout this code writes. A store of an older version is upgraded on open by MIGRATIONS; a newer one is refused.
-SCHEMA_VERSION = 3
+from archloop.run import schema
+from archloop.run.records import (
+    CYCLE_STAGES,
+    RUN_STATES,
+    AdapterRecord,
+    CandidateRecord,
+    CycleRecord,
+    NotFound,
+    RunInfo,
+    StoredEvent,
+    StoreError,
+    candidate_id,
+)
+from archloop.run.schema import DB_NAME
+
 BUSY_TIMEOUT_MS = 30_000
 
-# Run states exactly as the wire protocol's RunState.
-RUN_STATES = ("created", "running", "paused", "stopping", "stopped", "finished", "failed")
-# Where a cycle is; a resumed daemon continues at the first unfinished one.
-CYCLE_STAGES = ("generating", "evaluating", "selecting", "finetuning", "finished")
-# A candidate's progress; each step is committed before the next begins. Exactly the wire schema's CandidateStatus
-# (defined in the extension's src/protocol/messages.ts), which tests/test_candidate_status.py holds equal.
-CANDIDATE_STATUSES = ("generating", "generated", "invalid", "validated", "checked", "evaluated")
 # The event each requested state change records (run.finished and run.error record the others).
 _STATE_EVENTS = {"paused": "run.paused", "stopping": "run.stop_requested", "running": "run.resumed"}
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS run (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, preset TEXT, config TEXT NOT NULL, created_at REAL NOT NULL,
-  state TEXT NOT NULL, target_cycles INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cycles (
-  cycle INTEGER PRIMARY KEY, stage TEXT NOT NULL, candidates INTEGER NOT NULL, adapter TEXT,
-  started_at REAL NOT NULL, finished_at REAL, stage_seconds TEXT NOT NULL DEFAULT '{}', stats TEXT
-);
-CREATE TABLE IF NOT EXISTS candidates (
-  id TEXT PRIMARY KEY, cycle INTEGER NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL,
-  code TEXT, attempts INTEGER, tokens INTEGER, gen_seconds REAL,
-  valid INTEGER, outcome TEXT, message TEXT, line INTEGER, params INTEGER,
-  max_jaccard REAL, nearest TEXT, novel INTEGER, let_through INTEGER, signature TEXT,
-  accuracy REAL, train_seconds REAL, eval_seconds REAL, peak_memory_mb REAL, images_per_second REAL,
-  eval_outcome TEXT, eval_message TEXT,
-  verdict TEXT, annotation TEXT, tags TEXT NOT NULL DEFAULT '[]',
-  selected INTEGER NOT NULL DEFAULT 0, select_reason TEXT,
-  origin TEXT NOT NULL DEFAULT 'model', parent TEXT,
-  UNIQUE (cycle, idx)
-);
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS adapters (
-  cycle INTEGER PRIMARY KEY, id TEXT NOT NULL, dir TEXT NOT NULL, steps INTEGER NOT NULL, loss REAL,
-  seconds REAL NOT NULL, pairs INTEGER NOT NULL, keep INTEGER NOT NULL DEFAULT 0, deleted_at REAL
-);
-"""
-
-
-class StoreError(RuntimeError):
-    """The run directory has no usable store (missing, not an ArchLoop run, or of a schema this code cannot read)."""
-
-
-def _v1_adapter_retention(db: sqlite3.Connection) -> None:
-    # Version 2: an adapter can be marked to keep, and one deleted by retention says when (its files are gone).
-    db.execute("ALTER TABLE adapters ADD COLUMN keep INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE adapters ADD COLUMN deleted_at REAL")
-
-
-def _v2_candidate_origin(db: sqlite3.Connection) -> None:
-    # Version 3: a candidate is written by the model or by a person (candidate.submit), with the one it came from.
-    db.execute("ALTER TABLE candidates ADD COLUMN origin TEXT NOT NULL DEFAULT 'model'")
-    db.execute("ALTER TABLE candidates ADD COLUMN parent TEXT")
-
-
-# MIGRATIONS[n] upgrades a store from schema version n to n + 1, inside the transaction that then records n + 1 (so
-# a step uses execute(), never executescript(), which would commit half-way).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_adapter_retention, 2: _v2_candidate_origin}
-
-
-class NotFound(KeyError):
-    """A request named a candidate or cycle the run does not have."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not found"
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    seq: int
-    ts: float  # Unix milliseconds, as on the wire
-    kind: str
-    data: dict[str, Any]
-
-    def to_wire(self, run_id: str) -> dict[str, Any]:
-        return {"type": "event", "seq": self.seq, "run": run_id, "ts": self.ts, "kind": self.kind, "data": self.data}
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    id: str
-    name: str
-    preset: str | None
-    config: dict[str, Any]
-    created_at: float  # Unix milliseconds
-    state: str
-    target_cycles: int
-
-
-@dataclass(frozen=True)
-class CycleRecord:
-    cycle: int
-    stage: str
-    candidates: int
-    adapter: str | None
-    stage_seconds: dict[str, float]
-    stats: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class CandidateRecord:
-    id: str
-    cycle: int
-    index: int
-    status: str
-    code: str | None = None
-    valid: bool | None = None
-    outcome: str | None = None  # validation outcome
-    message: str | None = None
-    params: int | None = None
-    max_jaccard: float | None = None
-    nearest: str | None = None
-    novel: bool | None = None
-    let_through: bool = False
-    signature: str | None = None
-    eval_outcome: str | None = None
-    accuracy: float | None = None
-    verdict: str | None = None
-    annotation: str | None = None
-    tags: list[str] = field(default_factory=list)
-    selected: bool = False
-    select_reason: str | None = None
-    origin: str = "model"  # 'human': submitted from the editor (candidate.submit)
-    parent: str | None = None  # the candidate a human-written one was edited from
-
-
-@dataclass(frozen=True)
-class AdapterRecord:
-    cycle: int
-    id: str
-    dir: str
-    steps: int
-    loss: float | None
-    seconds: float
-    pairs: int
-    keep: bool = False  # marked by the user (adapter.keep): retention never deletes it
-    deleted: bool = False  # deleted by retention: `dir` no longer exists
-
-
-def candidate_id(cycle: int, index: int) -> str:
-    return f"c{cycle}-{index:04d}"
 
 
 def run_id_for(run_dir: Path) -> str:
@@ -210,9 +84,9 @@ class RunStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._on_commit = on_commit
         if create:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(schema.SCHEMA)
             self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),)
             )
         else:
             try:
@@ -221,42 +95,14 @@ class RunStore:
                 self._db.close()
                 raise StoreError(f"{self.path}: not an ArchLoop run store ({exc})") from None
             try:
-                self._upgrade_schema()
+                schema.upgrade(self._db, self.path)
             except BaseException:
                 self._db.close()
                 raise
 
-    def _schema_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row is not None else SCHEMA_VERSION
-
-    def _upgrade_schema(self) -> None:
-        """Refuse a store of a newer schema (naming both versions); run the migrations on an older one."""
-        version = self._schema_version()
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: store schema version {version} was written by a newer ArchLoop; this one reads "
-                f"versions up to {SCHEMA_VERSION}. Update ArchLoop on this host (or open the run where it was made)."
-            )
-        if version == SCHEMA_VERSION:
-            return
-        self._db.execute("BEGIN IMMEDIATE")  # one writer migrates; the others then find the new version
-        try:
-            version = self._schema_version()
-            while version < SCHEMA_VERSION:
-                step = MIGRATIONS.get(version)
-                if step is None:
-                    raise StoreError(
-                        f"{self.path}: no migration from store schema version {version} to {version + 1}; "
-                        f"open this run with the ArchLoop release that made it"
-                    )
-                step(self._db)
-                version += 1
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def schema_version(self) -> int:
+        """The schema version this store is at (after the upgrade on open)."""
+        return schema.schema_version(self._db)
 
     # ---- plumbing ----------------------------------------------------------------------------------------------
 

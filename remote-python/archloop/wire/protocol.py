@@ -13,6 +13,8 @@ The API, smallest first:
 - `check_hello(message)`: None when the peer's hello matches, else a sentence naming both versions;
 - `validation_errors(message, direction)`: what is wrong with a message we are about to send (tests, debug checks).
 Nothing here raises on bad input from the wire; constructors raise ValueError on a programming error (unknown kind).
+
+One module though over 400 lines: the codec, the limits and the message builders mirror src/protocol/ one to one.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
  *
  * Keyboard: the grid is one tab stop; Up/Down/PageUp/PageDown/Home/End move the active row, Enter opens it,
  * A accepts, R rejects, D diffs with the nearest neighbour, N edits its annotation.
+ *
+ * One module though over 400 lines: sorting, filtering, virtualisation and keyboard share the grid's one state.
  */
 import { parseTags, type CandidateAction } from '../../../src/protocol/dashboard';
 import { DEFAULT_QUERY, queryCandidates, type CandidateQuery, type SortKey } from '../candidateQuery';
