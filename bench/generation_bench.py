@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
 import torch  # noqa: E402
-
 from archloop.llm.demo_model import DemoModelConfig, default_corpus, save_untrained_model  # noqa: E402
 from archloop.llm.generate import GenerationSettings, Generator, LoadedModel, load_model  # noqa: E402
 

@@ -32,8 +32,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
 import torch  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
-
 from archloop.config import load_config  # noqa: E402
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
 from archloop.llm.demo_model import strip_seed_header, train_tokenizer  # noqa: E402
@@ -41,6 +39,7 @@ from archloop.llm.finetune import finetune  # noqa: E402
 from archloop.llm.generate import Generator, load_model  # noqa: E402
 from archloop.llm.prompts import render_prompt, training_pair  # noqa: E402
 from archloop.llm.reply import extract_code  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<|EOT|>", "<｜end▁of▁sentence｜>"
 # Laid out like deepseek-coder-*-instruct's template: BOS, a default system line when none is given, `### Instruction:`

@@ -22,13 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
-from lemur_reference import reference_evaluate  # noqa: E402
-
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
 from archloop.evaluation.data import ImageSplit, cache_synthetic, synthetic_arrays  # noqa: E402
 from archloop.evaluation.evaluate import FAST, PAPER, EvalTask, accuracy_percent, train_and_predict  # noqa: E402
 from archloop.evaluation.launcher import SpawnLauncher  # noqa: E402
 from archloop.evaluation.sandbox import SandboxLimits, evaluate_candidate  # noqa: E402
+from lemur_reference import reference_evaluate  # noqa: E402
 
 
 def main() -> int:

@@ -28,15 +28,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python" / "tests"))  # the hostile corpus
 
-from bench_nets import GPU_HOG  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
-from hostile_corpus import header, hostile_code, hostile_files, segfault_with_hidden_import  # noqa: E402
-
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
 from archloop.evaluation.contract import check_source  # noqa: E402
 from archloop.evaluation.data import cache_synthetic  # noqa: E402
 from archloop.evaluation.evaluate import FAST, PAPER, EvalTask  # noqa: E402
 from archloop.evaluation.executor import LocalExecutor  # noqa: E402
 from archloop.evaluation.sandbox import SandboxLimits  # noqa: E402
+from bench_nets import GPU_HOG  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
+from hostile_corpus import header, hostile_code, hostile_files, segfault_with_hidden_import  # noqa: E402
 
 
 def timed_batch(executor: LocalExecutor, tasks: list[EvalTask]) -> tuple[float, list]:

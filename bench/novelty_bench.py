@@ -39,11 +39,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "remote-python"))
 
-from datasketch import LeanMinHash, MinHash  # noqa: E402
-from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
-
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
 from archloop.novelty.minhash import MINHASH_SEED, MinHashIndex, NoveltySettings, Shingler  # noqa: E402
+from datasketch import LeanMinHash, MinHash  # noqa: E402
+from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
 
 WIDTHS = ["8", "12", "16", "24", "32", "40", "48", "64", "96", "128"]
 ACTIVATIONS = ["ReLU", "GELU", "SiLU", "LeakyReLU", "ELU", "Mish", "Hardswish", "ReLU6"]

@@ -27,14 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
 import ray  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
-
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
 from archloop.evaluation.data import cache_synthetic  # noqa: E402
 from archloop.evaluation.evaluate import FAST, EvalTask  # noqa: E402
 from archloop.evaluation.executor import Executor, LocalExecutor  # noqa: E402
 from archloop.evaluation.ray_executor import DataSpec, RayExecutor, RaySettings  # noqa: E402
 from archloop.evaluation.sandbox import SandboxLimits  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
 
 LENET = next(s.code for s in load_seed_corpus() if s.name == "lenet")
 from bench_nets import TRIVIAL  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)

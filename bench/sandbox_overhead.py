@@ -21,8 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote-python"))
 
-from bench_nets import TRIVIAL  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
-
 from archloop.evaluation.data import cache_synthetic  # noqa: E402
 from archloop.evaluation.evaluate import FAST, EvalTask, train_and_predict  # noqa: E402
 from archloop.evaluation.launcher import SpawnLauncher  # noqa: E402
@@ -32,6 +30,7 @@ from archloop.evaluation.sandbox import (
     make_fork_server,
     validate_candidate,
 )  # noqa: E402
+from bench_nets import TRIVIAL  # noqa: E402  (bench/ is sys.path[0] when a benchmark runs)
 
 
 def main() -> int:
