@@ -29,7 +29,7 @@ from archloop.config import RunConfig
 from archloop.corpus.seeds import load_seed_corpus
 from archloop.evaluation.contract import check_source
 from archloop.evaluation.data import DataError, DatasetFiles, cache_cifar10, cache_synthetic, cifar10_candidates
-from archloop.evaluation.evaluate import PROTOCOLS, EvalProtocol, EvalTask
+from archloop.evaluation.evaluate import PROTOCOLS, EvalProtocol, EvalResult, EvalTask
 from archloop.evaluation.executor import Executor, LocalExecutor
 from archloop.evaluation.launcher import ForkServer
 from archloop.evaluation.sandbox import SandboxLimits, make_fork_server, validate_candidate
@@ -311,26 +311,18 @@ class LlmStages:
     def evaluate(self, jobs: Sequence[EvalJob], should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
         protocol = self._protocol()
-        data = self.dataset().name.split(":", 1)[0]  # "synthetic:..." or "cifar10:..."
+        data = self.data_kind()
         memory = self._make_room()
         for r in self._executor().map_unordered(tasks, should_stop=should_stop):
             message = r.message
             if r.outcome == "out_of_memory" and memory:
                 message = f"{message}; {memory}" if message else memory
-            yield Evaluation(
-                r.candidate,
-                r.outcome,
-                r.accuracy,
-                r.params,
-                r.train_seconds,
-                r.eval_seconds,
-                r.peak_memory_mb,
-                r.images_per_second,
-                message,
-                data=data if data in ("synthetic", "cifar10") else None,
-                protocol=protocol.name,
-                epochs=protocol.epochs,
-            )
+            yield evaluation_of(r, data=data, protocol=protocol.name, epochs=protocol.epochs, message=message)
+
+    def data_kind(self) -> str | None:
+        """What accuracies are measured on: wire EvalData ("synthetic" or "cifar10"), from the loaded data set's name."""
+        kind = self.dataset().name.split(":", 1)[0]  # "synthetic:..." or "cifar10:..."
+        return kind if kind in ("synthetic", "cifar10") else None
 
     # ---- fine-tuning -------------------------------------------------------------------------------------------
 
@@ -402,3 +394,23 @@ def _cuda() -> bool:
 
 def build_stages(config: RunConfig, run_dir: Path) -> LlmStages:
     return LlmStages(config, run_dir)
+
+
+def evaluation_of(
+    r: EvalResult, *, data: str | None, protocol: str | None, epochs: int | None, message: str | None
+) -> Evaluation:
+    """The loop's record of one sandboxed evaluation (the loop's own or a re-check's)."""
+    return Evaluation(
+        r.candidate,
+        r.outcome,
+        r.accuracy,
+        r.params,
+        r.train_seconds,
+        r.eval_seconds,
+        r.peak_memory_mb,
+        r.images_per_second,
+        message,
+        data=data,
+        protocol=protocol,
+        epochs=epochs,
+    )

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from archloop.callbacks import StopPredicate
 from archloop.evaluation.evaluate import EvalTask
 from archloop.evaluation.executor import Executor, LocalExecutor
-from archloop.run.llm_stages import LlmStages, shares_device
+from archloop.run.llm_stages import LlmStages, evaluation_of, shares_device
 from archloop.run.stages import EvalJob, Evaluation, Stages
 
 
@@ -44,25 +44,13 @@ class ExecutorRechecker:
 
     def recheck(self, jobs: Sequence[EvalJob], epochs: int, should_stop: StopPredicate) -> Iterator[Evaluation]:
         tasks = [EvalTask(job.candidate, job.code, job.seed) for job in jobs]
-        data = self._stages.dataset().name.split(":", 1)[0]
+        data = self._stages.data_kind()
         pool = self._executor(epochs)
         with self._lock:
             self._pool = pool
         try:
             for r in pool.map_unordered(tasks, should_stop=should_stop):
-                yield Evaluation(
-                    r.candidate,
-                    r.outcome,
-                    r.accuracy,
-                    r.params,
-                    r.train_seconds,
-                    r.eval_seconds,
-                    r.peak_memory_mb,
-                    r.images_per_second,
-                    r.message,
-                    data=data if data in ("synthetic", "cifar10") else None,
-                    epochs=epochs,
-                )
+                yield evaluation_of(r, data=data, protocol=None, epochs=epochs, message=r.message)
         finally:
             with self._lock:
                 self._pool = None
