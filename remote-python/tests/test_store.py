@@ -272,3 +272,14 @@ def test_a_submitted_candidate_is_stored_as_generated_and_human_written_with_its
     assert store.submit_candidate("x\n", None, "next", first_index=2)[0].id == "c2-0003"
     with pytest.raises(NotFound):
         store.submit_candidate("x\n", "c9-0000", "current", first_index=2)
+
+
+def test_a_candidate_accepted_before_its_novelty_check_is_not_its_own_nearest_neighbour(store):
+    store.start_cycle(1, 1, None)
+    cid, _ = store.start_candidate(1, 0)
+    store.candidate_generated(cid, "code", 1, 10, 0.5)
+    store.candidate_validated(cid, True, "ok", None, None, 100)
+    store.set_verdict(cid, "accept")  # a person accepts it from its tab while the loop has not checked it yet
+    assert cid not in {c.id for c in store.corpus_candidates()}
+    store.candidate_novelty(cid, 0.2, "seed:x", True, "abc", False)
+    assert cid in {c.id for c in store.corpus_candidates()}

@@ -790,10 +790,13 @@ class RunStore:
         return [self._candidate_record(r) for r in rows]
 
     def corpus_candidates(self) -> list[CandidateRecord]:
-        """Run candidates that count as novelty corpus: accepted by the filter or by a human, never rejected."""
+        """Run candidates that count as novelty corpus: accepted by the filter or by a human, never rejected. A
+        candidate still on its way to its own novelty check is not corpus yet, even when accepted early: else it
+        would be its own nearest neighbour (Jaccard 1)."""
         rows = self._db.execute(
             "SELECT * FROM candidates WHERE code IS NOT NULL AND COALESCE(verdict, '') != 'reject' "
-            "AND (verdict = 'accept' OR selected = 1 OR (status IN ('checked', 'evaluated') AND novel = 1)) "
+            "AND status NOT IN ('generating', 'generated', 'validated') "
+            "AND (verdict = 'accept' OR selected = 1 OR novel = 1) "
             "ORDER BY cycle, idx"
         )
         return [self._candidate_record(r) for r in rows]
