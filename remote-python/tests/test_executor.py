@@ -6,11 +6,11 @@ import dataclasses
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from hostile_corpus import header, hostile_code, hostile_files, landlock_missing, segfault_with_hidden_import
+from run_helpers import wait_for
 
 from archloop.corpus.seeds import load_seed_corpus
 from archloop.evaluation.contract import check_source
@@ -87,7 +87,9 @@ def test_results_come_in_completion_order_and_stop_halts_new_work(dataset, limit
 
 def test_a_dead_fork_server_is_restarted(executor):
     os.kill(executor._server._proc.pid, signal.SIGKILL)  # the machinery, not a candidate, dies
-    time.sleep(0.5)
+    # Wait until the executor's fork server has seen its death (its reader thread marks it dead), never on time: a
+    # launch that reaches the dead server before that is the race this test used to lose on a loaded machine.
+    wait_for(lambda: executor._server._dead, timeout=60, what="the fork server to notice its death")
     results = list(executor.map_unordered([EvalTask("b", LENET), EvalTask("c", LENET, seed=1)]))
     assert [r.outcome for r in results] == ["ok", "ok"]
 
