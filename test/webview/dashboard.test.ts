@@ -252,10 +252,13 @@ test('novelty histogram counts each candidate’s highest Jaccard; the scatter n
   assert.equal((scatter[0]?.data.length ?? 0) + (scatter[1]?.data.length ?? 0), trained);
 
   const point = await page.evaluate(() => {
-    const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { getDatasetMeta(i: number): { data: { x: number; y: number }[] }; data: { datasets: { data: { id: string; cycle: number }[] }[] } } } }).__archloopChart;
+    type Point = { x: number; y: number };
+    const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { getDatasetMeta(i: number): { data: { getProps(p: string[], final: boolean): Point }[] }; data: { datasets: { data: { id: string; cycle: number }[] }[] } } } }).__archloopChart;
     const canvas = document.querySelector('canvas[data-chart=scatter]') as HTMLCanvasElement;
     const chart = Chart.getChart(canvas);
-    const element = chart.getDatasetMeta(0).data[0];
+    // Where the point ends up, not where an animation has it now: Chart.js replays the pointer against final
+    // positions once an animation ends, so the tooltip then shows even if the point was still moving.
+    const element = chart.getDatasetMeta(0).data[0]?.getProps(['x', 'y'], true);
     const rect = canvas.getBoundingClientRect();
     const raw = chart.data.datasets[0]?.data[0];
     return element && raw ? { x: rect.left + element.x, y: rect.top + element.y, id: raw.id, cycle: raw.cycle } : null;
