@@ -4,27 +4,15 @@
  * novelty verdict is in words (a near-duplicate let through after its retries says so), with its selection rule,
  * attempts, time and memory; rows still being written offer no Accept or Reject.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
 import type { Event } from '../../src/protocol/messages';
 import { snapshotOf } from './fixture';
-import { buildWebview, clearPosted, hostPost, launchChromium, openDashboard, posted, serveDashboard, waitRendered, type DashboardServer } from './harness';
+import { clearPosted, hostPost, posted, waitRendered, dashboardSuite } from './harness';
 
 const ARTIFACTS = process.env.ARCHLOOP_ARTIFACTS ?? 'artifacts/webview';
-let browser: Browser;
-let server: DashboardServer;
-
-before(async () => {
-  server = await serveDashboard(await buildWebview());
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const dashboard = dashboardSuite();
 
 function events(): Event[] {
   const run = 'detail-run';
@@ -48,7 +36,7 @@ function events(): Event[] {
 
 test('the detail pane explains the selected candidate; a generating row offers no verdict', async () => {
   const all = events();
-  const { page } = await openDashboard(browser, server.origin, { state: { view: 'candidates', paperReference: false, noveltyCycle: null, selectedKey: null, query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } } });
+  const { page } = await dashboard.open({ state: { view: 'candidates', paperReference: false, noveltyCycle: null, selectedKey: null, query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } } });
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
   await waitRendered(page, all.at(-1)?.seq ?? 0);
   await page.click('.grid-body .grid-row[data-key="1/c1-0000"] .col-id');

@@ -4,27 +4,15 @@
  * stage, tokens and time per novel net ≥ 40 %, the budget that ended the run, and per fine-tune the pairs it was
  * trained on by origin with how the next cycle moved.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
 import type { CycleCost, CycleStats, Event } from '../../src/protocol/messages';
 import { snapshotOf } from './fixture';
-import { buildWebview, hostPost, launchChromium, openDashboard, serveDashboard, waitRendered, type DashboardServer } from './harness';
+import { hostPost, waitRendered, dashboardSuite } from './harness';
 
 const ARTIFACTS = process.env.ARCHLOOP_ARTIFACTS ?? 'artifacts/webview';
-let browser: Browser;
-let server: DashboardServer;
-
-before(async () => {
-  server = await serveDashboard(await buildWebview());
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const dashboard = dashboardSuite();
 
 function stats(cycle: number, validPct: number, meanAcc: number): CycleStats {
   return {
@@ -59,7 +47,7 @@ function events(): Event[] {
 
 test('the cycles view shows each cycle cost, the budget that ended the run and the lineage table', async () => {
   const all = events();
-  const { page, pageErrors } = await openDashboard(browser, server.origin, { state: { view: 'cycles', paperReference: false, noveltyCycle: null, selectedKey: null, query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } } });
+  const { page, pageErrors } = await dashboard.open({ state: { view: 'cycles', paperReference: false, noveltyCycle: null, selectedKey: null, query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } } });
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
   await waitRendered(page, all.at(-1)?.seq ?? 0);
   const cells = (selector: string) => page.$$eval(selector, (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent ?? '')));

@@ -4,32 +4,21 @@
  * when the dashboard comes back with another tab remembered), the Annotation column is never squeezed to a few
  * letters, and the paper's 22-cycle overlay stays off until the run has finished a cycle.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Event } from '../../src/protocol/messages';
 import { DEFAULT_QUERY } from '../../webview/src/candidateQuery';
 import { makeFixture, snapshotOf } from './fixture';
-import { buildWebview, hostPost, launchChromium, openDashboard, serveDashboard, waitRendered, type DashboardServer } from './harness';
+import { hostPost, waitRendered, dashboardSuite, type OpenOptions } from './harness';
 
-let browser: Browser;
-let server: DashboardServer;
+const dashboard = dashboardSuite();
 const fixture = makeFixture({ cycles: 2, candidates: 40, seed: 3 });
-
-before(async () => {
-  server = await serveDashboard(await buildWebview());
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 const uiState = (view: string, paperReference: boolean | null = null) => ({ view, paperReference, noveltyCycle: null, selectedKey: null, query: DEFAULT_QUERY });
 
-async function open(events: readonly Event[], options: Parameters<typeof openDashboard>[2] = {}): Promise<Page> {
-  const { page } = await openDashboard(browser, server.origin, options);
+async function open(events: readonly Event[], options: OpenOptions = {}): Promise<Page> {
+  const { page } = await dashboard.open(options);
   await hostPost(page, { type: 'snapshot', state: snapshotOf(events) });
   await waitRendered(page, events.at(-1)?.seq ?? 0);
   return page;

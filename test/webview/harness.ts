@@ -8,6 +8,7 @@
  * --vscode-* variables (a light and a dark set, with VS Code's body classes).
  */
 import { createServer, type Server } from 'node:http';
+import { after, before } from 'node:test';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
@@ -241,4 +242,25 @@ export async function waitForColumn(page: Page, column: string, expected: readon
 
 export async function violations(page: Page): Promise<unknown[]> {
   return page.evaluate(() => (window as unknown as { __violations: unknown[] }).__violations);
+}
+
+/** One dashboard server and one Chromium for a test file, started before its tests and closed after them; `open`
+ *  opens a fresh dashboard page in them. */
+export function dashboardSuite(): { open(options?: OpenOptions): Promise<OpenedDashboard> } {
+  let browser: Browser | undefined;
+  let server: DashboardServer | undefined;
+  before(async () => {
+    server = await serveDashboard(await buildWebview());
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  return {
+    open: (options = {}) => {
+      if (!browser || !server) throw new Error('dashboardSuite: open() called outside a test');
+      return openDashboard(browser, server.origin, options);
+    },
+  };
 }

@@ -4,27 +4,15 @@
  * neighbour's, and the detail pane lists the shared 7-token shingles with their share, marks them in both codes, and
  * shows the model's raw reply beside the extracted code.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
 import type { Event } from '../../src/protocol/messages';
 import { snapshotOf } from './fixture';
-import { buildWebview, hostPost, launchChromium, openDashboard, posted, serveDashboard, waitForPosted, waitRendered, type DashboardServer } from './harness';
+import { hostPost, posted, waitForPosted, waitRendered, dashboardSuite } from './harness';
 
 const ARTIFACTS = process.env.ARCHLOOP_ARTIFACTS ?? 'artifacts/webview';
-let browser: Browser;
-let server: DashboardServer;
-
-before(async () => {
-  server = await serveDashboard(await buildWebview());
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const dashboard = dashboardSuite();
 
 const NEAREST = `import torch
 import torch.nn as nn
@@ -57,7 +45,7 @@ function events(): Event[] {
 
 test('a near-duplicate lists and marks the shingles it shares with its nearest neighbour, and shows its raw reply', async () => {
   const all = events();
-  const { page, pageErrors } = await openDashboard(browser, server.origin, {
+  const { page, pageErrors } = await dashboard.open({
     state: { view: 'candidates', paperReference: false, noveltyCycle: null, selectedKey: null, query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } },
   });
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
@@ -91,7 +79,7 @@ test('a near-duplicate lists and marks the shingles it shares with its nearest n
 
 test('a late answer for another candidate is dropped, and a missing neighbour is said in words', async () => {
   const all = events();
-  const { page } = await openDashboard(browser, server.origin, {
+  const { page } = await dashboard.open({
     state: { view: 'candidates', paperReference: false, noveltyCycle: null, selectedKey: '1/c1-0000', query: { cycle: null, status: 'any', verdict: 'any', text: '', sortKey: 'id', sortDirection: 'asc' } },
   });
   await hostPost(page, { type: 'snapshot', state: snapshotOf(all) });
