@@ -10,9 +10,9 @@
  *    candidates table on screen.
  * Each figure is given as wall clock and as the renderer main thread's CPU time (CDP Performance ThreadTime): this
  * machine is shared, and under load the wall clock mostly measures other people's processes.
- * Baseline, same run, same page: the naive renderer (data-render-mode="naive": every message redraws every view
- * synchronously and the table renders every row). Its per-event cost is measured on the first 50 events only,
- * because 1,000 full redraws of 10,000 rows take many minutes.
+ * Baseline, same run, same HTML, CSP and data: the straightforward renderer of bench/dashboard-naive.ts (the product's
+ * validation and fold, then every message rebuilds the header and the whole table synchronously, every row drawn).
+ * Its per-event cost is measured on the first few events only, because 1,000 full redraws of 10,000 rows take minutes.
  */
 import { cpus, loadavg } from 'node:os';
 import type { Page } from 'playwright-core';
@@ -130,7 +130,7 @@ async function measure(naive: boolean): Promise<Result> {
   const count = naive ? NAIVE_EVENTS : LIVE_EVENTS;
   const trickle = events.slice(0, count).map((event): HostMessage => ({ type: 'events', events: [event] }));
   const burst = events.slice(count, 2 * count).map((event): HostMessage => ({ type: 'events', events: [event] }));
-  const { page } = await openDashboard(browser, server.origin, { naive });
+  const { page } = await openDashboard(browser, (naive ? naiveServer : server).origin);
   // tsx compiles this file with esbuild's keepNames, which wraps the named helpers inside page.evaluate callbacks in
   // a `__name(...)` call that only exists in Node; give the page an identity stand-in.
   await page.evaluate('globalThis.__name = (fn) => fn');
@@ -156,10 +156,12 @@ async function measure(naive: boolean): Promise<Result> {
 
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let server: Awaited<ReturnType<typeof serveDashboard>>;
+let naiveServer: Awaited<ReturnType<typeof serveDashboard>>;
 
 async function main(): Promise<void> {
   const bundle = await buildWebview();
   server = await serveDashboard(bundle);
+  naiveServer = await serveDashboard(await buildWebview('bench/dashboard-naive.ts'));
   browser = await launchChromium();
   try {
     if (!process.argv.includes('--no-warmup')) await measure(false); // warm-up: Chromium's caches and JIT, so neither side pays them in the table
@@ -182,6 +184,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     await server.close();
+    await naiveServer.close();
   }
 }
 

@@ -21,11 +21,14 @@ import type { HostMessage, WebviewMessage } from '../../src/protocol/dashboard';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 const ROOT = join(__dirname, '..', '..');
 
-/** Builds the webview bundle like scripts/build.mjs does (browser, IIFE), into a private folder. */
-export async function buildWebview(): Promise<string> {
+/**
+ * Builds the webview bundle like scripts/build.mjs does (browser, IIFE), into a private folder; `entry` (from the
+ * repository root) swaps the page's script, as the dashboard benchmark does for its baseline.
+ */
+export async function buildWebview(entry = 'webview/src/main.ts'): Promise<string> {
   const outdir = mkdtempSync(join(tmpdir(), 'archloop-webview-'));
   await esbuild.build({
-    entryPoints: [join(ROOT, 'webview/src/main.ts')],
+    entryPoints: [join(ROOT, entry)],
     outfile: join(outdir, 'main.js'),
     bundle: true,
     platform: 'browser',
@@ -40,7 +43,6 @@ export async function buildWebview(): Promise<string> {
 const STUB = `(() => {
   const params = new URLSearchParams(location.search);
   document.documentElement.dataset.testHooks = 'on';
-  if (params.get('naive')) document.documentElement.dataset.renderMode = 'naive';
   window.__posted = [];
   window.__violations = [];
   window.__state = params.get('state') ? JSON.parse(params.get('state')) : undefined;
@@ -172,7 +174,6 @@ export interface OpenedDashboard {
 
 export interface OpenOptions {
   readonly theme?: 'light' | 'dark';
-  readonly naive?: boolean;
   readonly state?: unknown;
   readonly width?: number;
   readonly height?: number;
@@ -192,7 +193,6 @@ export async function openDashboard(browser: Browser, origin: string, options: O
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   const params = new URLSearchParams({ theme: options.theme ?? 'light' });
-  if (options.naive) params.set('naive', '1');
   if (options.state !== undefined) params.set('state', JSON.stringify(options.state));
   await page.goto(`${origin}/?${params}`);
   await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);

@@ -8,7 +8,4 @@ import { connectToHost } from './vscodeApi';
 registerComponents();
 exposeForTests();
 const root = document.getElementById('root');
-if (root) {
-  const renderMode = document.documentElement.dataset.renderMode === 'naive' ? 'naive' : 'batched';
-  new DashboardApp(root, connectToHost(), { renderMode });
-}
+if (root) new DashboardApp(root, connectToHost());

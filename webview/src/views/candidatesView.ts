@@ -59,8 +59,6 @@ export interface CandidatesViewOptions {
   readonly post: (action: CandidateAction) => void;
   /** Asks the host for the selected candidate's code and its neighbour's (the detail pane's explanation). */
   readonly requestCode?: (request: CodeRequest) => void;
-  /** Render every matching row instead of a window: the benchmark's naive baseline, never the default. */
-  readonly renderAllRows?: boolean;
 }
 
 export class CandidatesView {
@@ -187,13 +185,6 @@ export class CandidatesView {
     if (visible) this.schedule();
   }
 
-  /** Renders now (first paint, benchmark); otherwise work is batched to one animation frame. */
-  renderNow(): void {
-    if (this.frame) cancelAnimationFrame(this.frame);
-    this.frame = 0;
-    this.render();
-  }
-
   private schedule(): void {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -243,13 +234,9 @@ export class CandidatesView {
 
   private renderRows(): void {
     const total = this.order.length;
-    let first = 0;
-    let last = total;
-    if (!this.options.renderAllRows) {
-      const viewport = this.scroller.clientHeight || 600;
-      first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
-      last = Math.min(total, Math.ceil((this.scroller.scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
-    }
+    const viewport = this.scroller.clientHeight || 600;
+    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(total, Math.ceil((this.scroller.scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
     const count = Math.max(0, last - first);
     while (this.rowPool.length < count) this.rowPool.push(this.makeRow());
     const rows = this.rowPool.slice(0, count);
