@@ -3,6 +3,7 @@ import { SessionRegistry } from './session/sessionRegistry';
 import { registerCandidateReview } from './ui/candidateReview';
 import { registerCandidateSubmit } from './ui/candidateSubmit';
 import { registerCandidateTabs } from './ui/candidateTabs';
+import { registerCompareRuns } from './ui/compareRuns';
 import { registerConnectionCommands } from './ui/connectionCommands';
 import { registerDashboard } from './ui/dashboardWiring';
 import { registerLayerGraph } from './ui/layerGraphPanel';
@@ -28,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const review = registerCandidateReview(ui, documents);
   registerCandidateSubmit(ui, documents);
   registerRecheckCommands(ui, documents);
-  registerDashboard(ui, documents, review);
+  registerDashboard(ui, documents, review, registerCompareRuns(ui));
   registerLayerGraph(ui, documents);
   log.info('ArchLoop activated');
 }

@@ -45,6 +45,7 @@ import {
   Verdict,
   type Event,
 } from './messages';
+import { ComparedRun, MAX_COMPARED_RUNS } from './comparison';
 import { CandidateLabel } from './runFold';
 
 /** `candidate.generated` as the dashboard gets it: the code replaced by its length. */
@@ -277,7 +278,16 @@ export const CandidateCodeMessage = z.object({
 });
 export type CandidateCodeMessage = z.infer<typeof CandidateCodeMessage>;
 
-export const HostMessage = z.discriminatedUnion('type', [SnapshotMessage, EventsMessage, StreamMessage, ActionResultMessage, CandidateCodeMessage]);
+/** The runs shown side by side in the Compare tab (comparison.ts), sent whole whenever one of them changes. */
+export const ComparisonMessage = z.object({
+  type: z.literal('comparison'),
+  runs: z.array(ComparedRun).max(MAX_COMPARED_RUNS),
+  /** The user just chose these runs: show the Compare tab. */
+  reveal: z.boolean(),
+});
+export type ComparisonMessage = z.infer<typeof ComparisonMessage>;
+
+export const HostMessage = z.discriminatedUnion('type', [SnapshotMessage, EventsMessage, StreamMessage, ActionResultMessage, CandidateCodeMessage, ComparisonMessage]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
 // ---- the snapshot's rows, checked fast -------------------------------------------------------------------------
@@ -390,6 +400,8 @@ export const AnnotateMessage = z.object({
 });
 /** Asks for a candidate's code and its nearest neighbour's (answered by `candidateCode`); the dashboard holds no code. */
 export const CodeRequestMessage = z.object({ type: z.literal('code'), ...candidateRef, nearest: z.string().max(256).nullable() });
+/** The user wants to choose the runs to compare (the host asks, as the palette's Compare Runs… does). */
+export const CompareMessage = z.object({ type: z.literal('compare') });
 /** Something went wrong inside the webview (an invalid host message, a render error): for the host's log. */
 export const WebviewErrorMessage = z.object({ type: z.literal('webviewError'), message: z.string().max(4096) });
 
@@ -400,6 +412,7 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   VerdictMessage,
   AnnotateMessage,
   CodeRequestMessage,
+  CompareMessage,
   WebviewErrorMessage,
 ]);
 export type WebviewMessage = z.infer<typeof WebviewMessage>;

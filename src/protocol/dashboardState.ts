@@ -14,7 +14,7 @@
  *
  * One module though over 400 lines: the snapshot and the event-by-event update must stay one code path.
  */
-import type { CycleStats } from './messages';
+import { runSetting, type CycleStats } from './messages';
 import type {
   CandidateRow,
   DashboardEvent,
@@ -219,7 +219,7 @@ function reduce(state: DashboardState, event: DashboardEvent, rows: RowsDraft): 
   const live = state.live;
   switch (event.kind) {
     case 'run.created': {
-      const threshold = event.data.config['noveltyThreshold'];
+      const threshold = runSetting(event.data.config, 'novelty', 'threshold');
       const run: RunInfo = {
         run: event.run,
         name: event.data.name,

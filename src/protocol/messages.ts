@@ -168,6 +168,15 @@ export const RunCreatedEvent = event('run.created', {
   executor: z.string().max(64),
   config: z.record(z.string().max(128), z.unknown()),
 });
+/**
+ * A setting of the run's config as run.created carries it (the backend's `RunConfig.to_dict()`: one object per
+ * section, `{novelty: {threshold: 0.85}}`), or undefined when the section or key is missing.
+ */
+export function runSetting(config: Readonly<Record<string, unknown>>, section: string, key: string): unknown {
+  const values = config[section];
+  return typeof values === 'object' && values !== null && !Array.isArray(values) ? (values as Record<string, unknown>)[key] : undefined;
+}
+
 export const CycleStartedEvent = event('cycle.started', { cycle: Cycle, candidates: Count, adapter: Id.nullable() });
 export const CandidateStartedEvent = event('candidate.started', { ...candidateRef, index: Count, ...provenance });
 export const CandidateGeneratedEvent = event('candidate.generated', {

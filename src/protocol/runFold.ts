@@ -124,7 +124,8 @@ export interface CycleView {
 }
 
 /** Where the run is: `paused` and `stopping` come from run.paused and run.stop_requested, and run.resumed ends them. */
-export type RunPhase = 'running' | 'paused' | 'stopping' | 'finished' | 'stopped' | 'failed';
+export const RunPhase = z.enum(['running', 'paused', 'stopping', 'finished', 'stopped', 'failed']);
+export type RunPhase = z.infer<typeof RunPhase>;
 
 export interface RunView {
   readonly run: string;

@@ -9,6 +9,7 @@ export const COMMANDS = {
   resumeRun: 'archloop.resumeRun',
   stopRun: 'archloop.stopRun',
   openDashboard: 'archloop.openDashboard',
+  compareRuns: 'archloop.compareRuns',
   openCandidate: 'archloop.openCandidate',
   acceptCandidate: 'archloop.acceptCandidate',
   rejectCandidate: 'archloop.rejectCandidate',

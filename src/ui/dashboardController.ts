@@ -11,6 +11,7 @@ import {
   type ActionResultMessage,
   type HostMessage,
 } from '../protocol/dashboard';
+import type { ComparedRun } from '../protocol/comparison';
 import { fromEvents, toSnapshot } from '../protocol/dashboardState';
 import type { Event, Stream, Verdict } from '../protocol/messages';
 
@@ -55,6 +56,17 @@ export interface CandidateCode {
   readonly message: string | null;
 }
 
+/** The runs the Compare tab shows (runComparison.ts), and how the user picks them. */
+export interface ComparisonSource {
+  runs(): readonly ComparedRun[];
+  /** Calls `listener` after the runs or any of their cycles changed, until the returned function is called. */
+  onDidChange(listener: () => void): () => void;
+  /** Asks the user which runs to compare (a quick pick); resolves when they have chosen or cancelled. */
+  choose(): Promise<void>;
+  /** True once after the user chose runs: the webview then brings its Compare tab forward. */
+  takeReveal(): boolean;
+}
+
 export interface DashboardLog {
   warn(message: string): void;
 }
@@ -66,12 +78,14 @@ export class DashboardController {
   /** Events that arrive while a snapshot is being fetched wait here, then follow it (the webview dedupes by seq). */
   private held: Event[] | null = null;
   private disposed = false;
+  private unsubscribeComparison: (() => void) | null = null;
 
   constructor(
     private readonly post: (message: HostMessage) => void,
     private readonly source: DashboardSource,
     private readonly actions: DashboardActions,
     private readonly log: DashboardLog,
+    private readonly comparison?: ComparisonSource,
   ) {}
 
   /**
@@ -102,6 +116,13 @@ export class DashboardController {
         return this.run('annotate', message, () => this.actions.annotate(message, message.text, message.tags));
       case 'code':
         return this.sendCode(message, message.nearest);
+      case 'compare':
+        try {
+          await this.comparison?.choose();
+        } catch (error) {
+          this.log.warn(`dashboard: choosing the runs to compare failed: ${String(error)}`);
+        }
+        return;
     }
   }
 
@@ -109,6 +130,8 @@ export class DashboardController {
     this.disposed = true;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.unsubscribeComparison?.();
+    this.unsubscribeComparison = null;
   }
 
   private async sendSnapshot(): Promise<void> {
@@ -141,6 +164,15 @@ export class DashboardController {
     const held = this.held;
     this.held = null;
     if (held.length) this.queue(held);
+    if (this.comparison) {
+      this.unsubscribeComparison ??= this.comparison.onDidChange(() => this.sendComparison());
+      this.sendComparison();
+    }
+  }
+
+  private sendComparison(): void {
+    if (this.disposed || !this.comparison) return;
+    this.post({ type: 'comparison', runs: [...this.comparison.runs()], reveal: this.comparison.takeReveal() });
   }
 
   /** Coalesces events that arrive together into one message: a burst costs the webview one validation pass. */

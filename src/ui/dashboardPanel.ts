@@ -4,7 +4,7 @@
  * the page in dashboardHtml.ts (tested in Chromium).
  */
 import * as vscode from 'vscode';
-import { DashboardController, type DashboardActions, type DashboardLog, type DashboardSource } from './dashboardController';
+import { DashboardController, type ComparisonSource, type DashboardActions, type DashboardLog, type DashboardSource } from './dashboardController';
 import { dashboardHtml, makeNonce } from './dashboardHtml';
 
 export const DASHBOARD_VIEW_TYPE = 'archloop.dashboard';
@@ -13,6 +13,7 @@ export interface DashboardDependencies {
   readonly source: DashboardSource;
   readonly actions: DashboardActions;
   readonly log: DashboardLog;
+  readonly comparison?: ComparisonSource;
 }
 
 export class DashboardPanel implements vscode.Disposable {
@@ -49,6 +50,7 @@ export class DashboardPanel implements vscode.Disposable {
       dependencies.source,
       dependencies.actions,
       dependencies.log,
+      dependencies.comparison,
     );
     this.subscriptions.push(
       webview.onDidReceiveMessage((message: unknown) => void this.controller.receive(message)),

@@ -7,11 +7,11 @@ import type { Event, Stream } from '../protocol/messages';
 import { COMMANDS } from './commandIds';
 import type { CandidateDocuments } from './candidateTabs';
 import type { CandidateReview } from './candidateReview';
-import type { DashboardListener } from './dashboardController';
+import type { ComparisonSource, DashboardListener } from './dashboardController';
 import { DashboardPanel, type DashboardDependencies } from './dashboardPanel';
 import type { UiContext } from './uiContext';
 
-function dependencies(ui: UiContext, documents: CandidateDocuments, review: CandidateReview): DashboardDependencies {
+function dependencies(ui: UiContext, documents: CandidateDocuments, review: CandidateReview, comparison: ComparisonSource): DashboardDependencies {
   // The run in focus when the dashboard opened; its actions address candidates of that run.
   const session = ui.registry.focused();
   const address = (ref: { cycle: number; candidate: string }) => {
@@ -45,15 +45,16 @@ function dependencies(ui: UiContext, documents: CandidateDocuments, review: Cand
       },
     },
     log: { warn: (message) => ui.log.warn(`dashboard: ${message}`) },
+    comparison,
   };
 }
 
-export function registerDashboard(ui: UiContext, documents: CandidateDocuments, review: CandidateReview): void {
+export function registerDashboard(ui: UiContext, documents: CandidateDocuments, review: CandidateReview, comparison: ComparisonSource): void {
   ui.extension.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.openDashboard, () => {
       if (!ui.registry.focused()) void vscode.window.showInformationMessage('ArchLoop: no run is attached; the dashboard fills once you start or attach one.');
-      DashboardPanel.show(ui.extension.extensionUri, dependencies(ui, documents, review));
+      DashboardPanel.show(ui.extension.extensionUri, dependencies(ui, documents, review, comparison));
     }),
-    DashboardPanel.registerSerializer(ui.extension.extensionUri, () => dependencies(ui, documents, review)),
+    DashboardPanel.registerSerializer(ui.extension.extensionUri, () => dependencies(ui, documents, review, comparison)),
   );
 }

@@ -17,10 +17,12 @@ import type { CandidateRow } from '../../src/protocol/dashboardState';
 import { HOSTILE_STRINGS, makeFixture, makeLiveEvents, snapshotOf, type Fixture } from './fixture';
 import {
   buildWebview,
+  chartData,
   clearPosted,
   hostPost,
   launchChromium,
   openDashboard,
+  pickOption,
   posted,
   serveDashboard,
   violations,
@@ -68,19 +70,6 @@ async function gridRows(page: Page): Promise<{ key: string; status: string; cell
       cells: [...row.children].map((cell) => cell.textContent ?? ''),
     })),
   );
-}
-
-async function chartData(page: Page, chart: string): Promise<{ label: string; data: { x: number; y: number }[] }[]> {
-  return page.evaluate((name) => {
-    const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } } | undefined } }).__archloopChart;
-    const instance = Chart.getChart(document.querySelector(`canvas[data-chart=${name}]`) as HTMLCanvasElement);
-    return (instance?.data.datasets ?? []).map((d) => ({ label: d.label, data: d.data.map((p) => ({ x: p.x, y: p.y })) }));
-  }, chart);
-}
-
-async function pickOption(page: Page, dropdownTestId: string, value: string): Promise<void> {
-  await page.click(`[data-testid=${dropdownTestId}]`);
-  await page.click(`[data-testid=${dropdownTestId}] vscode-option[value="${value}"]`);
 }
 
 function countText(page: Page): Promise<string> {

@@ -246,6 +246,21 @@ export async function violations(page: Page): Promise<unknown[]> {
 
 /** One dashboard server and one Chromium for a test file, started before its tests and closed after them; `open`
  *  opens a fresh dashboard page in them. */
+/** The datasets of the chart drawn on `canvas[data-chart=name]`, as Chart.js holds them. */
+export async function chartData(page: Page, chart: string): Promise<{ label: string; data: { x: number; y: number }[] }[]> {
+  return page.evaluate((name) => {
+    const Chart = (window as unknown as { __archloopChart: { getChart(c: HTMLCanvasElement): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } } | undefined } }).__archloopChart;
+    const instance = Chart.getChart(document.querySelector(`canvas[data-chart=${name}]`) as HTMLCanvasElement);
+    return (instance?.data.datasets ?? []).map((d) => ({ label: d.label, data: d.data.map((p) => ({ x: p.x, y: p.y })) }));
+  }, chart);
+}
+
+/** Picks `value` in the toolkit dropdown with that test id, as a user clicks it. */
+export async function pickOption(page: Page, dropdownTestId: string, value: string): Promise<void> {
+  await page.click(`[data-testid=${dropdownTestId}]`);
+  await page.click(`[data-testid=${dropdownTestId}] vscode-option[value="${value}"]`);
+}
+
 export function dashboardSuite(): { open(options?: OpenOptions): Promise<OpenedDashboard> } {
   let browser: Browser | undefined;
   let server: DashboardServer | undefined;

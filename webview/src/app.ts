@@ -10,16 +10,12 @@ import { restoreUiState, type UiState, type ViewId } from './uiState';
 import { applyEvents, applyStream, fromSnapshot, initialState, type DashboardState } from '../../src/protocol/dashboardState';
 import type { HostChannel } from './vscodeApi';
 import { CandidatesView } from './views/candidatesView';
+import { CompareView } from './views/compareView';
 import { CostView } from './views/costView';
 import { CyclesView } from './views/cyclesView';
 import { LiveView } from './views/liveView';
 import { NoveltyView } from './views/noveltyView';
 import { RecheckView } from './views/recheckView';
-
-export interface AppOptions {
-  /** `naive`: redraw everything synchronously on every message and render every table row (benchmark baseline). */
-  readonly renderMode: 'batched' | 'naive';
-}
 
 export class DashboardApp {
   private state: DashboardState = initialState();
@@ -34,12 +30,13 @@ export class DashboardApp {
   private readonly recheck: RecheckView;
   private readonly candidates: CandidatesView;
   private readonly live: LiveView;
+  private readonly compare: CompareView;
+  private readonly views: HTMLElement;
   private frame = 0;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly channel: HostChannel,
-    private readonly options: AppOptions,
   ) {
     this.ui = restoreUiState(channel.getState());
     applyThemeDefaults(themeColours());
@@ -54,22 +51,29 @@ export class DashboardApp {
       onSelect: (selectedKey) => this.saveUi({ selectedKey }),
       post,
       requestCode: (request) => channel.post(request),
-      renderAllRows: options.renderMode === 'naive',
     });
     this.live = new LiveView();
+    this.compare = new CompareView({
+      metric: this.ui.compareMetric,
+      paper: this.ui.comparePaper,
+      onMetric: (compareMetric) => this.saveUi({ compareMetric }),
+      onPaper: (comparePaper) => this.saveUi({ comparePaper }),
+      choose: () => channel.post({ type: 'compare' }),
+    });
     this.header = h('header', { className: 'run-header', dataset: { testid: 'run-header' } });
     this.notice = h('p', { className: 'notice', attrs: { role: 'status', 'aria-live': 'polite' }, dataset: { testid: 'notice' } });
     this.loading = h('div', { className: 'loading', dataset: { testid: 'loading' } }, [progressRing(), h('span', { text: 'Waiting for the run’s snapshot…' })]);
-    const views = tabs(
+    const views = (this.views = tabs(
       [
         { id: 'cycles', label: 'Cycles', panel: h('div', {}, [this.cycles.element, this.costs.element]) },
         { id: 'novelty', label: 'Novelty', panel: h('div', {}, [this.novelty.element, this.recheck.element]) },
         { id: 'candidates', label: 'Candidates', panel: this.candidates.element },
         { id: 'live', label: 'Live', panel: this.live.element },
+        { id: 'compare', label: 'Compare', panel: this.compare.element },
       ],
       this.ui.view,
       (id) => this.showView(id as ViewId),
-    );
+    ));
     this.main = h('main', { className: 'dashboard', attrs: { hidden: '' } }, [this.header, this.notice, views]);
     root.replaceChildren(this.loading, this.main);
     root.dataset.state = 'loading';
@@ -107,9 +111,16 @@ export class DashboardApp {
       case 'candidateCode':
         this.candidates.showCode(message);
         return;
+      case 'comparison':
+        // Not part of the run's state: drawn at once, shown when the user just chose the runs.
+        this.compare.update(message.runs);
+        if (message.reveal && this.ui.view !== 'compare') {
+          this.views.setAttribute('activeid', 'tab-compare'); // the toolkit emits no `change` for this: show it here
+          this.showView('compare');
+        }
+        return;
     }
-    if (this.options.renderMode === 'naive') this.renderAll();
-    else this.schedule();
+    this.schedule();
   }
 
   private schedule(): void {
@@ -144,21 +155,11 @@ export class DashboardApp {
         this.live.update(state);
         break;
       case 'candidates':
+      case 'compare':
         break;
     }
     this.candidates.update(state.candidates);
     this.root.dataset.renderedSeq = String(state.lastSeq);
-  }
-
-  /** The naive baseline: every view redrawn synchronously, as if nothing could be skipped. */
-  private renderAll(): void {
-    this.render();
-    this.cycles.restyle();
-    this.novelty.update({ ...this.state });
-    this.novelty.restyle();
-    this.live.update({ ...this.state, live: { ...this.state.live } });
-    this.candidates.update({ ...this.state.candidates });
-    this.candidates.renderNow();
   }
 
   private showView(view: ViewId): void {
@@ -173,6 +174,7 @@ export class DashboardApp {
     this.novelty.restyle();
     this.recheck.restyle();
     this.live.restyle();
+    this.compare.restyle();
   }
 
   private showActionResult(result: ActionResultMessage): void {

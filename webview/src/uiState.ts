@@ -3,10 +3,11 @@
  * selection and toggles. Run data is not kept there (the host sends a fresh snapshot on every `ready`).
  */
 import { z } from 'zod';
+import { CompareMetricId } from '../../src/protocol/comparison';
 import { CANDIDATE_LABELS } from '../../src/protocol/dashboardState';
 import { DEFAULT_QUERY, SORT_KEYS, type CandidateQuery } from './candidateQuery';
 
-export const VIEW_IDS = ['cycles', 'novelty', 'candidates', 'live'] as const;
+export const VIEW_IDS = ['cycles', 'novelty', 'candidates', 'live', 'compare'] as const;
 export type ViewId = (typeof VIEW_IDS)[number];
 
 const PersistedUiState = z.object({
@@ -14,6 +15,9 @@ const PersistedUiState = z.object({
   /** The paper's rows over the run's: null follows the run (on once it has a finished cycle), true/false is the user's. */
   paperReference: z.boolean().nullable(),
   noveltyCycle: z.int().nullable(),
+  /** The Compare tab's figure and whether it shows the paper's rows (off until the user turns it on). */
+  compareMetric: CompareMetricId.default('meanAcc'),
+  comparePaper: z.boolean().default(false),
   selectedKey: z.string().max(300).nullable(),
   query: z.object({
     cycle: z.int().nullable(),
@@ -30,6 +34,8 @@ export const DEFAULT_UI_STATE: UiState = {
   view: 'cycles',
   paperReference: null,
   noveltyCycle: null,
+  compareMetric: 'meanAcc',
+  comparePaper: false,
   selectedKey: null,
   query: DEFAULT_QUERY,
 };
