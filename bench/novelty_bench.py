@@ -9,8 +9,10 @@ mutation) and half fresh, heavily mutated seeds.
 
 Measured per candidate:
 - The loop's query (`MinHashIndex.query_or_nearest`: LSH, then the exact nearest stored code when LSH names none)
-  against the same query as it was before (LSH, then the plain scan of every full signature), in CPU time, with
-  how often both name the same nearest key and Jaccard.
+  against the same query with the plain scan of every full signature, and with the previous nearest-neighbour path
+  (a 4-bit pass over every row, then full comparison of the rows that can win), in CPU time: the mean over all
+  queries, and the mean and the slowest of the queries where LSH named none (the worst case: the scan ran); with
+  how often each names the same nearest key and Jaccard as the plain scan, and the bytes the index's arrays hold.
 - LSH: `MinHashIndex.query(code)`, everything included (tokenise, shingle, MinHash, LSH lookup, score candidates).
 - Baselines on the same data, each answering "highest Jaccard against every stored code":
   exact Jaccard of shingle sets pair by pair (`np.intersect1d` per stored code), exact Jaccard as one sparse
@@ -40,7 +42,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "remote-python"))
 
 from archloop.corpus.seeds import load_seed_corpus  # noqa: E402
-from archloop.novelty.minhash import MINHASH_SEED, MinHashIndex, NoveltySettings, Shingler  # noqa: E402
+from archloop.novelty.minhash import (  # noqa: E402  (the two private helpers: the previous path's baseline)
+    MINHASH_SEED,
+    MinHashIndex,
+    NoveltySettings,
+    Shingler,
+    _nibble_agreement,
+    _pack_nibbles,
+)
 from datasketch import LeanMinHash, MinHash  # noqa: E402
 from scipy import sparse  # noqa: E402  (datasketch already depends on scipy)
 
@@ -219,10 +228,15 @@ class Row:
     lsh_cpu_ms: float
     baselines: dict[str, tuple[float, int]]  # name -> (mean ms per query, queries timed)
     agreement: tuple[int, int]  # (queries where the LSH verdict matches exact brute force, queries compared)
-    loop_ms: tuple[float, float]  # the loop's query (LSH, then the nearest when LSH names none): before, now (CPU)
-    fallback_ms: tuple[float, float]  # the same, on the queries where LSH named none (the scan ran)
+    # The loop's query (LSH, then the nearest when LSH names none), CPU ms, per path: "plain" (scan of every full
+    # signature), "4-bit" (the previous path: 4-bit pass over every row first), "now" (`query_or_nearest`).
+    loop_ms: dict[str, float]  # mean over all queries
+    fallback_ms: dict[str, float]  # mean over the queries where LSH named none (the scan ran): the worst case
+    fallback_max_ms: dict[str, float]  # the slowest of those queries
     loop_fallbacks: int  # queries where LSH named no key, so the nearest-neighbour scan ran
-    loop_same: int  # queries where both paths name the same nearest key with the same Jaccard
+    loop_decisive: int  # of those, where the exact nearest reaches the threshold: the scan, not LSH, says duplicate
+    loop_same: dict[str, int]  # per path, queries naming the same nearest key with the same Jaccard as "plain"
+    index_bytes: dict[str, int]  # the index's numpy arrays at this size (allocated, doubling capacity)
     disagreements: tuple[int, int, int]  # (duplicates LSH let through, novel ones it flagged, of both: within 0.05)
 
 
@@ -249,17 +263,28 @@ def run_size(
     # CPU time excludes waiting for a core, which wall-clock time on a shared machine does not.
     lsh_cpu_ms = 1000 * (time.process_time() - cpu_start) / len(queries)
 
-    loop_before, loop_now, fallback_before, fallback_now, same = [], [], [], [], 0
+    paths: dict[str, Callable[[str], tuple[str | None, float, bool]]] = {
+        "plain": lambda query: loop_query_before(index, query, index.nearest_exhaustive),
+        "4-bit": lambda query: loop_query_before(index, query, lambda s: nearest_4bit_before(index, s)),
+        "now": lambda query: loop_query_now(index, query),
+    }
+    loop: dict[str, list[float]] = {name: [] for name in paths}
+    fallback: dict[str, list[float]] = {name: [] for name in paths}
+    same = dict.fromkeys(paths, 0)
+    plain_answers = []
     for query in queries:
-        elapsed_before, before = timed_cpu(lambda query=query: loop_query_before(index, query))
-        elapsed_now, now = timed_cpu(lambda query=query: index.query_or_nearest(query))
-        loop_before.append(elapsed_before)
-        loop_now.append(elapsed_now)
-        if before[2]:
-            fallback_before.append(elapsed_before)
-            fallback_now.append(elapsed_now)
-        same += (before[0], before[1]) == (now.nearest, now.max_jaccard)
-    fallbacks = len(fallback_before)
+        answers: dict[str, tuple[str | None, float, bool]] = {}
+        elapsed = {}
+        for name, path in paths.items():
+            elapsed[name], answers[name] = timed_cpu(lambda query=query, path=path: path(query))
+            loop[name].append(elapsed[name])
+        for name in paths:
+            if answers["plain"][2]:  # LSH named none: the nearest-neighbour path ran
+                fallback[name].append(elapsed[name])
+            same[name] += answers[name][:2] == answers["plain"][:2]
+        plain_answers.append(answers["plain"])
+    fallbacks = len(fallback["plain"])
+    decisive = sum(1 for answer in plain_answers if answer[2] and answer[1] >= settings.threshold)
 
     shingler = index.shingler
     query_sets = [shingler.shingle_hashes(query) for query in queries]
@@ -303,8 +328,9 @@ def run_size(
         times.append(elapsed)
     baselines["MinHash, pair by pair"] = (1000 * statistics.mean(times), len(chosen))
 
-    # MinHash estimate, one numpy scan of the signature matrix (what MinHashIndex.nearest does).
-    times = [timed(lambda query=query: index.nearest(query))[0] for query in queries]
+    # MinHash estimate, one numpy scan of the signature matrix (`nearest_exhaustive`; `MinHashIndex.nearest` answers
+    # the same with pruning passes, timed in the loop-query table).
+    times = [timed(lambda query=query: index.nearest_exhaustive(shingler.signature(query)))[0] for query in queries]
     baselines["MinHash, matrix scan"] = (1000 * statistics.mean(times), len(queries))
 
     agree = sum(1 for q, exact in exact_by_query.items() if verdicts[q].novel == (exact < settings.threshold))
@@ -324,13 +350,13 @@ def run_size(
         baselines=baselines,
         agreement=(agree, len(exact_by_query)),
         disagreements=(len(missed), len(extra), near),
-        loop_ms=(1000 * statistics.mean(loop_before), 1000 * statistics.mean(loop_now)),
-        fallback_ms=(
-            1000 * statistics.mean(fallback_before or [0.0]),
-            1000 * statistics.mean(fallback_now or [float("nan")]),
-        ),
+        loop_ms={name: 1000 * statistics.mean(times) for name, times in loop.items()},
+        fallback_ms={name: 1000 * statistics.mean(times or [float("nan")]) for name, times in fallback.items()},
+        fallback_max_ms={name: 1000 * max(times or [float("nan")]) for name, times in fallback.items()},
         loop_fallbacks=fallbacks,
+        loop_decisive=decisive,
         loop_same=same,
+        index_bytes=index.array_bytes(),
     )
 
 
@@ -341,13 +367,40 @@ def timed_cpu(function: Callable[[], object]) -> tuple[float, object]:
     return time.process_time() - start, result
 
 
-def loop_query_before(index: MinHashIndex, code: str) -> tuple[str | None, float, bool]:
-    """The loop's query as it was: LSH, then when it names no key, the plain scan of every full signature."""
-    result = index.query(code)
+def loop_query_before(
+    index: MinHashIndex, code: str, nearest: Callable[[np.ndarray], tuple[str, float] | None]
+) -> tuple[str | None, float, bool]:
+    """The loop's query with another nearest-neighbour path: LSH, then when it names no key, `nearest`."""
+    signature = index.shingler.signature(code)  # once, as `query_or_nearest` does
+    result = index.query_signature(signature)
     if result.nearest is not None:
         return result.nearest, result.max_jaccard, False
-    closest = index.nearest_exhaustive(index.shingler.signature(code))
+    closest = nearest(signature)
     return (*closest, True) if closest else (None, 0.0, True)
+
+
+def loop_query_now(index: MinHashIndex, code: str) -> tuple[str | None, float, bool]:
+    """`query_or_nearest` (whether LSH named none is the plain path's answer: LSH's, the same for every path)."""
+    result = index.query_or_nearest(code)
+    return result.nearest, result.max_jaccard, False
+
+
+def nearest_4bit_before(index: MinHashIndex, signature: np.ndarray) -> tuple[str, float] | None:
+    """The previous `nearest_signature`, kept here as a baseline: the 4-bit pass over every stored row, the floor
+    from the rows with the highest bound, then full comparison of the rows whose bound reaches it."""
+    size = len(index)
+    if not size:
+        return None
+    words = index._nibble_words
+    query = _pack_nibbles(signature.reshape(1, -1), words, padding=1)[0]
+    bound = _nibble_agreement(index._nibbles[:size], query, words * 16)
+    top = np.flatnonzero(bound == bound.max())
+    floor = int(np.count_nonzero(index._matrix[top] == signature, axis=1).max())
+    rows = np.flatnonzero(bound >= floor)
+    if len(rows) > size // 4:
+        return index.nearest_exhaustive(signature)
+    agreement = np.count_nonzero(index._matrix[rows] == signature, axis=1)
+    return index._keys[int(rows[int(np.argmax(agreement))])], float(agreement.max()) / index.settings.num_perm
 
 
 def print_table(rows: Sequence[Row]) -> None:
@@ -430,15 +483,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(rows)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(
-        "\n| stored | loop query CPU ms, before / now (x) | where LSH named none: CPU ms before / now (x) [n] "
-        "| same nearest and Jaccard |"
+        "\nThe loop's query (LSH, then the exact nearest stored net when LSH names none), CPU ms per query, by the"
+        " nearest-neighbour path: plain = scan of every full signature; 4-bit = the previous path (4-bit pass over"
+        " every row first); now = `query_or_nearest` (2-bit pass, 4-bit pass over the survivors, full comparison)."
     )
-    print("| --- | --- | --- | --- |")
+    print(
+        "| stored | mean, all queries: plain / 4-bit / now | LSH named none [n; of which Jaccard >= threshold]: mean "
+        "plain / 4-bit / now "
+        "| slowest of those: plain / 4-bit / now | LSH named none: plain / now; 4-bit / now "
+        "| same nearest and Jaccard as plain: 4-bit; now | index arrays |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        (before, now), (scan_before, scan_now) = row.loop_ms, row.fallback_ms
+        loop, scan, slowest = row.loop_ms, row.fallback_ms, row.fallback_max_ms
+
+        def three(values: dict[str, float]) -> str:
+            return " / ".join(f"{values[name]:.2f}" for name in ("plain", "4-bit", "now"))
+
+        memory = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in row.index_bytes.items())
         print(
-            f"| {row.size:,} | {before:.2f} / {now:.2f} ({before / now:.1f}x) | {scan_before:.2f} / {scan_now:.2f} "
-            f"({scan_before / scan_now:.1f}x) [{row.loop_fallbacks}] | {row.loop_same}/{len(queries)} |"
+            f"| {row.size:,} | {three(loop)} | {three(scan)} [{row.loop_fallbacks}; {row.loop_decisive}] | {three(slowest)} "
+            f"| {scan['plain'] / scan['now']:.1f}x; {scan['4-bit'] / scan['now']:.1f}x "
+            f"| {row.loop_same['4-bit']}/{len(queries)}; {row.loop_same['now']}/{len(queries)} | {memory} |"
         )
     print(
         "\nLSH query = tokenise + shingle + MinHash + LSH lookup + score candidates. Ratios are baseline / LSH mean."

@@ -204,6 +204,11 @@ class MinHashIndex:
     def keys(self) -> list[str]:
         return list(self._keys)
 
+    def array_bytes(self) -> dict[str, int]:
+        """Bytes allocated by the numpy arrays the scans read (capacity doubles, so up to 2x what `len` needs);
+        LSH's own tables (datasketch, Python dicts) come on top."""
+        return {"signatures": self._matrix.nbytes, "4-bit": self._nibbles.nbytes, "2-bit": self._bits.nbytes}
+
     def _lean(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=MINHASH_SEED, hashvalues=signature, scheme=_SCHEME)
 
