@@ -93,6 +93,11 @@ export interface CandidateView {
   readonly selected: boolean;
   readonly selectReason: 'threshold' | 'fallback' | 'accepted' | null;
   readonly verdict: Verdict | null;
+  /**
+   * The verdict came after its cycle's selection: that cycle's adapter is trained on what was selected, so the
+   * verdict counts from the next fine-tune onward (export honours it at once). False for a verdict given in time.
+   */
+  readonly verdictLate: boolean;
   readonly annotations: readonly Annotation[];
 }
 
@@ -261,6 +266,7 @@ export function newCandidate(id: string, cycle: number): CandidateView {
     selected: false,
     selectReason: null,
     verdict: null,
+    verdictLate: false,
     annotations: [],
   };
 }
@@ -316,7 +322,7 @@ function withClock(after: RunView, ts: number): RunView {
 }
 
 /** How long the run has been running, paused time left out; `now` in Unix milliseconds. */
-export function elapsedMs(view: RunView, now: number): number {
+export function elapsedMs(view: Pick<RunView, 'activeMs' | 'activeSince'>, now: number): number {
   return view.activeMs + (view.activeSince === null ? 0 : Math.max(0, now - view.activeSince));
 }
 
@@ -385,8 +391,10 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
         ...(event.data.deviceSeconds !== undefined ? { deviceSeconds: event.data.deviceSeconds, device: event.data.device ?? null } : {}),
       }));
     }
-    case 'candidate.verdict':
-      return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({ ...c, verdict: event.data.verdict }));
+    case 'candidate.verdict': {
+      const late = verdictIsLate(view.cycles[event.data.cycle]?.phase);
+      return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({ ...c, verdict: event.data.verdict, verdictLate: event.data.verdict !== null && late }));
+    }
     case 'candidate.annotated':
       return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({
         ...c,
@@ -444,6 +452,11 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
     case 'candidate.rechecked':
       return view; // re-checks: the dashboard's recheck view folds them (rankCorrelation.ts)
   }
+}
+
+/** Whether a verdict given while its cycle is in `phase` misses that cycle's selection (see CandidateView.verdictLate). */
+export function verdictIsLate(phase: CyclePhase | undefined): boolean {
+  return phase !== undefined && phase !== 'generating';
 }
 
 /**

@@ -48,15 +48,19 @@ describe('tree model', () => {
 
   it('shows selection and verdicts in icon, description and contextValue', () => {
     const script = midCycleScript();
+    script.emit('candidate.verdict', { cycle: 3, candidate: 'c3-001', verdict: 'accept' }); // in time for cycle 3's selection
     script.emit('cycle.selected', { cycle: 3, selected: ['c3-001'], reasons: { 'c3-001': 'threshold' }, totalTrainPrompts: 1699 });
-    script.emit('candidate.verdict', { cycle: 3, candidate: 'c3-002', verdict: 'reject' });
+    script.emit('candidate.verdict', { cycle: 3, candidate: 'c3-002', verdict: 'reject' }); // after it: the next fine-tune
     script.emit('candidate.annotated', { cycle: 3, candidate: 'c3-002', text: 'copies the seed', tags: ['dup'] });
     const nodes = candidates(buildTree(hosts(script.events)));
     const selected = nodes.find((node) => node.label === 'c3-001')!;
     assert.equal(selected.iconId, 'star-full');
-    assert.equal(selected.contextValue, 'archloop.candidate.trained.selected');
+    assert.equal(selected.contextValue, 'archloop.candidate.trained.selected.accept');
+    assert.equal(selected.description, '52.1% · J 0.30 · selected · accepted');
+    assert.match(selected.tooltip, /verdict: accept, counts in cycle 3's selection/);
     const rejected = nodes.find((node) => node.label === 'c3-002')!;
-    assert.equal(rejected.description, '38.4% · J 0.30 · rejected · 1 note');
+    assert.equal(rejected.description, '38.4% · J 0.30 · rejected from the next fine-tune · 1 note');
+    assert.match(rejected.tooltip, /verdict: reject, given after the cycle was selected: it counts from the next fine-tune onward/);
     assert.equal(rejected.contextValue, 'archloop.candidate.trained.reject');
     assert.match(rejected.tooltip, /note: copies the seed \[dup\]/);
   });

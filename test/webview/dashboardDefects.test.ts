@@ -6,12 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
+import { toDashboardEvent } from '../../src/protocol/dashboard';
 import type { Event } from '../../src/protocol/messages';
 import { DEFAULT_QUERY } from '../../webview/src/candidateQuery';
 import { makeFixture, snapshotOf } from './fixture';
 import { hostPost, waitRendered, dashboardSuite, type OpenOptions } from './harness';
 
+const ARTIFACTS = process.env.ARCHLOOP_ARTIFACTS ?? 'artifacts/webview';
 const dashboard = dashboardSuite();
 const fixture = makeFixture({ cycles: 2, candidates: 40, seed: 3 });
 
@@ -129,5 +132,29 @@ test('the fine-tune loss chart keeps earlier cycles\' curves when a new cycle st
     { label: 'Fine-tune loss', steps: [1] },
     { label: 'Cycle 1', steps: [1, 2, 3] },
   ]);
+  await page.close();
+});
+
+test('the live view says when the run is paused or stopping, and its clock leaves paused time out', async () => {
+  const run = 'held-run';
+  let seq = 0;
+  const at = (ts: number, kind: string, data: Record<string, unknown>): Event => ({ type: 'event', seq: ++seq, run, ts, kind, data }) as Event;
+  const t0 = 1_700_000_000_000;
+  const events = [
+    at(t0, 'run.created', { name: 'demo', preset: 'demo', model: 'tiny', cycles: 3, candidatesPerCycle: 6, protocol: 'fast', executor: 'local', config: {} }),
+    at(t0 + 1_000, 'cycle.started', { cycle: 1, candidates: 6, adapter: null }),
+    at(t0 + 61_000, 'run.paused', {}),
+  ];
+  const page = await open(events, { state: uiState('live') });
+  const stage = page.locator('[data-testid=live-stage]');
+  // Running from run.created to the pause: 61 s, however long ago the pause was.
+  assert.equal(await stage.innerText(), 'Cycle 1 of 3 — stage: generating · paused: waits before its next step until resumed · running for 1 min 1 s');
+  assert.equal(await stage.getAttribute('data-hold'), 'paused');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}/live-paused.png` });
+  await hostPost(page, { type: 'events', events: [at(t0 + 500_000, 'run.resumed', {}), at(t0 + 530_000, 'run.stop_requested', {})].map(toDashboardEvent) });
+  await waitRendered(page, seq);
+  assert.match(await stage.innerText(), /^Cycle 1 of 3 — stage: generating · stopping after its current step · running for /);
+  assert.equal(await stage.getAttribute('data-hold'), 'stopping');
   await page.close();
 });

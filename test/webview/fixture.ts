@@ -81,7 +81,7 @@ export function makeFixture(options: FixtureOptions): Fixture {
     candidatesPerCycle: perCycle,
     protocol: 'paper',
     executor: 'local',
-    config: { noveltyThreshold: threshold },
+    config: { novelty: { threshold } },
   });
 
   let made = 0;

@@ -67,8 +67,10 @@ export function candidateDescription(candidate: CandidateView): string {
   }
   if (candidate.maxJaccard !== null) parts.push(`J ${candidate.maxJaccard.toFixed(2)}`);
   if (candidate.selected) parts.push('selected');
-  if (candidate.verdict === 'accept') parts.push('accepted');
-  if (candidate.verdict === 'reject') parts.push('rejected');
+  // A verdict that missed its cycle's selection says so: it changes the next fine-tune, not this cycle's adapter.
+  const late = candidate.verdictLate ? ' from the next fine-tune' : '';
+  if (candidate.verdict === 'accept') parts.push(`accepted${late}`);
+  if (candidate.verdict === 'reject') parts.push(`rejected${late}`);
   if (candidate.annotations.length > 0) parts.push(`${candidate.annotations.length} note${candidate.annotations.length === 1 ? '' : 's'}`);
   if (candidate.origin === 'human') parts.unshift('human-written');
   return parts.join(' · ');
@@ -105,7 +107,9 @@ export function candidateTooltip(candidate: CandidateView): string {
   const cost = costLine(candidate);
   if (cost) lines.push(cost);
   if (candidate.selected) lines.push(`selected (${candidate.selectReason ?? 'rule unknown'})`);
-  if (candidate.verdict) lines.push(`verdict: ${candidate.verdict}`);
+  if (candidate.verdict) {
+    lines.push(`verdict: ${candidate.verdict}${candidate.verdictLate ? ', given after the cycle was selected: it counts from the next fine-tune onward' : `, counts in cycle ${candidate.cycle}'s selection`}`);
+  }
   for (const note of candidate.annotations) lines.push(`note: ${note.text}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);
   return lines.join('\n');
 }

@@ -2,7 +2,7 @@
  * What the runs tree and the status bar know about one run: the run's one fold (protocol/runFold.ts), as is, plus the
  * counts they show. The tree keeps the previous state to diff against; the fold shares what did not change.
  */
-import type { CycleView, RunView } from '../../protocol/runFold';
+import { verdictIsLate, type CycleView, type RunView } from '../../protocol/runFold';
 
 export {
   applyEvent,
@@ -101,6 +101,5 @@ export function formatDuration(ms: number): string {
  * next fine-tune onward (the cycle's adapter is already trained on what was selected; export honours it at once).
  */
 export function verdictEffect(view: RunView, cycle: number): string {
-  const phase = view.cycles[cycle]?.phase ?? 'generating';
-  return phase === 'generating' ? `cycle ${cycle}'s selection` : 'the next fine-tune onward';
+  return verdictIsLate(view.cycles[cycle]?.phase) ? 'the next fine-tune onward' : `cycle ${cycle}'s selection`;
 }

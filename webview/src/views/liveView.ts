@@ -7,6 +7,10 @@ import { Chart, themeChart, themeColours, withAlpha } from '../charts';
 import { h, setText } from '../dom';
 import { formatSeconds } from '../format';
 import type { DashboardState, LiveState, RunError } from '../../../src/protocol/dashboardState';
+import { elapsedMs } from '../../../src/protocol/runFold';
+
+/** What a held run is doing, in words: the stage line says it after the stage the run stopped at. */
+const HOLD_TEXT = { none: '', paused: ' · paused: waits before its next step until resumed', stopping: ' · stopping after its current step' } as const;
 
 interface Meter {
   readonly element: HTMLElement;
@@ -84,7 +88,11 @@ export class LiveView {
     const live = state.live;
     this.live = live;
     const planned = live.planned || state.run?.candidatesPerCycle || 0;
-    setText(this.stage, live.cycle === null ? `Stage: ${live.stage}` : `Cycle ${live.cycle}${state.run ? ` of ${state.run.cycles}` : ''} — stage: ${live.stage}`);
+    // The clock is the run's running time as the events say (paused time left out), read when the view redraws.
+    const clock = live.activeMs > 0 || live.activeSince !== null ? ` · running for ${formatSeconds(elapsedMs(live, Date.now()) / 1000)}` : '';
+    const where = live.cycle === null ? `Stage: ${live.stage}` : `Cycle ${live.cycle}${state.run ? ` of ${state.run.cycles}` : ''} — stage: ${live.stage}`;
+    setText(this.stage, `${where}${HOLD_TEXT[live.hold]}${clock}`);
+    this.stage.dataset.hold = live.hold;
     setMeter(this.generated, live.generated, planned, `${live.generated} / ${planned}`);
     setMeter(this.validated, live.validated, planned, `${live.validated} (${live.validOk} valid)`);
     setMeter(this.novelty, live.noveltyChecked, Math.max(live.validOk, 1), `${live.noveltyChecked}`);
