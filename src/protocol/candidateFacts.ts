@@ -2,6 +2,7 @@
  * A candidate's numbers with their meaning, in words: on which data an accuracy was measured, what the novelty
  * filter concluded, why it was selected. One wording for the dashboard, the tabs' headers and the tree. Pure.
  */
+import type { NoveltyMeasure } from './messages';
 import type { EvaluatedOn } from './runFold';
 
 const DATA_NAME = { synthetic: 'synthetic', cifar10: 'CIFAR-10' } as const;
@@ -64,4 +65,17 @@ export function selectReasonText(selected: boolean, reason: SelectReason | null)
 export function formatMegabytes(mb: number | null): string {
   if (mb === null) return '—';
   return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GiB` : `${mb.toFixed(0)} MiB`;
+}
+
+/** The three novelty measures by name, in the order every view lists them. */
+export const MEASURE_LABEL: Readonly<Record<NoveltyMeasure['measure'], string>> = {
+  minhash: 'token MinHash-Jaccard',
+  structure: 'AST structure (exact match)',
+  graph: 'layer graph (WL similarity)',
+};
+
+/** "layer graph (WL similarity) 0.97 with c2-003: duplicate · decides" — one measure's row in words. */
+export function measureText(m: NoveltyMeasure): string {
+  const nearest = m.nearest ? ` with ${m.nearest}` : '';
+  return `${MEASURE_LABEL[m.measure]} ${m.score.toFixed(2)}${nearest}: ${m.duplicate ? 'duplicate' : 'novel'}${m.gate ? ' · decides' : ' · shown only'}`;
 }

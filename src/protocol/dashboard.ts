@@ -15,6 +15,7 @@ import {
   CandidateAnnotatedEvent,
   CycleCost,
   CycleStats,
+  NoveltyMeasure,
   Outcome,
   CandidateEvaluatedEvent,
   CandidateRecheckedEvent,
@@ -142,6 +143,9 @@ export const CandidateRow = z.object({
   /** Who wrote it, and the candidate a human-written one was edited from. */
   origin: CandidateOrigin,
   parent: Id.nullable(),
+  /** Novelty three ways, each with its score, nearest and verdict, and the sentence that says which calls it a duplicate. */
+  measures: z.array(NoveltyMeasure).max(3),
+  noveltyExplanation: z.string().max(512).nullable(),
 });
 export type CandidateRow = z.infer<typeof CandidateRow>;
 
@@ -342,7 +346,26 @@ export function isCandidateRow(value: unknown): value is CandidateRow {
   if (row['peakMemoryMB'] !== null && !isIn(row['peakMemoryMB'], 0, Infinity)) return false;
   if (!ORIGINS.has(row['origin'])) return false;
   if (row['parent'] !== null && !(typeof row['parent'] === 'string' && row['parent'].length <= 128 && ID_PATTERN.test(row['parent']))) return false;
+  if (row['noveltyExplanation'] !== null && !isText(row['noveltyExplanation'], 512)) return false;
+  if (!isMeasures(row['measures'])) return false;
   return row['evaluatedOn'] === null || isEvaluatedOn(row['evaluatedOn']);
+}
+
+const MEASURE_NAMES: ReadonlySet<unknown> = new Set(NoveltyMeasure.shape.measure.options);
+const MEASURE_KEYS = Object.keys(NoveltyMeasure.shape);
+
+function isMeasures(value: unknown): boolean {
+  if (!Array.isArray(value) || value.length > 3 || Object.getPrototypeOf(value) !== Array.prototype) return false;
+  for (let i = 0; i < value.length; i++) {
+    const m = value[i] as unknown;
+    if (typeof m !== 'object' || m === null || Object.getPrototypeOf(m) !== Object.prototype) return false;
+    const measure = m as Record<string, unknown>;
+    if (Object.keys(measure).length !== MEASURE_KEYS.length) return false;
+    if (!MEASURE_NAMES.has(measure['measure']) || !isIn(measure['score'], 0, 1)) return false;
+    if (measure['nearest'] !== null && !isText(measure['nearest'], 256)) return false;
+    if (typeof measure['duplicate'] !== 'boolean' || typeof measure['gate'] !== 'boolean') return false;
+  }
+  return true;
 }
 
 function isEvaluatedOn(value: unknown): boolean {

@@ -437,6 +437,8 @@ export function rowOf(c: CandidateView): CandidateRow {
     evaluatedOn: c.evaluatedOn,
     origin: c.origin,
     parent: c.parent,
+    measures: [...c.noveltyMeasures],
+    noveltyExplanation: c.noveltyExplanation,
   };
 }
 
@@ -472,6 +474,8 @@ export function candidateOf(row: CandidateRow): CandidateView {
     selectReason: row.selectReason,
     verdict: row.verdict,
     annotations: row.annotation !== '' || row.tags.length > 0 ? [{ text: row.annotation, tags: row.tags, ts: 0 }] : [],
+    noveltyMeasures: row.measures,
+    noveltyExplanation: row.noveltyExplanation,
   };
   return { ...c, status: labelOf(c) };
 }

@@ -231,6 +231,7 @@ export const NoveltyMeasure = z.object({
   /** Whether this measure is in `[novelty] gate`, i.e. decides `novel`. */
   gate: z.boolean(),
 });
+export type NoveltyMeasure = z.infer<typeof NoveltyMeasure>;
 export const CandidateNoveltyEvent = event('candidate.novelty', {
   ...candidateRef,
   maxJaccard: Fraction,

@@ -12,7 +12,7 @@
  * One module though over 400 lines: it is the one fold, and splitting it would make two.
  */
 import { z } from 'zod';
-import type { CandidateOrigin, CandidateStatus, CycleCost, DeviceKind, CycleStats, EvalData, Event, EventOf, Outcome, Stream, Verdict } from './messages';
+import type { CandidateOrigin, CandidateStatus, CycleCost, DeviceKind, CycleStats, EvalData, Event, EventOf, NoveltyMeasure, Outcome, Stream, Verdict } from './messages';
 
 /**
  * What the views call a candidate: its `CandidateStatus` (how far it got), named finer by its outcomes, and
@@ -99,6 +99,10 @@ export interface CandidateView {
    */
   readonly verdictLate: boolean;
   readonly annotations: readonly Annotation[];
+  /** Novelty three ways (token MinHash, AST structure, layer graph), as candidate.novelty gave them; [] before. */
+  readonly noveltyMeasures: readonly NoveltyMeasure[];
+  /** Which measure calls it a duplicate and why, in one sentence (null when the run did not say). */
+  readonly noveltyExplanation: string | null;
 }
 
 export type CyclePhase = 'generating' | 'selected' | 'finetuning' | 'finished';
@@ -267,6 +271,8 @@ export function newCandidate(id: string, cycle: number): CandidateView {
     selectReason: null,
     verdict: null,
     verdictLate: false,
+    noveltyMeasures: [],
+    noveltyExplanation: null,
     annotations: [],
   };
 }
@@ -364,9 +370,11 @@ function applyKind(view: RunView, event: FoldEvent): RunView {
       }));
     }
     case 'candidate.novelty': {
-      const { maxJaccard, nearest, novel, signature } = event.data;
+      const { maxJaccard, nearest, novel, signature, measures, explanation } = event.data;
       return withCandidate(view, event.data.cycle, event.data.candidate, (c) => ({
         ...c,
+        noveltyMeasures: measures ?? [],
+        noveltyExplanation: explanation ?? null,
         // An invalid candidate stays invalid whatever the filter says of it.
         step: c.step === 'invalid' ? c.step : advance(c.step, 'checked'),
         novel,

@@ -71,7 +71,11 @@ export function candidateHeader(candidate: CandidateView | undefined, address: C
     const attempts = candidate.generation ? ` · ${candidate.generation.attempts} sampling attempt${candidate.generation.attempts === 1 ? '' : 's'}` : '';
     lines.push(`# ${noveltyVerdict(noveltyFactsOf(candidate))}${attempts}`);
   }
-  const verdict = candidate.verdict ? `verdict: ${candidate.verdict}` : 'verdict: none';
+  if (candidate.noveltyMeasures.length > 0) {
+    const short = { minhash: 'tokens', structure: 'AST', graph: 'graph' } as const;
+    lines.push(`# novelty three ways: ${candidate.noveltyMeasures.map((m) => `${short[m.measure]} ${m.score.toFixed(2)} ${m.duplicate ? 'duplicate' : 'novel'}${m.gate ? '' : ' (not in the gate)'}`).join(' · ')}`);
+  }
+  const verdict = candidate.verdict ? `verdict: ${candidate.verdict}${candidate.verdictLate ? ' (counts from the next fine-tune)' : ''}` : 'verdict: none';
   lines.push(`# ${verdict}${candidate.selected ? ` · ${selectReasonText(true, candidate.selectReason)}` : ''}`);
   if (candidate.message && candidate.outcome !== 'ok') lines.push(`# ${candidate.message.split('\n')[0]?.slice(0, 200) ?? ''}`);
   for (const note of candidate.annotations) lines.push(`# note: ${note.text.replace(/\n/g, ' ')}${note.tags.length ? ` [${note.tags.join(', ')}]` : ''}`);

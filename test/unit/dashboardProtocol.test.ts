@@ -100,3 +100,31 @@ test('the fast check’s id pattern is Id’s', () => {
     assert.equal(isCandidateRow(row), Id.safeParse(value).success, value.slice(0, 40));
   }
 });
+
+test('the fast check of novelty measures agrees with zod: bounds, names, exact keys, at most three', () => {
+  const row = rows[0] as CandidateRow;
+  const measure = { measure: 'graph', score: 0.97, nearest: 'c1-0003', duplicate: true, gate: false };
+  const variants: unknown[] = [
+    [measure],
+    [measure, { ...measure, measure: 'minhash' }, { ...measure, measure: 'structure', nearest: null }],
+    [measure, measure, measure, measure],
+    [{ ...measure, score: 1.5 }],
+    [{ ...measure, measure: 'embedding' }],
+    [{ ...measure, duplicate: 'yes' }],
+    [{ ...measure, extra: 1 }],
+    [{ ...measure, nearest: 'x'.repeat(257) }],
+    [null],
+    {},
+  ];
+  for (const measures of variants) {
+    const candidate = { ...row, measures, noveltyExplanation: 'near-duplicate by tokens: duplicate by the gate (minhash) [minhash]' };
+    const zod = CandidateRow.safeParse(candidate);
+    if (isCandidateRow(candidate)) {
+      assert.ok(zod.success, JSON.stringify(measures));
+      assert.deepEqual(zod.data, candidate);
+    }
+    sameAsZod({ type: 'snapshot', state: { ...snapshot, candidates: [candidate, ...rows.slice(1)] } });
+  }
+  assert.equal(isCandidateRow({ ...row, measures: [measure] }), true);
+  assert.equal(isCandidateRow({ ...row, noveltyExplanation: 'x'.repeat(513) }), false);
+});

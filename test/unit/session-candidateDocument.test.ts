@@ -111,7 +111,14 @@ describe('candidateHeader', () => {
     script.emit('candidate.started', { cycle: 1, candidate: 'c1-0001', index: 1 });
     script.emit('candidate.generated', { cycle: 1, candidate: 'c1-0001', code: 'class Net: pass\n', attempts: 3, tokens: 9, seconds: 1 });
     script.emit('candidate.validated', { cycle: 1, candidate: 'c1-0001', ok: true, outcome: 'ok', message: null, line: null, params: 1000 });
-    script.emit('candidate.novelty', { cycle: 1, candidate: 'c1-0001', maxJaccard: 0.91, nearest: 'c0-0004', novel: false, signature: 's' });
+    script.emit('candidate.novelty', {
+      cycle: 1, candidate: 'c1-0001', maxJaccard: 0.91, nearest: 'c0-0004', novel: false, signature: 's',
+      measures: [
+        { measure: 'minhash', score: 0.91, nearest: 'c0-0004', duplicate: true, gate: true },
+        { measure: 'structure', score: 1, nearest: 'c0-0004', duplicate: true, gate: false },
+        { measure: 'graph', score: 0.99, nearest: 'c0-0004', duplicate: true, gate: false },
+      ],
+    });
     script.emit('candidate.evaluated', {
       cycle: 1, candidate: 'c1-0001', outcome: 'ok', accuracy: 41.23, params: 1000, trainSeconds: 3.5, evalSeconds: 0.4,
       peakMemoryMB: 212, imagesPerSecond: 900, message: null, data: 'synthetic', protocol: 'fast', epochs: 1,
@@ -123,6 +130,7 @@ describe('candidateHeader', () => {
     assert.match(header, /accuracy 41\.2% \(synthetic, fast protocol, 1 epoch\)/);
     assert.match(header, /trained in 3\.5 s · peak memory 212 MiB/);
     assert.match(header, /# near-duplicate of c0-0004 at J=0\.91, let through after 3 attempts/);
+    assert.match(header, /# novelty three ways: tokens 0\.91 duplicate · AST 1\.00 duplicate \(not in the gate\) · graph 0\.99 duplicate \(not in the gate\)\n/);
     assert.match(header, /selected by the fallback threshold/);
   });
 

@@ -24,7 +24,16 @@ function events(): Event[] {
     e('candidate.started', { cycle: 1, candidate: 'c1-0000', index: 0 }),
     e('candidate.generated', { cycle: 1, candidate: 'c1-0000', code: 'class Net: pass\n', attempts: 3, tokens: 40, seconds: 2 }),
     e('candidate.validated', { cycle: 1, candidate: 'c1-0000', ok: true, outcome: 'ok', message: null, line: null, params: 52_000 }),
-    e('candidate.novelty', { cycle: 1, candidate: 'c1-0000', maxJaccard: 0.912, nearest: 'seed:resnet', novel: false, signature: 'sig' }),
+    e('candidate.novelty', {
+      cycle: 1, candidate: 'c1-0000', maxJaccard: 0.912, nearest: 'seed:resnet', novel: false, signature: 'sig',
+      // A width-changed copy: tokens and the layer graph call it a duplicate, the exact AST structure does not.
+      measures: [
+        { measure: 'minhash', score: 0.912, nearest: 'seed:resnet', duplicate: true, gate: true },
+        { measure: 'structure', score: 0, nearest: null, duplicate: false, gate: false },
+        { measure: 'graph', score: 0.974, nearest: 'seed:resnet', duplicate: true, gate: false },
+      ],
+      explanation: 'near-duplicate by tokens (J=0.91 with seed:resnet); new structure; layer graph 0.97 similar to seed:resnet (>= 0.95): duplicate by the gate (minhash) [minhash]',
+    }),
     e('candidate.evaluated', {
       cycle: 1, candidate: 'c1-0000', outcome: 'ok', accuracy: 41.23, params: 52_000, trainSeconds: 12.5, evalSeconds: 1.5,
       peakMemoryMB: 310, imagesPerSecond: 800, message: null, data: 'synthetic', protocol: 'fast', epochs: 1,
@@ -48,6 +57,16 @@ test('the detail pane explains the selected candidate; a generating row offers n
   assert.equal(await fact('attempts'), '3');
   assert.equal(await fact('train-time'), '12.5 s');
   assert.equal(await fact('peak-memory'), '310 MiB');
+  // Novelty three ways, side by side, with the sentence that says which measure decides.
+  assert.deepEqual(
+    await page.$$eval('[data-testid=novelty-measures] tbody tr', (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent ?? ''))),
+    [
+      ['token MinHash-Jaccard', '0.912', 'seed:resnet', 'duplicate', 'decides'],
+      ['AST structure (exact match)', '0.000', '—', 'novel', 'shown only'],
+      ['layer graph (WL similarity)', '0.974', 'seed:resnet', 'duplicate', 'shown only'],
+    ],
+  );
+  assert.match((await page.textContent('[data-testid=novelty-explanation]')) ?? '', /duplicate by the gate \(minhash\) \[minhash\]$/);
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: `${ARTIFACTS}/candidate-detail.png`, fullPage: true });
 

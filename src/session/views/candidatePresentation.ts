@@ -2,7 +2,7 @@
  * How one candidate looks in a list: codicon id, one-line description, tooltip. Shared by the tree and anything
  * else that lists candidates (quick picks, CodeLens titles), so they agree. Pure; never throws.
  */
-import { describeEvaluation, letThrough } from '../../protocol/candidateFacts';
+import { describeEvaluation, letThrough, measureText } from '../../protocol/candidateFacts';
 import { originLabel } from '../candidateSubmit';
 import type { CandidateStatus, CandidateView } from './runView';
 
@@ -104,6 +104,8 @@ export function candidateTooltip(candidate: CandidateView): string {
   if (candidate.maxJaccard !== null) {
     lines.push(`max Jaccard: ${candidate.maxJaccard.toFixed(3)}${candidate.nearest ? ` (nearest: ${candidate.nearest})` : ''}`);
   }
+  for (const measure of candidate.noveltyMeasures) lines.push(`novelty, ${measureText(measure)}`);
+  if (candidate.noveltyExplanation) lines.push(candidate.noveltyExplanation);
   const cost = costLine(candidate);
   if (cost) lines.push(cost);
   if (candidate.selected) lines.push(`selected (${candidate.selectReason ?? 'rule unknown'})`);

@@ -3,7 +3,7 @@
  * it was selected, its attempts, training time and peak memory, from its row; and, from code the host sends on
  * request, the shingles it shares with its nearest neighbour and its raw reply. The per-step training loss of a candidate is not shown: the sandbox reports only the final numbers.
  */
-import { formatAccuracy, formatMegabytes, noveltyVerdict, selectReasonText } from '../../../src/protocol/candidateFacts';
+import { MEASURE_LABEL, formatAccuracy, formatMegabytes, noveltyVerdict, selectReasonText } from '../../../src/protocol/candidateFacts';
 import type { CandidateCodeMessage } from '../../../src/protocol/dashboard';
 import type { CandidateRow } from '../../../src/protocol/dashboardState';
 import { SHINGLE_WIDTH, sharedRuns, sharedShingles, sharedSpans } from '../../../src/protocol/shingles';
@@ -37,6 +37,34 @@ export function renderDetailFacts(list: HTMLElement, row: CandidateRow | undefin
       h('dt', { text: label }),
       h('dd', { text: value, dataset: { fact: label.toLowerCase().replace(/\s+/g, '-') } }),
     ]),
+  );
+}
+
+/**
+ * Novelty three ways: each measure's score, nearest net and verdict, whether it is in the run's gate (decides) or
+ * shown only, and the backend's sentence saying which calls the candidate a duplicate and why. Empty for runs
+ * recorded before the three measures.
+ */
+export function renderMeasures(container: HTMLElement, row: CandidateRow | undefined): void {
+  if (!row || row.measures.length === 0) {
+    container.replaceChildren();
+    container.hidden = true;
+    return;
+  }
+  container.hidden = false;
+  const head = h('tr', {}, ['Measure', 'Score', 'Nearest', 'Says', 'Role'].map((text) => h('th', { text, attrs: { scope: 'col' } })));
+  const body = row.measures.map((m) =>
+    h('tr', { dataset: { measure: m.measure }, className: m.duplicate ? 'duplicate' : '' }, [
+      h('th', { text: MEASURE_LABEL[m.measure], attrs: { scope: 'row' } }),
+      h('td', { text: m.score.toFixed(3) }),
+      h('td', { text: m.nearest ?? '—' }),
+      h('td', { text: m.duplicate ? 'duplicate' : 'novel' }),
+      h('td', { text: m.gate ? 'decides' : 'shown only' }),
+    ]),
+  );
+  container.replaceChildren(
+    h('table', { className: 'data-table measures', dataset: { testid: 'novelty-measures' } }, [h('thead', {}, [head]), h('tbody', {}, body)]),
+    h('p', { className: 'message', text: row.noveltyExplanation ?? '', dataset: { testid: 'novelty-explanation' } }),
   );
 }
 

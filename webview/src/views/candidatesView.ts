@@ -13,7 +13,7 @@ import { button, dropdown, textField, type Dropdown } from '../components';
 import { h, setText } from '../dom';
 import { formatCount, formatJaccard, formatPercent, formatSeconds } from '../format';
 import { CANDIDATE_LABELS, type CandidateRow, type CandidateTable } from '../../../src/protocol/dashboardState';
-import { CodeExplanation, renderDetailFacts, type CodeRequest } from './candidateDetail';
+import { CodeExplanation, renderDetailFacts, renderMeasures, type CodeRequest } from './candidateDetail';
 import type { CandidateCodeMessage } from '../../../src/protocol/dashboard';
 
 const ROW_HEIGHT = 26;
@@ -73,6 +73,7 @@ export class CandidatesView {
   private readonly detailTitle: HTMLElement;
   private readonly detailMessage: HTMLElement;
   private readonly detailFacts: HTMLElement;
+  private readonly detailMeasures: HTMLElement;
   private readonly explanation: CodeExplanation;
   private readonly annotationField: HTMLElement & { value: string };
   private readonly tagsField: HTMLElement & { value: string };
@@ -143,12 +144,14 @@ export class CandidatesView {
     this.detailTitle = h('h3', { text: 'No candidate selected' });
     this.detailMessage = h('p', { className: 'message' });
     this.detailFacts = h('dl', { className: 'facts', dataset: { testid: 'candidate-facts' } });
+    this.detailMeasures = h('div', { className: 'measures-box' });
     this.explanation = new CodeExplanation((request) => this.options.requestCode?.(request));
     this.annotationField = textField('Annotation', () => undefined, { placeholder: 'Annotation', testId: 'annotation-text' });
     this.tagsField = textField('Tags', () => undefined, { placeholder: 'tags, comma separated', testId: 'annotation-tags' });
     this.detail = h('div', { className: 'detail', dataset: { testid: 'candidate-detail' } }, [
       this.detailTitle,
       this.detailFacts,
+      this.detailMeasures,
       this.detailMessage,
       h('div', { className: 'toolbar' }, [
         button('Open', () => this.act('open'), { testId: 'detail-open' }),
@@ -296,10 +299,12 @@ export class CandidatesView {
       setText(this.detailTitle, 'No candidate selected — click a row or use the arrow keys.');
       setText(this.detailMessage, '');
       renderDetailFacts(this.detailFacts, undefined);
+      renderMeasures(this.detailMeasures, undefined);
       this.explanation.follow(undefined);
       return;
     }
     renderDetailFacts(this.detailFacts, row);
+    renderMeasures(this.detailMeasures, row);
     this.explanation.follow(row);
     const origin = row.origin === 'human' ? ` · human-written${row.parent ? `, edited from ${row.parent}` : ''}` : '';
     setText(this.detailTitle, `Cycle ${row.cycle} · ${row.id}${origin} · ${row.status}${row.verdict ? ` · ${row.verdict}ed` : ''}`);
