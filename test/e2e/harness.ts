@@ -286,6 +286,19 @@ export class VsCodeHarness {
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: timeoutMs });
   }
 
+  /** Runs a palette command that asks for text in an input box (Run Next Cycles…), answers `value`, and waits for it to close. */
+  async runCommandWithInput(title: string, value: string, timeoutMs = 30_000): Promise<void> {
+    const row = await this.paletteRowFor(title, timeoutMs);
+    await row.click();
+    // The command's input box replaces the palette in the same widget: wait until its title is the command's own.
+    const box = this.page.locator('.quick-input-widget');
+    await box.locator('.quick-input-title', { hasText: /\S/ }).waitFor({ timeout: timeoutMs });
+    const input = box.locator('input');
+    await input.fill(value);
+    await input.press('Enter');
+    await box.waitFor({ state: 'hidden', timeout: timeoutMs });
+  }
+
   /** Opens the palette on `title` and returns its row once shown, or fails with the rows shown and a screenshot. */
   private async paletteRowFor(title: string, timeoutMs: number) {
     const { row, rows } = await this.searchPalette(title, timeoutMs);

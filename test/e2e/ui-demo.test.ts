@@ -2,7 +2,7 @@
 // start the embedded `demo` run, and check the live tab, the tree, the status bar, a CodeLens verdict that reaches
 // the run's SQLite store, and the nearest-neighbour diff editor. Screenshots go to artifacts/e2e/ui-demo/.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ const skip = e2eSkipReason();
 const REPO = resolve(__dirname, '..', '..');
 const PYTHON = join(REPO, 'remote-python', '.venv', 'bin', 'python');
 
-describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backend)', { skip, timeout: 900_000 }, () => {
+describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backend)', { skip, timeout: 1_500_000 }, () => {
   let vscode: VsCodeHarness | undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'archloop-ui-e2e-'));
   const runRoot = join(scratch, 'runs');
@@ -52,6 +52,13 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
       join(runDir, 'run.sqlite'),
     ]);
     return JSON.parse(out.toString()) as { id: string; verdict: string | null }[];
+  }
+
+  /** Reads the run's store with the venv's Python: `sql`'s rows as JSON arrays. */
+  function storeRows(sql: string): unknown[][] {
+    const runDir = join(runRoot, readdirSync(runRoot).filter((name) => name.startsWith('run-'))[0] ?? 'missing');
+    const out = execFileSync(PYTHON, ['-c', 'import sqlite3, sys, json; print(json.dumps([list(r) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]))', join(runDir, 'run.sqlite'), sql]);
+    return JSON.parse(out.toString()) as unknown[][];
   }
 
   before(async () => {
@@ -273,5 +280,61 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
       assert.ok((await dashboardRowIds()).length > 0, `${name}: no candidate rows`);
       assert.match(await detail.innerText(), new RegExp(`· ${rejected} · `), `${name}: the selection changed`);
     }
+  });
+
+  it('edit and resubmit: refused code is marked at its line; a new net is evaluated, accepted, and in the next fine-tune set', async () => {
+    const page = vs().page;
+    // A refused edit: Edit as New Candidate on a finished candidate, a forbidden import typed at the top, Submit.
+    const row = (await treeRows()).find((text) => /^c\d+-\d{4}/.test(text) && !/generating|started/.test(text));
+    assert.ok(row, 'no finished candidate in the tree');
+    const parent = /^c\d+-\d{4}/.exec(row)?.[0] as string;
+    await page.locator('#workbench\\.parts\\.sidebar .monaco-list-row', { hasText: parent }).first().click();
+    await page.locator('.tabs-container .tab', { hasText: `${parent}.py` }).first().waitFor({ timeout: 30_000 });
+    const edit = page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Edit as New Candidate' }).first();
+    await waitFor('the Edit as New Candidate lens', async () => ((await edit.isVisible()) ? true : undefined), 120_000);
+    await edit.click();
+    await page.locator('.tabs-container .tab.active', { hasText: 'Untitled' }).first().waitFor({ timeout: 30_000 });
+    await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.insertText('import subprocess\n');
+    await vs().runCommand('ArchLoop: Submit as Candidate');
+    await waitFor('the check\'s error marked in the editor', async () => ((await page.locator('.editor-group-container.active .squiggly-error').count()) > 0 ? true : undefined), 60_000);
+    const refused = await waitFor('the refusal', async () => (await vs().notifications()).find((text) => text.includes('not submitted')), 30_000);
+    assert.match(refused, /the check found 1 problem \(forbidden_import\)/);
+    await vs().screenshot('submit-diagnostics');
+    assert.equal(storeRows("select count(*) from candidates where origin = 'human'")[0]?.[0], 0, 'refused code is not stored');
+
+    // A new net written in a file of the workspace: submitted, stored as human-written, accepted from its tab.
+    copyFileSync(join(REPO, 'test', 'e2e', 'fixtures', 'human-net.py'), join(vs().workspaceFolder, 'gated_pyramid.py'));
+    await vs().openFile('gated_pyramid.py');
+    await vs().runCommand('ArchLoop: Submit as Candidate');
+    const submitted = await waitFor('the submission', async () => (await vs().notifications()).find((text) => /submitted c\d+-\d{4} to cycle \d+/.test(text)), 60_000);
+    const match = /submitted (c\d+-\d{4}) to cycle (\d+)/.exec(submitted);
+    const id = match?.[1] ?? '';
+    const cycleText = match?.[2] ?? '';
+    assert.deepEqual(storeRows(`select origin, parent from candidates where id = '${id}'`), [['human', null]]);
+    await page.locator('.notifications-toasts .notification-list-item', { hasText: `submitted ${id}` }).locator('a.monaco-button, .monaco-button', { hasText: 'Open' }).first().click();
+    await page.locator('.tabs-container .tab', { hasText: `${id}.py` }).first().waitFor({ timeout: 30_000 });
+    const accept = page.locator('.editor-group-container.active .codelens-decoration a', { hasText: 'Accept' }).first();
+    await waitFor(`the Accept lens on ${id}`, async () => ((await accept.isVisible()) ? true : undefined), 120_000);
+    await accept.click();
+    await waitFor('accept in the store', async () => (storeRows(`select verdict from candidates where id = '${id}'`)[0]?.[0] === 'accept' ? true : undefined), 30_000);
+    const acceptedAt = Number(storeRows("select max(seq) from events where kind = 'candidate.verdict'")[0]?.[0]);
+    // One more cycle, so the cycle it joined runs even when it is the one after the run's last.
+    await vs().runCommandWithInput('ArchLoop: Run Next Cycles…', '1');
+    await waitFor('human-written in the tree', async () => ((await treeRows()).some((text) => text.startsWith(id) && text.includes('human-written')) ? true : undefined), 60_000);
+
+    // It goes through the sandbox in cycle `cycleText`, and the first fine-tune after the verdict trains on it.
+    const evaluated = await waitFor(`${id} evaluated`, async () => {
+      const [result] = storeRows(`select eval_outcome, accuracy from candidates where id = '${id}'`);
+      return result && result[0] !== null ? result : undefined;
+    }, 600_000);
+    assert.equal(evaluated[0], 'ok', `${id} trained in the sandbox: ${JSON.stringify(evaluated)}`);
+    assert.equal(typeof evaluated[1], 'number');
+    const finetune = await waitFor('the next fine-tune', async () => storeRows(`select data from events where kind = 'finetune.done' and seq > ${acceptedAt} order by seq limit 1`)[0], 600_000);
+    const origins = (JSON.parse(String(finetune[0])) as { pairsByOrigin: Record<string, number> }).pairsByOrigin;
+    assert.ok((origins['human'] ?? 0) >= 1 && (origins['accepted'] ?? 0) >= 1, `trained on the accepted human-written net: ${JSON.stringify(origins)} (it joined cycle ${cycleText})`);
+    const cycleDone = (await vs().notifications()).find((text) => /cycle \d+ of \d+ finished/.test(text));
+    if (cycleDone) await vs().screenshot('notification-cycle-finished');
   });
 });
