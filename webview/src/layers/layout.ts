@@ -61,9 +61,28 @@ export function layoutLayers(layers: readonly LayerNode[]): GraphLayout {
   return { nodes, edges, width, height: Math.max(top, NODE_HEIGHT + 2 * MARGIN) };
 }
 
-function layoutSlice(layers: readonly LayerNode[], start: number, end: number): { placed: PlacedNode[]; edges: PlacedEdge[]; width: number; height: number } {
+type SliceLayout = { placed: PlacedNode[]; edges: PlacedEdge[]; width: number; height: number };
+
+/**
+ * Dagre's default placement balances four alignments, and in a residual net that balance moves the main chain one
+ * column sideways per block (20 blocks drifted it 1,200 px right). Aligned to one side, the chain stays in one column
+ * when the shortcuts sit on the other side; which side that is depends on the order the calls were recorded in. So
+ * each slice is laid out aligned up-left, aligned up-right and balanced, and the narrowest is kept.
+ */
+const ALIGNMENTS = ['UL', 'UR', undefined] as const;
+
+function layoutSlice(layers: readonly LayerNode[], start: number, end: number): SliceLayout {
+  let best: SliceLayout | undefined;
+  for (const align of ALIGNMENTS) {
+    const candidate = layoutSliceAligned(layers, start, end, align);
+    if (!best || candidate.width < best.width) best = candidate;
+  }
+  return best as SliceLayout;
+}
+
+function layoutSliceAligned(layers: readonly LayerNode[], start: number, end: number, align: 'UL' | 'UR' | undefined): SliceLayout {
   const graph = new Graph({ multigraph: false });
-  graph.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 28, edgesep: 12, marginx: MARGIN, marginy: MARGIN });
+  graph.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 28, edgesep: 12, marginx: MARGIN, marginy: MARGIN, ...(align ? { align } : {}) });
   graph.setDefaultEdgeLabel(() => ({}));
   for (let index = start; index < end; index++) graph.setNode(String(index), { width: NODE_WIDTH, height: NODE_HEIGHT });
   for (let index = start; index < end; index++) {
