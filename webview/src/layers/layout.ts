@@ -2,7 +2,7 @@
  * The layer graph's layout: dagre's layered (Sugiyama) placement, top to bottom, one box per leaf-module call and one
  * edge per consumed output. Pure (no DOM), so tests and the view share it.
  */
-import { Graph, layout } from '@dagrejs/dagre';
+import { Graph, layout, type Edge } from '@dagrejs/dagre';
 import type { LayerNode } from '../../../src/protocol/messages';
 
 export const NODE_WIDTH = 240;
@@ -71,11 +71,15 @@ type SliceLayout = { placed: PlacedNode[]; edges: PlacedEdge[]; width: number; h
  */
 const ALIGNMENTS = ['UL', 'UR', undefined] as const;
 
+/** Two columns (a chain and its shortcuts): no alignment does better, so the search stops there. */
+const TWO_COLUMNS = 2 * NODE_WIDTH + 24 + 2 * MARGIN;
+
 function layoutSlice(layers: readonly LayerNode[], start: number, end: number): SliceLayout {
   let best: SliceLayout | undefined;
   for (const align of ALIGNMENTS) {
     const candidate = layoutSliceAligned(layers, start, end, align);
     if (!best || candidate.width < best.width) best = candidate;
+    if (best.width <= TWO_COLUMNS) break;
   }
   return best as SliceLayout;
 }
@@ -94,7 +98,7 @@ function layoutSliceAligned(layers: readonly LayerNode[], start: number, end: nu
     const node = graph.node(String(index));
     placed.push({ index, x: node.x - NODE_WIDTH / 2, y: node.y - NODE_HEIGHT / 2 });
   }
-  const edges = graph.edges().map((e) => ({ from: Number(e.v), to: Number(e.w), points: graph.edge(e).points ?? [] }));
+  const edges = graph.edges().map((e: Edge) => ({ from: Number(e.v), to: Number(e.w), points: graph.edge(e).points ?? [] }));
   const label = graph.graph();
   return { placed, edges, width: label.width ?? 0, height: label.height ?? 0 };
 }
