@@ -300,7 +300,7 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     await vs().runCommand('ArchLoop: Submit as Candidate');
     await waitFor('the check\'s error marked in the editor', async () => ((await page.locator('.editor-group-container.active .squiggly-error').count()) > 0 ? true : undefined), 60_000);
     const refused = await waitFor('the refusal', async () => (await vs().notifications()).find((text) => text.includes('not submitted')), 30_000);
-    assert.match(refused, /the check found 1 problem \(forbidden_import\)/);
+    assert.match(refused, /the check found 1 problem \(contract_error\)/);
     await vs().screenshot('submit-diagnostics');
     assert.equal(storeRows("select count(*) from candidates where origin = 'human'")[0]?.[0], 0, 'refused code is not stored');
 
@@ -331,7 +331,9 @@ describe('ArchLoop UI on the embedded demo (code-server + Chromium + local backe
     }, 600_000);
     assert.equal(evaluated[0], 'ok', `${id} trained in the sandbox: ${JSON.stringify(evaluated)}`);
     assert.equal(typeof evaluated[1], 'number');
-    const finetune = await waitFor('the next fine-tune', async () => storeRows(`select data from events where kind = 'finetune.done' and seq > ${acceptedAt} order by seq limit 1`)[0], 600_000);
+    // The fine-tune at the end of the cycle it joined (the first whose set can hold it): a fine-tune still running for
+    // an earlier cycle when the verdict came was trained on the set as it was when it began.
+    const finetune = await waitFor('the next fine-tune', async () => storeRows(`select data from events where kind = 'finetune.done' and seq > ${acceptedAt} and json_extract(data, '$.cycle') >= ${Number(cycleText)} order by seq limit 1`)[0], 600_000);
     const origins = (JSON.parse(String(finetune[0])) as { pairsByOrigin: Record<string, number> }).pairsByOrigin;
     assert.ok((origins['human'] ?? 0) >= 1 && (origins['accepted'] ?? 0) >= 1, `trained on the accepted human-written net: ${JSON.stringify(origins)} (it joined cycle ${cycleText})`);
     // The cycle ends right after its fine-tune: its notification carries the cycle's row of the table.
