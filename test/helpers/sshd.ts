@@ -66,6 +66,20 @@ export function makeKey(dir: string, name: string, options: { passphrase?: strin
   return { privatePath, publicLine, blob: Buffer.from(publicLine.split(/\s+/)[1] ?? '', 'base64') };
 }
 
+/**
+ * A user's home under `dir` that reaches `sshd` as host `alias` the way a user's would: a fresh key it authorizes,
+ * the server's key in known_hosts, and a Host block in ~/.ssh/config. Returns the home's path.
+ */
+export function clientHome(dir: string, sshd: Sshd, alias = 'gpu'): string {
+  const home = mkdtempSync(join(dir, 'home-'));
+  const key = makeKey(home, 'id');
+  sshd.authorize(key.publicLine);
+  mkdirSync(join(home, '.ssh'));
+  writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine()}\n`);
+  writeFileSync(join(home, '.ssh', 'config'), [`Host ${alias}`, '  HostName 127.0.0.1', `  Port ${sshd.port}`, `  User ${sshd.user}`, `  IdentityFile ${key.privatePath}`, ''].join('\n'));
+  return home;
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -3,7 +3,7 @@
 // extension attaches them, compared through the RunComparison the dashboard reads. The runs are the real backend:
 // the demo model writes the nets, the sandbox trains them on synthetic data, LoRA fine-tunes at the cycle's end.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { reconnectingTransport } from '../../src/session/transportSource';
 import { LocalTransport } from '../../src/transport/localTransport';
 import { SshTransport } from '../../src/transport/sshTransport';
 import { PYTHON } from '../helpers/backendRun';
-import { makeKey, startSshd, type Sshd } from '../helpers/sshd';
+import { clientHome, startSshd, type Sshd } from '../helpers/sshd';
 
 const RUN_TIMEOUT_MS = 15 * 60_000;
 
@@ -59,12 +59,7 @@ describe('two real runs on two hosts, compared', () => {
   it('each run is one series of its own finished cycles, its seed and its end, updated as its cycles finish', { timeout: RUN_TIMEOUT_MS + 60_000 }, async () => {
     const local = reconnectingTransport(async () => new LocalTransport());
     const localBackend: Backend = { transport: (signal) => local.get(signal), python: PYTHON, runRoot: join(dir, 'runs-local') };
-    const home = mkdtempSync(join(dir, 'home-'));
-    const key = makeKey(home, 'id');
-    sshd.authorize(key.publicLine);
-    mkdirSync(join(home, '.ssh'));
-    writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine()}\n`);
-    writeFileSync(join(home, '.ssh', 'config'), ['Host gpu', '  HostName 127.0.0.1', `  Port ${sshd.port}`, `  User ${sshd.user}`, `  IdentityFile ${key.privatePath}`, ''].join('\n'));
+    const home = clientHome(dir, sshd);
     const ssh = reconnectingTransport(async (signal) => SshTransport.open('gpu', { homeDir: home, env: {}, connectTimeoutMs: 20_000, ...(signal ? { signal } : {}) }));
     const sshBackend: Backend = { transport: (signal) => ssh.get(signal), python: PYTHON, runRoot: join(dir, 'runs-gpu') };
 

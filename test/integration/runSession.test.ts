@@ -3,7 +3,7 @@
 // killed; over SSH (a private sshd on loopback) the connection's sshd child is killed. Either way every event must
 // arrive exactly once and in order, and the run must finish.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { LocalTransport } from '../../src/transport/localTransport';
 import { SshTransport } from '../../src/transport/sshTransport';
 import type { Channel } from '../../src/transport/types';
 import { PYTHON, prepareTinyRun } from '../helpers/backendRun';
-import { makeKey, signalIfAlive, startSshd, type Sshd } from '../helpers/sshd';
+import { clientHome, signalIfAlive, startSshd, type Sshd } from '../helpers/sshd';
 
 const KILLS = 5;
 const RUN_TIMEOUT_MS = 12 * 60_000;
@@ -93,12 +93,7 @@ describe('run session against the real backend', () => {
     const local = reconnectingTransport(async () => new LocalTransport());
     const localBackend: Backend = { transport: (signal) => local.get(signal), python: PYTHON, runRoot };
 
-    const home = mkdtempSync(join(dir, 'home-'));
-    const key = makeKey(home, 'id');
-    sshd.authorize(key.publicLine);
-    mkdirSync(join(home, '.ssh'));
-    writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine()}\n`);
-    writeFileSync(join(home, '.ssh', 'config'), ['Host gpu', '  HostName 127.0.0.1', `  Port ${sshd.port}`, `  User ${sshd.user}`, `  IdentityFile ${key.privatePath}`, ''].join('\n'));
+    const home = clientHome(dir, sshd);
     let sshConnects = 0;
     const ssh = reconnectingTransport(async (signal) => {
       sshConnects += 1;
