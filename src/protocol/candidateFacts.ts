@@ -67,15 +67,25 @@ export function formatMegabytes(mb: number | null): string {
   return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GiB` : `${mb.toFixed(0)} MiB`;
 }
 
-/** The three novelty measures by name, in the order every view lists them. */
-export const MEASURE_LABEL: Readonly<Record<NoveltyMeasure['measure'], string>> = {
-  minhash: 'token MinHash-Jaccard',
-  structure: 'AST structure (exact match)',
-  graph: 'layer graph (WL similarity)',
+/** The three novelty measures by name, in the order every view lists them; `short` where a line is tight. */
+export const MEASURE_LABEL: Readonly<Record<NoveltyMeasure['measure'], { long: string; short: string }>> = {
+  minhash: { long: 'token MinHash-Jaccard', short: 'tokens' },
+  structure: { long: 'AST structure (exact match)', short: 'AST' },
+  graph: { long: 'layer graph (WL similarity)', short: 'graph' },
 };
+
+/** What a measure calls the candidate. */
+export function measureSays(m: NoveltyMeasure): 'duplicate' | 'novel' {
+  return m.duplicate ? 'duplicate' : 'novel';
+}
+
+/** Whether the measure is in the run's gate (decides `novel`) or only shown beside it. */
+export function measureRole(m: NoveltyMeasure): 'decides' | 'shown only' {
+  return m.gate ? 'decides' : 'shown only';
+}
 
 /** "layer graph (WL similarity) 0.97 with c2-003: duplicate · decides" — one measure's row in words. */
 export function measureText(m: NoveltyMeasure): string {
   const nearest = m.nearest ? ` with ${m.nearest}` : '';
-  return `${MEASURE_LABEL[m.measure]} ${m.score.toFixed(2)}${nearest}: ${m.duplicate ? 'duplicate' : 'novel'}${m.gate ? ' · decides' : ' · shown only'}`;
+  return `${MEASURE_LABEL[m.measure].long} ${m.score.toFixed(2)}${nearest}: ${measureSays(m)} · ${measureRole(m)}`;
 }

@@ -4,7 +4,7 @@
  * Pure apart from the store's listeners; never throws on protocol input (a stream with a gap is recorded, not fatal).
  */
 import type { Event, Stream } from '../protocol/messages';
-import { describeEvaluation, formatMegabytes, noveltyVerdict, selectReasonText } from '../protocol/candidateFacts';
+import { MEASURE_LABEL, describeEvaluation, formatMegabytes, measureSays, noveltyVerdict, selectReasonText } from '../protocol/candidateFacts';
 import { originLabel } from './candidateSubmit';
 import { formatPercent, statusLabel } from './views/candidatePresentation';
 import type { CandidateView } from './views/runView';
@@ -72,8 +72,8 @@ export function candidateHeader(candidate: CandidateView | undefined, address: C
     lines.push(`# ${noveltyVerdict(noveltyFactsOf(candidate))}${attempts}`);
   }
   if (candidate.noveltyMeasures.length > 0) {
-    const short = { minhash: 'tokens', structure: 'AST', graph: 'graph' } as const;
-    lines.push(`# novelty three ways: ${candidate.noveltyMeasures.map((m) => `${short[m.measure]} ${m.score.toFixed(2)} ${m.duplicate ? 'duplicate' : 'novel'}${m.gate ? '' : ' (not in the gate)'}`).join(' · ')}`);
+    const measures = candidate.noveltyMeasures.map((m) => `${MEASURE_LABEL[m.measure].short} ${m.score.toFixed(2)} ${measureSays(m)}${m.gate ? '' : ' (not in the gate)'}`);
+    lines.push(`# novelty three ways: ${measures.join(' · ')}`);
   }
   const verdict = candidate.verdict ? `verdict: ${candidate.verdict}${candidate.verdictLate ? ' (counts from the next fine-tune)' : ''}` : 'verdict: none';
   lines.push(`# ${verdict}${candidate.selected ? ` · ${selectReasonText(true, candidate.selectReason)}` : ''}`);

@@ -52,11 +52,6 @@ export class RunComparison {
     this.changed();
   }
 
-  clear(): void {
-    this.clearEntries();
-    this.changed();
-  }
-
   runs(): ComparedRun[] {
     return this.entries.map((entry) => entry.row);
   }

@@ -3,7 +3,7 @@
  * it was selected, its attempts, training time and peak memory, from its row; and, from code the host sends on
  * request, the shingles it shares with its nearest neighbour and its raw reply. The per-step training loss of a candidate is not shown: the sandbox reports only the final numbers.
  */
-import { MEASURE_LABEL, formatAccuracy, formatMegabytes, noveltyVerdict, selectReasonText } from '../../../src/protocol/candidateFacts';
+import { MEASURE_LABEL, formatAccuracy, measureRole, measureSays, formatMegabytes, noveltyVerdict, selectReasonText } from '../../../src/protocol/candidateFacts';
 import type { CandidateCodeMessage } from '../../../src/protocol/dashboard';
 import type { CandidateRow } from '../../../src/protocol/dashboardState';
 import { SHINGLE_WIDTH, sharedRuns, sharedShingles, sharedSpans } from '../../../src/protocol/shingles';
@@ -55,11 +55,11 @@ export function renderMeasures(container: HTMLElement, row: CandidateRow | undef
   const head = h('tr', {}, ['Measure', 'Score', 'Nearest', 'Says', 'Role'].map((text) => h('th', { text, attrs: { scope: 'col' } })));
   const body = row.measures.map((m) =>
     h('tr', { dataset: { measure: m.measure }, className: m.duplicate ? 'duplicate' : '' }, [
-      h('th', { text: MEASURE_LABEL[m.measure], attrs: { scope: 'row' } }),
+      h('th', { text: MEASURE_LABEL[m.measure].long, attrs: { scope: 'row' } }),
       h('td', { text: m.score.toFixed(3) }),
       h('td', { text: m.nearest ?? '—' }),
-      h('td', { text: m.duplicate ? 'duplicate' : 'novel' }),
-      h('td', { text: m.gate ? 'decides' : 'shown only' }),
+      h('td', { text: measureSays(m) }),
+      h('td', { text: measureRole(m) }),
     ]),
   );
   container.replaceChildren(
